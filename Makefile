@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Installs are stamped, so re-running a target reinstalls only when pyproject.toml changed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export SDL_AUDIODRIVER ?= dummy
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.stamp-run
+
+## demo: create .venv, install, and run the main job (prints where it wrote)
+demo: $(VENV)/.stamp-run
+	$(BIN)/python scripts/demo.py
+
+## test: create/update .venv with the dev extra, lint, and run the whole test suite
+test: $(VENV)/.stamp-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+## bench: run every benchmark script (each prints one JSON object)
+bench: $(VENV)/.stamp-run
+	@for script in scripts/bench_*.py; do \
+		echo "# $$script"; \
+		$(BIN)/python $$script || exit 1; \
+	done
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

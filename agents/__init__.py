@@ -1,0 +1,1 @@
+"""The learners: tabular Q-learning and the DQN built on it."""

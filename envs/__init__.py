@@ -1,0 +1,1 @@
+"""Gymnasium environments that ship with the project: the Pac-Man-like grid game."""

@@ -1,0 +1,1 @@
+"""From-scratch NumPy neural networks: layers, losses, optimizers, models, gradcheck, io."""

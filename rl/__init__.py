@@ -1,0 +1,1 @@
+"""Algorithm-agnostic RL plumbing: replay, schedules, the training loop, logging, checkpoints."""
