@@ -16,14 +16,14 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $@ $(VENV)/.stamp-run
 
 ## demo: create .venv, install, and run the main job (prints where it wrote)
 demo: $(VENV)/.stamp-run
 	$(BIN)/python scripts/demo.py
 
-## test: create/update .venv with the dev extra, lint, and run the whole test suite
+## test: create/update .venv with the dev and ray extras, lint, and run the whole test suite
 test: $(VENV)/.stamp-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
