@@ -1,0 +1,196 @@
+"""Config dataclasses <-> command-line flags <-> JSON.
+
+One dataclass per experiment, with a comment per field; this module turns it into flags:
+
+    @dataclass
+    class DQNConfig:
+        # Step size of Adam.
+        learning_rate: float = 1e-3
+
+becomes `--learning-rate 0.001` with that comment as its help. Booleans become
+`--flag/--no-flag`, `tuple[int, ...]` fields take several values (`--hidden 256 256`),
+`Literal[...]` fields get choices, `X | None` fields accept `none`, and dict fields (schedules)
+take JSON (`--epsilon '{"kind": "linear", "start": 1, "end": 0.05, "duration": 10000}'`) or a
+bare number.
+
+Flags that are not given do not appear in the parsed namespace at all (argparse.SUPPRESS), so
+`from_args(cls, args, base=preset)` layers: dataclass defaults < preset < what the user typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import functools
+import inspect
+import json
+import textwrap
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+_NONE_WORDS = {"none", "null"}
+
+
+def flag_name(field_name: str) -> str:
+    """`learning_rate` -> `--learning-rate`."""
+    return "--" + field_name.replace("_", "-")
+
+
+@functools.cache
+def field_comments(cls: type) -> dict[str, str]:
+    """Help text per field from the comment lines just above it (or at the end of its line)."""
+    comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # base classes first, subclasses override
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):  # defined in a REPL or exec'd string: no comments to read
+            continue
+        lines = source.splitlines()
+        class_node = ast.parse(source).body[0]
+        for node in getattr(class_node, "body", []):
+            if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+                continue
+            text = []
+            row = node.lineno - 2  # 0-based index of the line above the field
+            while row >= 0 and lines[row].strip().startswith("#"):
+                text.insert(0, lines[row].strip().lstrip("#").strip())
+                row -= 1
+            line = lines[node.lineno - 1]
+            if not text and "#" in line:
+                text.append(line.split("#", 1)[1].strip())
+            if text:
+                comments[node.target.id] = " ".join(text)
+    return comments
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """(X, True) for `X | None` / `Optional[X]`, else (tp, False)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {text!r}") from None
+
+
+def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return None if text.lower() in _NONE_WORDS else convert(text)
+
+    parse.__name__ = getattr(convert, "__name__", "value")  # argparse names it in errors
+    return parse
+
+
+def _is_tuple_type(tp: Any) -> bool:
+    return typing.get_origin(_unwrap_optional(tp)[0]) in (tuple, list)
+
+
+def add_dataclass_args(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    cls: type,
+    exclude: Iterable[str] = (),
+) -> None:
+    """Add `--field-name` for every field of dataclass `cls` (except those in `exclude`)."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    comments = field_comments(cls)
+    excluded = set(exclude)
+    for f in dataclasses.fields(cls):
+        if f.name in excluded or not f.init:
+            continue
+        tp, optional = _unwrap_optional(hints[f.name])
+        default = _default_of(f)
+        help_text = f.metadata.get("help") or comments.get(f.name, "")
+        help_text = f"{help_text} (default: {_show(default)})".strip()
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        origin = typing.get_origin(tp)
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif origin is typing.Literal:
+            choices = typing.get_args(tp)
+            kwargs["type"] = type(choices[0])
+            kwargs["choices"] = choices
+        elif origin in (tuple, list):
+            item_types = [a for a in typing.get_args(tp) if a is not Ellipsis] or [str]
+            kwargs["type"] = item_types[0]
+            kwargs["nargs"] = "*"
+            kwargs["metavar"] = item_types[0].__name__.upper()
+        elif tp in (int, float, str):
+            kwargs["type"] = tp
+            kwargs["metavar"] = tp.__name__.upper()
+        else:  # dicts (schedule configs) and anything else JSON can describe
+            kwargs["type"] = _json_value
+            kwargs["metavar"] = "JSON"
+        if optional and "type" in kwargs:
+            kwargs["type"] = _optional(kwargs["type"])
+        parser.add_argument(flag_name(f.name), **kwargs)
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _show(value: Any) -> str:
+    if value is dataclasses.MISSING:
+        return "required"
+    if isinstance(value, dict):
+        return json.dumps(value).replace("%", "%%")  # argparse %-formats help strings
+    return str(value).replace("%", "%%")
+
+
+def given_fields(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of `cls` that were given on the command line, with their values."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def from_args(cls: type, args: argparse.Namespace, base: Mapping[str, Any] | None = None) -> Any:
+    """Build `cls` from parsed flags; fields not given come from `base`, then the defaults."""
+    values = {**(base or {}), **given_fields(cls, args)}
+    return from_json(cls, values)
+
+
+def to_json(cfg: Any) -> dict[str, Any]:
+    """A JSON-able dict of a config dataclass (tuples become lists)."""
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"expected a dataclass instance, got {cfg!r}")
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_json(cls: type, d: Mapping[str, Any]) -> Any:
+    """Build `cls` from a dict such as `to_json` wrote; unknown keys are an error.
+
+    Missing keys take the dataclass defaults, so a config.json from an older version still loads.
+    """
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ValueError(
+            f"unknown {cls.__name__} field(s) {', '.join(unknown)}; "
+            f"known fields: {', '.join(names)}"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {
+        k: tuple(v) if isinstance(v, list) and _is_tuple_type(hints[k]) else v for k, v in d.items()
+    }
+    try:
+        return cls(**values)
+    except TypeError as err:
+        raise ValueError(f"cannot build {cls.__name__} from {dict(d)}: {err}") from None

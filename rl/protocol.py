@@ -1,0 +1,42 @@
+"""The small agent protocol that rl/ needs, so that rl/ never imports agents/."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What the training loop, evaluation and checkpoints expect from an agent."""
+
+    rng: np.random.Generator  # the agent's own exploration rng (its state goes in state_dict)
+
+    def act(self, obs: Any, greedy: bool = False) -> int:
+        """Action for `obs`: exploring for training, or the greedy one when `greedy`."""
+        ...
+
+    def observe(
+        self,
+        obs: Any,
+        action: int,
+        reward: float,
+        next_obs: Any,
+        terminated: bool,
+        truncated: bool,
+    ) -> dict[str, float]:
+        """Store/learn from one transition; return metrics such as {"loss": ...} (may be empty).
+
+        Bootstrapping must stop on `terminated` only: `truncated` (a time limit) is not the end
+        of the task.
+        """
+        ...
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(arrays, JSON-able meta) holding everything needed to resume exactly."""
+        ...
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Restore what `state_dict` returned."""
+        ...
