@@ -1,0 +1,95 @@
+"""Saving and loading: .npz archives of arrays plus JSON metadata, written atomically.
+
+The JSON text is stored inside the archive as a 0-d unicode array under the key "__meta__",
+so one file carries both. Loading uses allow_pickle=False: a file can never run code.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nets.errors import CheckpointError
+from nets.module import Model, build
+
+__all__ = ["CheckpointError", "load", "load_arrays", "save", "save_arrays"]
+
+META_KEY = "__meta__"
+MODEL_FORMAT = "nets-model-v1"
+
+
+def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+    """Atomically write `arrays` and JSON-able `meta` to `path` (exactly that name)."""
+    path = Path(path)
+    if META_KEY in arrays:
+        raise ValueError(f"array name {META_KEY!r} is reserved for the metadata")
+    try:
+        meta_text = json.dumps(meta)
+    except TypeError as error:
+        raise TypeError(f"metadata for {path} is not JSON-serialisable: {error}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target then rename: a crash leaves the old file or the new, never half.
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **{META_KEY: np.array(meta_text)}, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by `save_arrays`: (arrays, meta). Raises CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    with open(path, "rb") as file:
+        magic = file.read(4)
+    if magic[:2] != b"PK":  # every zip archive, hence every .npz, starts with "PK"
+        kind = "a single .npy array" if magic[:4] == b"\x93NUM" else "not a zip archive"
+        raise CheckpointError(f"{path}: not an .npz file ({kind}); was it written by nets.io?")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}  # read all: detects truncation
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise CheckpointError(
+            f"{path}: not a readable .npz archive (truncated, corrupt or holding pickled "
+            f"objects): {error}"
+        ) from None
+    if META_KEY not in arrays:
+        raise CheckpointError(f"{path}: no {META_KEY!r} entry; not written by nets.io")
+    try:
+        meta = json.loads(str(arrays.pop(META_KEY)))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}: metadata is not valid JSON: {error}") from None
+    return arrays, meta
+
+
+def save(path: str | Path, model: Model, extra: dict[str, Any] | None = None) -> Path:
+    """Save a model's parameters and buffers with its architecture (config) and `extra`."""
+    meta = {"format": MODEL_FORMAT, "config": model.config(), "extra": extra or {}}
+    return save_arrays(path, model.state_dict(), meta)
+
+
+def load(path: str | Path) -> tuple[Model, dict[str, Any]]:
+    """Rebuild a model from a file written by `save`: (model, extra)."""
+    arrays, meta = load_arrays(path)
+    if meta.get("format") != MODEL_FORMAT or "config" not in meta:
+        raise CheckpointError(f"{path}: not a model file (format {meta.get('format')!r})")
+    try:
+        model = build(meta["config"])
+    except (TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{path}: cannot rebuild the architecture: {error}") from None
+    try:
+        model.load_state_dict(arrays, strict=True)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    return model, meta.get("extra", {})

@@ -1,0 +1,132 @@
+"""Losses: `forward(pred, target, weights=None) -> float` then `backward() -> dpred`.
+
+`weights` (shape (N,)) multiplies each sample's loss, e.g. the importance-sampling weights of
+prioritized replay; the batch reduction stays a division by N. `backward` returns the gradient
+of the float that `forward` returned. A NaN/Inf loss raises NonFiniteLossError.
+"""
+
+import numpy as np
+
+from nets.errors import ShapeError, check_finite
+
+__all__ = ["MSE", "Huber", "Loss", "SoftmaxCrossEntropy", "SumSquares", "check_finite"]
+
+
+class Loss:
+    """Shared checks and per-sample weighting."""
+
+    def _setup(self, pred: np.ndarray, target: np.ndarray, weights: np.ndarray | None) -> None:
+        self.n = len(pred)
+        if weights is None:
+            self.weights = None
+            return
+        weights = np.asarray(weights, dtype=pred.dtype)
+        if weights.shape != (self.n,):
+            raise ShapeError(
+                f"{type(self).__name__} expected weights of shape ({self.n},), "
+                f"received {weights.shape}"
+            )
+        # Broadcast a per-sample weight over the sample's other dimensions.
+        self.weights = weights.reshape((self.n,) + (1,) * (pred.ndim - 1))
+
+    def _weighted(self, elementwise: np.ndarray) -> np.ndarray:
+        return elementwise if self.weights is None else elementwise * self.weights
+
+    @staticmethod
+    def _same_shape(name: str, pred: np.ndarray, target: np.ndarray) -> None:
+        if pred.shape != target.shape:
+            raise ShapeError(
+                f"{name} expected target of the prediction's shape {pred.shape}, "
+                f"received {target.shape}"
+            )
+
+
+class SumSquares(Loss):
+    """The book's sum of squared errors: 0.5 * sum over all elements of (pred - target)^2."""
+
+    def forward(self, pred: np.ndarray, target: np.ndarray, weights=None) -> float:
+        target = np.asarray(target, dtype=pred.dtype)
+        self._same_shape("SumSquares", pred, target)
+        self._setup(pred, target, weights)
+        self.diff = pred - target
+        return check_finite(float(0.5 * np.sum(self._weighted(self.diff * self.diff))))
+
+    def backward(self) -> np.ndarray:
+        return self._weighted(self.diff)
+
+
+class MSE(Loss):
+    """Mean squared error: mean over all elements of (pred - target)^2."""
+
+    def forward(self, pred: np.ndarray, target: np.ndarray, weights=None) -> float:
+        target = np.asarray(target, dtype=pred.dtype)
+        self._same_shape("MSE", pred, target)
+        self._setup(pred, target, weights)
+        self.diff = pred - target
+        return check_finite(float(np.mean(self._weighted(self.diff * self.diff))))
+
+    def backward(self) -> np.ndarray:
+        return self._weighted(self.diff) * np.asarray(2.0 / self.diff.size, self.diff.dtype)
+
+
+class Huber(Loss):
+    """Mean over elements of the Huber loss: 0.5 d^2 where |d| <= delta, else
+    delta (|d| - 0.5 delta). Quadratic near zero, linear beyond delta, so a large TD error
+    gives a bounded gradient (DQN's "error clipping", Mnih et al. 2015)."""
+
+    def __init__(self, delta: float = 1.0) -> None:
+        self.delta = float(delta)
+
+    def forward(self, pred: np.ndarray, target: np.ndarray, weights=None) -> float:
+        target = np.asarray(target, dtype=pred.dtype)
+        self._same_shape("Huber", pred, target)
+        self._setup(pred, target, weights)
+        diff = pred - target
+        abs_diff = np.abs(diff)
+        quadratic = np.minimum(abs_diff, self.delta)
+        linear = abs_diff - quadratic
+        self.grad = np.clip(diff, -self.delta, self.delta)  # derivative of each element
+        loss = 0.5 * quadratic * quadratic + self.delta * linear
+        return check_finite(float(np.mean(self._weighted(loss))))
+
+    def backward(self) -> np.ndarray:
+        return self._weighted(self.grad) * np.asarray(1.0 / self.grad.size, self.grad.dtype)
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Mean over the batch of -log softmax(logits)[label].
+
+    pred: logits (N, K). target: int labels (N,) or one-hot/probabilities (N, K).
+    Computed through log-softmax (x - max - log sum exp) so it never overflows, and the
+    gradient of the mean is (softmax - one_hot) / N.
+    """
+
+    def forward(self, pred: np.ndarray, target: np.ndarray, weights=None) -> float:
+        if pred.ndim != 2:
+            raise ShapeError(f"SoftmaxCrossEntropy expected logits (N, K), received {pred.shape}")
+        n, k = pred.shape
+        target = np.asarray(target)
+        if target.shape == (n,):
+            if not np.issubdtype(target.dtype, np.integer):
+                raise ValueError("integer class labels expected, got dtype " + str(target.dtype))
+            if n and (target.min() < 0 or target.max() >= k):
+                raise ValueError(f"labels must be in [0, {k}), got {target.min()}..{target.max()}")
+            target = np.eye(k, dtype=pred.dtype)[target]
+        elif target.shape != (n, k):
+            raise ShapeError(
+                f"SoftmaxCrossEntropy expected labels ({n},) or one-hot ({n}, {k}), "
+                f"received {target.shape}"
+            )
+        self._setup(pred, target, weights)
+        shifted = pred - pred.max(axis=1, keepdims=True)
+        log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        log_probs = shifted - log_sum
+        self.probs = np.exp(log_probs)
+        self.target = target.astype(pred.dtype, copy=False)
+        per_sample = -np.sum(self.target * log_probs, axis=1, keepdims=True)
+        return check_finite(float(np.sum(self._weighted(per_sample)) / n))
+
+    def backward(self) -> np.ndarray:
+        # d/dx of -sum_k t_k log softmax(x)_k is p * sum_k t_k - t, i.e. p - t for one-hot t.
+        dpred = self.probs * self.target.sum(axis=1, keepdims=True) - self.target
+        return self._weighted(dpred) / np.asarray(self.n, dpred.dtype)
