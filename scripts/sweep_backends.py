@@ -1,0 +1,262 @@
+"""Where the trials of a sweep run: a local process pool, or tasks on a Ray cluster.
+
+A trial is one ordinary training run: `entry(argv)` (by default `scripts.train.main`) writing
+its own run folder. `run_trial` does that inside whichever worker picks it up, catching every
+failure so one bad trial never stops the others, and writes `trial.json` into the folder as the
+done marker. The backends only decide where `run_trial` runs and hand results back as they
+finish; the sweep driver (scripts/sweep.py) prints them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import importlib
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+MARKER = "trial.json"  # written last, when a trial has finished (or failed): its status
+CHECKPOINT = "checkpoint.npz"  # written by the training loop; its presence means "resumable"
+LOG = "train.log"  # the trial's own stdout and stderr
+
+# Folders a Ray cluster does not need in the project code it is sent.
+RAY_CODE_EXCLUDES = ["runs/", ".venv/", ".git/", "**/__pycache__/", "data/", "*.egg-info/"]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run of a sweep: a configuration (grid point) and a seed."""
+
+    name: str  # readable folder name under the sweep, e.g. "alpha=0.1,gamma=0.9/seed=2"
+    config_name: str  # the configuration part of the name, shared by its seeds
+    params: dict[str, Any]  # the grid values of this configuration
+    seed: int  # the training seed
+    argv: tuple[str, ...]  # training flags, without --run-dir and --resume
+    run_dir: str  # the trial's run folder (absolute)
+    entry: str  # "module:function" called with the argv, e.g. "scripts.train:main"
+
+
+@dataclass
+class TrialResult:
+    """What a finished trial reports back to the driver (also its trial.json)."""
+
+    name: str  # the trial's name
+    config_name: str  # its configuration's name
+    params: dict[str, Any]  # its grid values
+    seed: int  # its seed
+    argv: list[str]  # the training flags it ran with (without --run-dir/--resume)
+    status: str  # "done" or "failed"
+    error: str | None  # what went wrong, for a failed trial
+    resumed: bool  # whether it continued from a checkpoint of an interrupted run
+    wall_s: float  # seconds the training call took
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to a temporary file in the same folder, then rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _resolve_entry(entry: str) -> Any:
+    module_name, _, function_name = entry.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"entry must look like 'module:function', got {entry!r}")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def _last_error_line(log_path: Path) -> str:
+    """The last meaningful line a failed run printed (argparse's 'error: ...', for example)."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else ""
+
+
+def run_trial(trial: Trial, resume: bool) -> TrialResult:
+    """Run one trial to the end in this process; never raises for a failure of the training."""
+    run_dir = Path(trial.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    argv = [*trial.argv, "--run-dir", str(run_dir)]
+    if resume:
+        argv += ["--resume", str(run_dir)]
+    log_path = run_dir / LOG
+    error = None
+    start = time.perf_counter()
+    # Many trials share one terminal: each one's own prints and progress bars go to its log.
+    with open(log_path, "a") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} argv: {argv}\n")
+        log.flush()
+        try:
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                code = _resolve_entry(trial.entry)(argv)
+            if code not in (0, None):
+                error = f"training returned exit status {code}"
+        except SystemExit as exit_:  # argparse rejects a bad flag or value this way
+            log.flush()
+            if exit_.code not in (0, None):
+                error = f"exit status {exit_.code}: {_last_error_line(log_path)}"
+        except Exception as err:
+            traceback.print_exc(file=log)
+            error = f"{type(err).__name__}: {err}"
+    result = TrialResult(
+        name=trial.name,
+        config_name=trial.config_name,
+        params=trial.params,
+        seed=trial.seed,
+        argv=list(trial.argv),
+        status="failed" if error else "done",
+        error=error,
+        resumed=resume,
+        wall_s=round(time.perf_counter() - start, 3),
+    )
+    write_json_atomic(run_dir / MARKER, asdict(result))
+    return result
+
+
+def _failed(trial: Trial, resume: bool, error: str) -> TrialResult:
+    """A result for a trial whose worker died before it could report."""
+    return TrialResult(
+        name=trial.name,
+        config_name=trial.config_name,
+        params=trial.params,
+        seed=trial.seed,
+        argv=list(trial.argv),
+        status="failed",
+        error=error,
+        resumed=resume,
+        wall_s=0.0,
+    )
+
+
+# --- local: a process pool ----------------------------------------------------------------------
+
+
+def run_local(trials: Sequence[tuple[Trial, bool]], workers: int) -> Iterator[TrialResult]:
+    """Run (trial, resume) pairs on a pool of `workers` processes; yield results as they finish."""
+    # "spawn" starts each worker as a fresh interpreter: no forked copies of the driver's
+    # threads (tqdm's monitor) or of its half-initialised libraries, and the same on every OS.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {
+            pool.submit(run_trial, trial, resume): (trial, resume) for trial, resume in trials
+        }
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                trial, resume = futures[future]
+                try:
+                    yield future.result()
+                except Exception as err:  # the worker process itself died (killed, out of memory)
+                    yield _failed(trial, resume, f"worker died: {type(err).__name__}: {err}")
+        except BaseException:
+            for future in futures:  # Ctrl-C: drop the queued trials; running ones have checkpoints
+                future.cancel()
+            raise
+
+
+# --- ray: each trial a Ray task -----------------------------------------------------------------
+
+
+def _read_files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Write files that came back from a Ray task into `folder`, each atomically, marker last."""
+    for relative in sorted(files, key=lambda name: name == MARKER):
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(files[relative])
+        os.replace(tmp, path)
+
+
+def run_trial_elsewhere(
+    trial: Trial, resume: bool, files: dict[str, bytes]
+) -> tuple[TrialResult, dict[str, bytes]]:
+    """Run a trial in a scratch folder and return its result and every file it wrote.
+
+    This is the Ray task body. A worker on another machine cannot write into the driver's
+    runs/ folder, so the trial's files (and, to resume, its checkpoint) travel with the task.
+    """
+    with tempfile.TemporaryDirectory(prefix="sweep-trial-") as scratch:
+        write_files(Path(scratch), files)
+        result = run_trial(replace(trial, run_dir=scratch), resume)
+        return result, _read_files(Path(scratch))
+
+
+def run_ray(
+    trials: Sequence[tuple[Trial, bool]],
+    address: str | None,
+    cpus_per_trial: float,
+    num_cpus: int | None = None,
+) -> Iterator[TrialResult]:
+    """Run (trial, resume) pairs as Ray tasks; yield results as they finish.
+
+    Connects to the cluster at `address`, or starts a local Ray instance (with `num_cpus`
+    CPUs) when there is none; reuses a Ray session the caller already started. Ray does the
+    scheduling: each task asks for `cpus_per_trial` CPUs and waits until a node has them.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise SystemExit(
+            "the ray backend needs Ray: pip install -e '.[ray]' (or use --backend local)"
+        ) from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        runtime_env = None
+        if address is not None:  # a real cluster: ship the project code to its workers
+            project = Path(__file__).resolve().parent.parent
+            runtime_env = {"working_dir": str(project), "excludes": RAY_CODE_EXCLUDES}
+        ray.init(
+            address=address,
+            num_cpus=num_cpus if address is None else None,
+            include_dashboard=False,
+            runtime_env=runtime_env,
+            log_to_driver=False,
+        )
+    try:
+        task = ray.remote(num_cpus=cpus_per_trial)(run_trial_elsewhere)
+        pending = {}
+        for trial, resume in trials:
+            run_dir = Path(trial.run_dir)
+            files = _read_files(run_dir) if resume else {}
+            pending[task.remote(trial, resume, files)] = (trial, resume)
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            trial, resume = pending.pop(ref)
+            try:
+                result, files = ray.get(ref)
+            except Exception as err:  # the task's worker died, or Ray lost the node
+                yield _failed(trial, resume, f"ray task failed: {type(err).__name__}: {err}")
+                continue
+            # The result was written in the worker's scratch folder: point it home.
+            Path(trial.run_dir).mkdir(parents=True, exist_ok=True)
+            write_files(Path(trial.run_dir), files)
+            yield result
+    finally:
+        if started_here:
+            ray.shutdown()
