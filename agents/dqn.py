@@ -1,0 +1,418 @@
+"""Deep Q-Network: the Q-learning agent with its table replaced by a `nets` network.
+
+Read top to bottom: the config, the network builder (an MLP for vectors, a small CNN for grids
+and images), then the agent. The agent is Q-learning (agents/q_learning.py) with four changes
+from Mnih et al. (2015), "Human-level control through deep reinforcement learning":
+
+1. Q(s, ·) is a network's output instead of a table row; ε-greedy is the very same function.
+2. Transitions go into a replay buffer and the network learns from random minibatches of it.
+3. The TD target bootstraps from a *target network*, a lagged copy synced every N updates (or
+   Polyak-averaged with τ), so the target does not move with every gradient step.
+4. The squared TD error becomes the Huber loss, and gradients are clipped by global norm.
+
+On by default: Double DQN (van Hasselt et al., 2016), where the online network picks the next
+action and the target network values it, which removes most of max-operator overestimation.
+Options: n-step returns (computed by the replay buffer), a dueling head (Wang et al., 2016),
+proportional prioritized replay (Schaul et al., 2016), frame stacking via Gymnasium's
+FrameStackObservation (see `wrap_env`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+import nets
+from agents.q_learning import epsilon_greedy, greedy_action, td_target
+from nets.errors import NonFiniteLossError
+from nets.module import Layer, register
+from rl import schedules
+from rl.prioritized import PrioritizedReplayBuffer
+from rl.replay import ReplayBuffer
+from rl.seeding import rng_state, set_rng_state
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class DQNConfig:
+    """Hyperparameters of the DQN agent (schedules are rl.schedules config dicts of a step)."""
+
+    # Discount factor γ.
+    gamma: float = 0.99
+    # Optimizer step size, a schedule of the update count (a bare number is a constant).
+    learning_rate: dict = field(default_factory=lambda: schedules.constant(1e-3).config())
+    # Optimizer: "adam" or "rmsprop".
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    # Transitions per gradient step.
+    batch_size: int = 64
+    # Replay buffer capacity in transitions.
+    buffer_size: int = 50_000
+    # Environment steps of pure ε-greedy acting before the first update.
+    learning_starts: int = 1_000
+    # Environment steps between updates (4 in the Atari DQN).
+    train_freq: int = 4
+    # Gradient steps done each time an update is due.
+    gradient_steps: int = 1
+    # Updates between hard target-network copies (used when tau == 1).
+    target_update_interval: int = 500
+    # Polyak factor: < 1 blends target = (1-τ)·target + τ·online after every update instead.
+    tau: float = 1.0
+    # Exploration rate ε, a schedule of the environment step.
+    epsilon: dict = field(default_factory=lambda: schedules.linear(1.0, 0.05, 10_000).config())
+    # Double DQN target: the online net chooses the next action, the target net values it.
+    double_dqn: bool = True
+    # Dueling head: Q = V + A - mean(A) from one shared hidden layer.
+    dueling: bool = False
+    # n of n-step returns (1 = the one-step TD target).
+    n_step: int = 1
+    # Huber loss threshold δ (quadratic below, linear above).
+    huber_delta: float = 1.0
+    # Global gradient-norm clipping threshold (none = no clipping).
+    max_grad_norm: float | None = 10.0
+    # Hidden layer widths: the MLP for vector observations, the dense head after the CNN.
+    hidden: tuple[int, ...] = (256, 256)
+    # Output channels of each 3x3 convolution of the CNN encoder (grid/image observations).
+    conv_channels: tuple[int, ...] = (16, 32)
+    # Stride of each convolution (same length as conv_channels); 2 halves the grid.
+    conv_strides: tuple[int, ...] = (1, 2)
+    # Layout of image observations: "auto" guesses from the shape, or "hwc" / "chw".
+    image_layout: Literal["auto", "hwc", "chw"] = "auto"
+    # Proportional prioritized replay instead of uniform.
+    prioritized: bool = False
+    # Prioritization exponent α (0 = uniform).
+    priority_alpha: float = 0.6
+    # Importance-sampling exponent β, a schedule of the environment step, annealed to 1.
+    priority_beta: dict = field(default_factory=lambda: schedules.linear(0.4, 1.0, 100_000).config())
+    # Stack this many last observations (Gymnasium's FrameStackObservation; 1 = off).
+    frame_stack: int = 1
+    # Include the replay buffer in state_dict, so that a resumed run continues exactly.
+    save_buffer: bool = True
+
+
+def wrap_env(env: gym.Env, config: DQNConfig) -> gym.Env:
+    """Apply the environment-side options of the config (frame stacking) to a made env."""
+    if config.frame_stack > 1:
+        env = gym.wrappers.FrameStackObservation(env, config.frame_stack)
+    return env
+
+
+# --- the network -----------------------------------------------------------------------------------
+
+
+def guess_image_layout(obs_shape: tuple[int, ...]) -> str:
+    """"hwc" when the last axis is the short one (channels), else "chw" (frame axis excluded)."""
+    height_or_channels, _, last = obs_shape[-3:]
+    return "hwc" if last <= height_or_channels else "chw"
+
+
+@register
+class ImageInput(Layer):
+    """Observations -> (N, C, H, W) float32: reorders HWC, merges stacked frames, scales.
+
+    In: (N, H, W, C) or (N, C, H, W); with frame stacking (N, K, H, W, C) or (N, K, C, H, W).
+    Out: (N, K*C, H, W) float32, multiplied by `scale` (1/255 for 0..255 pixels). uint8 and bool
+    inputs are converted here, so the replay buffer can keep them in their compact dtype.
+    """
+
+    def __init__(self, obs_shape: list[int], layout: str = "hwc", scale: float = 1.0) -> None:
+        super().__init__()
+        self.obs_shape = tuple(int(d) for d in obs_shape)
+        self.layout = layout
+        self.scale = float(scale)
+        if layout not in ("hwc", "chw") or len(self.obs_shape) not in (3, 4):
+            raise ValueError(f"ImageInput needs a 3-D or 4-D shape and hwc/chw, got "
+                             f"{self.obs_shape}, {layout!r}")
+
+    def output_shape(self) -> tuple[int, int, int]:
+        *frames, a, b, c = self.obs_shape
+        channels, height, width = (c, a, b) if self.layout == "hwc" else (a, b, c)
+        return (int(np.prod(frames, dtype=int)) * channels, height, width)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        self.expect(x, len(self.obs_shape) + 1, f"(N, {self.obs_shape})",
+                    ok=x.shape[1:] == self.obs_shape)
+        if self.layout == "hwc":
+            x = np.moveaxis(x, -1, -3)  # a view: (..., H, W, C) -> (..., C, H, W)
+        out = np.ascontiguousarray(x.reshape(len(x), *self.output_shape()), dtype=self.dtype)
+        if self.scale != 1.0:
+            out *= self.scale
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        *frames, a, b, c = self.obs_shape
+        dx = dout.reshape(len(dout), *frames, *((c, a, b) if self.layout == "hwc" else (a, b, c)))
+        if self.layout == "hwc":
+            dx = np.moveaxis(dx, -3, -1)
+        return dx * self.scale
+
+    def config_args(self) -> dict[str, Any]:
+        return {"obs_shape": list(self.obs_shape), "layout": self.layout, "scale": self.scale}
+
+
+@register
+class DuelingCombine(Layer):
+    """(N, 1 + A) -> (N, A): Q = V + (A - mean A), Wang et al. (2016), eq. 9.
+
+    Subtracting the mean advantage makes V and A identifiable without changing the argmax.
+    """
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        value, advantage = x[:, :1], x[:, 1:]
+        return value + advantage - advantage.mean(axis=1, keepdims=True)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dvalue = dout.sum(axis=1, keepdims=True)
+        dadvantage = dout - dout.mean(axis=1, keepdims=True)
+        return np.concatenate([dvalue, dadvantage], axis=1)
+
+
+def input_scale(space: gym.spaces.Box) -> float:
+    """1/high for integer pixels above 1 (e.g. 1/255), else 1: bounded inputs near [0, 1]."""
+    if np.issubdtype(space.dtype, np.integer) and np.all(np.isfinite(space.high)):
+        high = float(np.max(space.high))
+        return 1.0 / high if high > 1 else 1.0
+    return 1.0
+
+
+def build_q_network(
+    observation_space: gym.spaces.Box, n_actions: int, config: DQNConfig,
+    rng: np.random.Generator,
+) -> nets.Sequential:
+    """MLP for 1-D (or frame-stacked 2-D) observations, small CNN + dense head for images.
+
+    The CNN is sized for a CPU: 3x3 convolutions with few channels and a stride that shrinks
+    the grid before the dense layer, so one batch-32 update of a Pac-Man grid takes ~1-2 ms.
+    """
+    shape = tuple(observation_space.shape)
+    layers: list[tuple[str, Any]] = []
+    if len(shape) in (1, 2):
+        width = int(np.prod(shape))
+        if len(shape) == 2:
+            layers.append(("flatten", nets.Flatten()))
+    elif len(shape) in (3, 4):
+        layout = config.image_layout
+        if layout == "auto":
+            layout = guess_image_layout(shape)
+        image = ImageInput(list(shape), layout, input_scale(observation_space))
+        layers.append(("input", image))
+        channels, height, width_px = image.output_shape()
+        if len(config.conv_strides) != len(config.conv_channels):
+            raise ValueError("conv_strides needs one stride per entry of conv_channels")
+        for i, (out_channels, stride) in enumerate(
+            zip(config.conv_channels, config.conv_strides, strict=True), start=1
+        ):
+            layers.append((f"conv{i}", nets.Conv2D(channels, out_channels, 3, stride=stride,
+                                                   padding=1, rng=rng)))
+            layers.append((f"relu_conv{i}", nets.ReLU()))
+            channels = out_channels
+            height, width_px = (height - 1) // stride + 1, (width_px - 1) // stride + 1
+        layers.append(("flatten", nets.Flatten()))
+        width = channels * height * width_px
+    else:
+        raise ValueError(f"DQN supports 1-D vectors and 3-D images, got observations {shape}")
+    for i, units in enumerate(config.hidden, start=1):
+        layers.append((f"fc{i}", nets.Dense(width, units, init="he", rng=rng)))
+        layers.append((f"relu{i}", nets.ReLU()))
+        width = units
+    if config.dueling:
+        layers.append(("head", nets.Dense(width, 1 + n_actions, init="xavier", rng=rng)))
+        layers.append(("dueling", DuelingCombine()))
+    else:
+        layers.append(("head", nets.Dense(width, n_actions, init="xavier", rng=rng)))
+    return nets.Sequential(layers, input_grad=False)
+
+
+# --- the agent -------------------------------------------------------------------------------------
+
+
+class DQNAgent:
+    """ε-greedy agent whose action values come from a Q-network trained by replayed TD targets."""
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        config: DQNConfig | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.config = config = config if config is not None else DQNConfig()
+        if not isinstance(action_space, gym.spaces.Discrete):
+            raise TypeError(f"DQN needs a Discrete action space, got {action_space}")
+        if not isinstance(observation_space, gym.spaces.Box):
+            raise TypeError(
+                f"DQN needs a Box observation space, got {observation_space}; for Discrete "
+                "observations use the tabular agent (--algo qlearning)"
+            )
+        if config.optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {config.optimizer!r}")
+        if not 0.0 < config.tau <= 1.0:
+            raise ValueError(f"tau must be in (0, 1], got {config.tau}")
+        self.observation_space = observation_space
+        self.n_actions = int(action_space.n)
+        self.rng = rng if rng is not None else np.random.default_rng()
+
+        # Networks: the online Q-network and its target copy (same initial weights).
+        self.q_net = build_q_network(observation_space, self.n_actions, config, self.rng)
+        self.target_net = nets.build(self.q_net.config())
+        self.q_net.copy_to(self.target_net)
+        self.params, self.grads = self.q_net.params(), self.q_net.grads()
+        self.learning_rate = schedules.from_config(config.learning_rate)
+        self.optimizer = nets.optim.make(config.optimizer, lr=self.learning_rate(0),
+                                         clip_norm=config.max_grad_norm)
+        self.loss = nets.losses.Huber(delta=config.huber_delta)
+
+        # Replay: 0/1 grids (the Pac-Man channels) are bit-packed, everything else kept as is.
+        binary = bool(np.issubdtype(observation_space.dtype, np.integer)
+                      and np.all(observation_space.low == 0) and np.all(observation_space.high == 1))
+        buffer_args = dict(capacity=config.buffer_size, obs_shape=observation_space.shape,
+                           obs_dtype=observation_space.dtype, n_step=config.n_step,
+                           gamma=config.gamma, pack_bits=binary)
+        if config.prioritized:
+            self.buffer = PrioritizedReplayBuffer(**buffer_args, alpha=config.priority_alpha)
+        else:
+            self.buffer = ReplayBuffer(**buffer_args)
+        self.epsilon = schedules.from_config(config.epsilon)
+        self.beta = schedules.from_config(config.priority_beta)
+        self.steps = 0  # environment steps observed: the clock of ε, β and train_freq
+        self.updates = 0  # gradient steps taken: the clock of the learning rate and target sync
+
+    # -- acting: exactly the tabular agent's ε-greedy over a network's Q-values --
+
+    def q_values(self, obs) -> np.ndarray:
+        """Q(obs, ·) of the online network, shape (n_actions,)."""
+        return self.q_net.forward(np.asarray(obs)[None])[0]
+
+    def act(self, obs, greedy: bool = False) -> int:
+        """ε-greedy action for training, or the greedy one (random ties) when `greedy`."""
+        q_values = self.q_values(obs)
+        if greedy:
+            return greedy_action(q_values, self.rng)
+        return epsilon_greedy(q_values, self.epsilon(self.steps), self.rng)
+
+    # -- learning --
+
+    def observe(self, obs, action: int, reward: float, next_obs, terminated: bool,
+                truncated: bool) -> dict[str, float]:
+        """Store the transition; every `train_freq` steps after `learning_starts`, learn."""
+        if not 0 <= int(action) < self.n_actions:
+            raise ValueError(f"action {action} is outside Discrete({self.n_actions})")
+        self.buffer.add(obs, action, reward, next_obs, terminated, truncated)
+        self.steps += 1
+        if self.steps < self.config.learning_starts or self.steps % self.config.train_freq:
+            return {}
+        metrics: dict[str, float] = {}
+        for _ in range(self.config.gradient_steps):
+            metrics = self.update()
+        metrics["epsilon"] = self.epsilon(self.steps)
+        return metrics
+
+    def update(self) -> dict[str, float]:
+        """One gradient step on a replayed minibatch; returns {"loss", "q_mean"}."""
+        config, rows = self.config, np.arange(self.config.batch_size)
+
+        # 1. Sample a minibatch (n-step rewards and their bootstrap discount γ^k included).
+        if config.prioritized:
+            batch = self.buffer.sample(config.batch_size, self.rng, beta=self.beta(self.steps))
+        else:
+            batch = self.buffer.sample(config.batch_size, self.rng)
+
+        # 2. Bootstrap value of the next state from the target network (Double DQN: the online
+        #    network picks the action, the target network values it).
+        next_q_target = self.target_net.forward(batch.next_obs)
+        if config.double_dqn:
+            next_actions = self.q_net.forward(batch.next_obs).argmax(axis=1)
+        else:
+            next_actions = next_q_target.argmax(axis=1)
+        next_q_value = next_q_target[rows, next_actions]
+        target = td_target(batch.reward, next_q_value, batch.discount, batch.terminated)
+        target = target.astype(np.float32)
+
+        # 3. TD error of the actions that were taken.
+        q = self.q_net.forward(batch.obs, train=True)
+        q_taken = q[rows, batch.action]
+        td_error = q_taken - target
+
+        # 4. Huber loss (importance-weighted under prioritized replay) and its gradient, which
+        #    flows only into the Q-value of the taken action.
+        loss = float(self.loss.forward(q_taken, target, weights=batch.weights))
+        if not np.isfinite(loss):
+            raise NonFiniteLossError(
+                f"DQN loss is {loss} at update {self.updates}: training diverged. Try a lower "
+                "learning_rate, max_grad_norm=10, or check the rewards for NaN."
+            )
+        dq = np.zeros_like(q)
+        dq[rows, batch.action] = self.loss.backward()
+
+        # 5. Backward pass and optimizer step (global-norm clipping inside the optimizer).
+        self.q_net.backward(dq)
+        self.optimizer.lr = self.learning_rate(self.updates)
+        self.optimizer.update(self.params, self.grads)
+        self.updates += 1
+        if config.prioritized:
+            self.buffer.update_priorities(batch.indices, td_error)
+
+        # 6. Target network: Polyak blend every update, or a hard copy every N updates.
+        if config.tau < 1.0:
+            nets.polyak_update(self.target_net, self.q_net, config.tau)
+        elif self.updates % config.target_update_interval == 0:
+            self.q_net.copy_to(self.target_net)
+        return {"loss": loss, "q_mean": float(q_taken.mean())}
+
+    # -- state, save and load --
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Networks, optimizer state, counters, rng state and (if save_buffer) the buffer."""
+        arrays: dict[str, np.ndarray] = {}
+        arrays.update({f"q/{k}": v for k, v in self.q_net.state_dict().items()})
+        arrays.update({f"target/{k}": v for k, v in self.target_net.state_dict().items()})
+        arrays.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
+        meta: dict[str, Any] = {
+            "agent": "DQNAgent",
+            "format_version": FORMAT_VERSION,
+            "config": json.loads(json.dumps(asdict(self.config))),
+            "network": self.q_net.config(),
+            "steps": self.steps,
+            "updates": self.updates,
+            "rng_state": rng_state(self.rng),
+            "buffer": None,
+        }
+        if self.config.save_buffer:
+            buffer_arrays, meta["buffer"] = self.buffer.state_dict()
+            arrays.update({f"replay/{k}": v for k, v in buffer_arrays.items()})
+        return arrays, meta
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Restore a `state_dict()`; the agent must be built for the same spaces and network."""
+        if meta.get("agent") != "DQNAgent":
+            raise ValueError(f"checkpoint holds agent {meta.get('agent')!r}, not a DQNAgent")
+        if meta.get("network") != json.loads(json.dumps(self.q_net.config())):
+            raise ValueError(
+                "checkpoint network architecture differs from this agent's; rebuild the agent "
+                "with the checkpoint's config (run_dir/config.json)"
+            )
+
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        self.q_net.load_state_dict(part("q/"))
+        self.target_net.load_state_dict(part("target/"))
+        self.optimizer.load_state_dict(part("optim/"))
+        self.steps, self.updates = int(meta["steps"]), int(meta["updates"])
+        set_rng_state(self.rng, meta["rng_state"])
+        if meta.get("buffer") is not None:
+            self.buffer.load_state_dict(part("replay/"), meta["buffer"])
+
+
+# Per-environment starting points; scripts/train.py layers the user's flags on top.
+presets: dict[str, dict[str, Any]] = {
+    "CartPole-v1": {},
+    "PacGrid/Tiny-v0": {},
+    "PacGrid/Small-v0": {},
+    "PacGrid/Medium-v0": {},
+    "PacGrid/Classic-v0": {},
+}

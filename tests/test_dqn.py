@@ -1,0 +1,287 @@
+"""DQN agent: targets by hand, target sync, networks for vectors and grids, learning, seeding."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import nets
+from agents.dqn import DQNAgent, DQNConfig, DuelingCombine, ImageInput, build_q_network, wrap_env
+from rl import schedules
+
+
+class ChainEnv(gym.Env):
+    """A corridor of `n` cells as one-hot vectors: +1 at the right end, +0.1 at the left end.
+
+    The agent starts in cell 1, next to the small reward; reaching the far right end (+1) takes
+    n - 2 steps and is optimal for γ close to 1. Episodes are cut after 3n steps.
+    """
+
+    def __init__(self, n: int = 8) -> None:
+        self.n = n
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (n,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros(self.n, dtype=np.float32)
+        obs[self.position] = 1.0
+        return obs
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.position, self.t = 1, 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.position += 1 if action == 1 else -1
+        self.t += 1
+        reward = 1.0 if self.position == self.n - 1 else 0.1 if self.position == 0 else 0.0
+        terminated = self.position in (0, self.n - 1)
+        return self._obs(), reward, terminated, self.t >= 3 * self.n, {}
+
+
+def run_agent(env, agent, steps, seed):
+    obs, _ = env.reset(seed=seed)
+    for _ in range(steps):
+        action = agent.act(obs)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        agent.observe(obs, action, reward, next_obs, terminated, truncated)
+        obs = next_obs
+        if terminated or truncated:
+            obs, _ = env.reset()
+
+
+def greedy_return(env, agent, seed=0):
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(agent.act(obs, greedy=True))
+        total += reward
+        done = terminated or truncated
+    return total
+
+
+# --- targets checked by hand ---
+
+
+def linear_agent(double_dqn=True, gamma=0.9):
+    """Q = obs @ W (no hidden layer, zero bias) on 2-D one-hot observations and 2 actions."""
+    space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+    config = DQNConfig(hidden=(), gamma=gamma, batch_size=4, double_dqn=double_dqn,
+                       learning_starts=1, max_grad_norm=None)
+    agent = DQNAgent(space, gym.spaces.Discrete(2), config, np.random.default_rng(0))
+    # Rows: the state s = [1, 0] and the next state s' = [0, 1]; columns: actions 0 and 1.
+    agent.q_net.load_state_dict({"head.W": np.array([[2.5, 0.0], [3.0, 1.0]], np.float32),
+                                 "head.b": np.zeros(2, np.float32)})
+    agent.target_net.load_state_dict({"head.W": np.array([[0.0, 0.0], [2.0, 5.0]], np.float32),
+                                      "head.b": np.zeros(2, np.float32)})
+    return agent
+
+
+S, S_NEXT = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
+
+
+@pytest.mark.parametrize(
+    ("terminated", "truncated", "double_dqn", "expected_loss"),
+    [
+        # Double DQN: the online net picks a' = 0 at s' (3 > 1), the target net values it at 2:
+        # target = 1 + 0.9 * 2 = 2.8, TD error = Q(s, 0) - target = 2.5 - 2.8 = -0.3 -> 0.5 * 0.09.
+        (False, False, True, 0.045),
+        # A time-limit cut still bootstraps: the same target.
+        (False, True, True, 0.045),
+        # A true terminal state does not: target = 1, TD error 1.5 -> Huber 1 * (1.5 - 0.5) = 1.
+        (True, False, True, 1.0),
+        # Plain DQN takes the target net's own max at s': 1 + 0.9 * 5 = 5.5, error -3 -> 2.5.
+        (False, False, False, 2.5),
+    ],
+)
+def test_td_target_by_hand(terminated, truncated, double_dqn, expected_loss):
+    agent = linear_agent(double_dqn)
+    agent.buffer.add(S, 0, 1.0, S_NEXT, terminated, truncated)
+    metrics = agent.update()
+    assert metrics["loss"] == pytest.approx(expected_loss, rel=1e-5)
+    assert metrics["q_mean"] == pytest.approx(2.5)
+
+
+def test_gradient_reaches_only_the_taken_action():
+    agent = linear_agent()
+    agent.config.learning_rate = schedules.constant(0.1).config()
+    before = agent.q_net.state_dict()["head.W"].copy()
+    agent.buffer.add(S, 0, 1.0, S_NEXT, False, False)
+    agent.update()
+    after = agent.q_net.state_dict()["head.W"]
+    assert after[0, 0] > before[0, 0]  # Q(s, 0) = 2.5 moves up toward the target 2.8
+    np.testing.assert_array_equal(after[:, 1], before[:, 1])
+    np.testing.assert_array_equal(after[1], before[1])  # s' was not an input of the update
+
+
+def test_n_step_target_by_hand():
+    space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+    config = DQNConfig(hidden=(), gamma=0.5, n_step=2, batch_size=8, max_grad_norm=None)
+    agent = DQNAgent(space, gym.spaces.Discrete(2), config, np.random.default_rng(0))
+    weights = np.array([[0.0, 0.0], [4.0, 0.0]], np.float32)  # Q(s') = [4, 0] for both nets
+    for net in (agent.q_net, agent.target_net):
+        net.load_state_dict({"head.W": weights, "head.b": np.zeros(2, np.float32)})
+    # s -> s' (reward 1) -> s' (reward 2) -> ... : the 2-step target from s is
+    # 1 + 0.5 * 2 + 0.25 * max Q(s') = 3; Q(s, 0) = 0, so the loss is Huber(3) = 2.5.
+    agent.buffer.add(S, 0, 1.0, S_NEXT, False, False)
+    agent.buffer.add(S_NEXT, 0, 2.0, S_NEXT, False, False)
+    assert len(agent.buffer) == 1  # only the first transition has its 2 steps stored
+    assert agent.update()["loss"] == pytest.approx(2.5)
+
+
+# --- target network ---
+
+
+def small_cartpole_agent(**overrides):
+    env = gym.make("CartPole-v1")
+    config = DQNConfig(hidden=(16,), batch_size=8, learning_starts=10, train_freq=1, **overrides)
+    return env, DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(1))
+
+
+def test_hard_target_sync_every_n_updates():
+    env, agent = small_cartpole_agent(target_update_interval=3)
+    run_agent(env, agent, 11, seed=0)  # 2 updates (steps 10 and 11)
+    assert agent.updates == 2
+    assert not np.array_equal(agent.q_net.state_dict()["head.W"],
+                              agent.target_net.state_dict()["head.W"])
+    run_agent(env, agent, 1, seed=1)
+    assert agent.updates == 3
+    for name, value in agent.q_net.state_dict().items():
+        np.testing.assert_array_equal(value, agent.target_net.state_dict()[name])
+
+
+def test_polyak_target_update():
+    env, agent = small_cartpole_agent(tau=0.25)
+    run_agent(env, agent, 12, seed=0)
+    target_before = agent.target_net.state_dict()
+    agent.update()
+    online = agent.q_net.state_dict()
+    for name, value in agent.target_net.state_dict().items():
+        np.testing.assert_allclose(value, 0.75 * target_before[name] + 0.25 * online[name],
+                                   rtol=1e-5, atol=1e-7)
+
+
+# --- networks ---
+
+
+def test_cnn_accepts_hwc_and_chw_and_uint8_or_bool():
+    rng = np.random.default_rng(3)
+    grid = rng.integers(0, 2, size=(5, 7, 6), dtype=np.uint8)
+    config = DQNConfig(hidden=(32,))
+    hwc = build_q_network(gym.spaces.Box(0, 1, (5, 7, 6), np.uint8), 5, config,
+                          np.random.default_rng(0))
+    chw = build_q_network(gym.spaces.Box(0, 1, (6, 5, 7), np.uint8), 5, config,
+                          np.random.default_rng(0))
+    q_hwc = hwc.forward(grid[None])
+    assert q_hwc.shape == (1, 5) and q_hwc.dtype == np.float32
+    np.testing.assert_allclose(chw.forward(grid.transpose(2, 0, 1)[None]), q_hwc, rtol=1e-5)
+    np.testing.assert_allclose(hwc.forward(grid.astype(bool)[None]), q_hwc, rtol=1e-6)
+    with pytest.raises(nets.ShapeError):
+        hwc.forward(grid.transpose(2, 0, 1)[None])
+
+
+def test_cnn_with_stacked_frames_and_pixels():
+    space = gym.spaces.Box(0, 255, (4, 10, 10, 3), np.uint8)  # 4 stacked RGB frames
+    net = build_q_network(space, 3, DQNConfig(hidden=(16,)), np.random.default_rng(0))
+    image = net.forward(np.zeros((2, 4, 10, 10, 3), np.uint8))
+    assert image.shape == (2, 3)
+    first = dict(net.children())["input"] if hasattr(net, "children") else None
+    assert isinstance(first, ImageInput) and first.output_shape() == (12, 10, 10)
+    assert first.scale == pytest.approx(1 / 255)
+
+
+def test_custom_layers_pass_gradient_check():
+    rng = np.random.default_rng(4)
+    assert max(nets.gradcheck(DuelingCombine(), rng.normal(size=(3, 5))).values()) < 1e-6
+    layer = ImageInput([2, 4, 5, 3], layout="hwc", scale=0.5)
+    assert max(nets.gradcheck(layer, rng.normal(size=(2, 2, 4, 5, 3))).values()) < 1e-6
+
+
+def test_dueling_head_keeps_the_argmax_of_the_advantages():
+    out = DuelingCombine().forward(np.array([[10.0, 1.0, 3.0, 2.0]]))
+    np.testing.assert_allclose(out, [[9.0, 11.0, 10.0]])
+
+
+def test_frame_stack_option_wraps_the_env():
+    env = wrap_env(gym.make("CartPole-v1"), DQNConfig(frame_stack=3))
+    assert env.observation_space.shape == (3, 4)
+    agent = DQNAgent(env.observation_space, env.action_space, DQNConfig(hidden=(8,)),
+                     np.random.default_rng(0))
+    obs, _ = env.reset(seed=0)
+    assert agent.act(obs) in (0, 1)
+
+
+def test_bad_spaces_are_clear_errors():
+    with pytest.raises(TypeError, match="Discrete action"):
+        DQNAgent(gym.spaces.Box(0, 1, (2,)), gym.spaces.Box(0, 1, (2,)))
+    with pytest.raises(TypeError, match="tabular"):
+        DQNAgent(gym.spaces.Discrete(4), gym.spaces.Discrete(2))
+    agent = DQNAgent(gym.spaces.Box(0, 1, (2,)), gym.spaces.Discrete(2), DQNConfig(hidden=(4,)))
+    with pytest.raises(ValueError, match="outside"):
+        agent.observe(np.zeros(2), 5, 0.0, np.zeros(2), False, False)
+
+
+# --- divergence guard ---
+
+
+def test_nan_reward_stops_with_a_clear_error():
+    agent = linear_agent()
+    agent.buffer.add(S, 0, float("nan"), S_NEXT, False, False)
+    before = agent.q_net.state_dict()
+    with pytest.raises(FloatingPointError, match="learning.rate"):
+        agent.update()
+    for name, value in agent.q_net.state_dict().items():  # the weights were not touched
+        np.testing.assert_array_equal(value, before[name])
+
+
+# --- reproducibility and state ---
+
+
+def test_same_seed_gives_identical_parameters():
+    finals = []
+    for _ in range(2):
+        env, agent = small_cartpole_agent(prioritized=True, n_step=2)
+        run_agent(env, agent, 300, seed=5)
+        finals.append(agent.q_net.state_dict())
+    for name in finals[0]:
+        np.testing.assert_array_equal(finals[0][name], finals[1][name])
+
+
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_state_dict_round_trip_continues_identically(prioritized):
+    env, agent = small_cartpole_agent(prioritized=prioritized, n_step=3)
+    run_agent(env, agent, 200, seed=6)
+    arrays, meta = agent.state_dict()
+    _, clone = small_cartpole_agent(prioritized=prioritized, n_step=3)
+    clone.load_state_dict(arrays, meta)
+    results = []
+    for each in (agent, clone):
+        run_agent(gym.make("CartPole-v1"), each, 100, seed=7)
+        results.append(each.q_net.state_dict())
+    for name in results[0]:
+        np.testing.assert_array_equal(results[0][name], results[1][name])
+
+
+def test_loading_a_different_architecture_is_refused():
+    _, agent = small_cartpole_agent()
+    arrays, meta = agent.state_dict()
+    env = gym.make("CartPole-v1")
+    other = DQNAgent(env.observation_space, env.action_space, DQNConfig(hidden=(32,)))
+    with pytest.raises(ValueError, match="architecture"):
+        other.load_state_dict(arrays, meta)
+
+
+# --- learning ---
+
+
+def test_learns_the_chain():
+    env = gym.wrappers.TimeLimit(ChainEnv(8), max_episode_steps=24)
+    config = DQNConfig(
+        hidden=(32,), batch_size=32, learning_starts=200, train_freq=1, gamma=0.95,
+        learning_rate=schedules.constant(3e-3).config(), target_update_interval=50,
+        epsilon=schedules.linear(1.0, 0.1, 1500).config(), buffer_size=5000,
+    )
+    agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(0))
+    assert greedy_return(env, agent) < 1.0  # the untrained greedy policy does not reach +1
+    run_agent(env, agent, 3000, seed=0)
+    assert greedy_return(env, agent) == pytest.approx(1.0)
