@@ -87,7 +87,9 @@ class DQNConfig:
     # Prioritization exponent α (0 = uniform).
     priority_alpha: float = 0.6
     # Importance-sampling exponent β, a schedule of the environment step, annealed to 1.
-    priority_beta: dict = field(default_factory=lambda: schedules.linear(0.4, 1.0, 100_000).config())
+    priority_beta: dict = field(
+        default_factory=lambda: schedules.linear(0.4, 1.0, 100_000).config()
+    )
     # Stack this many last observations (Gymnasium's FrameStackObservation; 1 = off).
     frame_stack: int = 1
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
@@ -101,7 +103,7 @@ def wrap_env(env: gym.Env, config: DQNConfig) -> gym.Env:
     return env
 
 
-# --- the network -----------------------------------------------------------------------------------
+# --- the network ----------------------------------------------------------------------------------
 
 
 def guess_image_layout(obs_shape: tuple[int, ...]) -> str:
@@ -227,7 +229,7 @@ def build_q_network(
     return nets.Sequential(layers, input_grad=False)
 
 
-# --- the agent -------------------------------------------------------------------------------------
+# --- the agent ------------------------------------------------------------------------------------
 
 
 class DQNAgent:
@@ -267,8 +269,9 @@ class DQNAgent:
         self.loss = nets.losses.Huber(delta=config.huber_delta)
 
         # Replay: 0/1 grids (the Pac-Man channels) are bit-packed, everything else kept as is.
-        binary = bool(np.issubdtype(observation_space.dtype, np.integer)
-                      and np.all(observation_space.low == 0) and np.all(observation_space.high == 1))
+        space = observation_space
+        binary = bool(np.issubdtype(space.dtype, np.integer)
+                      and np.all(space.low == 0) and np.all(space.high == 1))
         buffer_args = dict(capacity=config.buffer_size, obs_shape=observation_space.shape,
                            obs_dtype=observation_space.dtype, n_step=config.n_step,
                            gamma=config.gamma, pack_bits=binary)

@@ -228,7 +228,7 @@ def test_nan_reward_stops_with_a_clear_error():
     agent = linear_agent()
     agent.buffer.add(S, 0, float("nan"), S_NEXT, False, False)
     before = agent.q_net.state_dict()
-    with pytest.raises(FloatingPointError, match="learning.rate"):
+    with pytest.raises(FloatingPointError, match=r"learning.rate"):
         agent.update()
     for name, value in agent.q_net.state_dict().items():  # the weights were not touched
         np.testing.assert_array_equal(value, before[name])
