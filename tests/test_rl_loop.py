@@ -1,0 +1,268 @@
+"""rl.loop.train with a tiny deterministic agent on a toy chain: counts, logs, resume, NaN guard."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rl.checkpoint import CheckpointError, load_checkpoint
+from rl.evaluate import evaluate
+from rl.logging import read_metrics, read_rows
+from rl.loop import LoopConfig, NonFiniteMetricError, load_agent_state, train
+from rl.protocol import Agent
+from rl.seeding import make_rng, rng_state, set_rng_state
+
+
+class SlipperyChain(gym.Env):
+    """States 0..n-1; action 1 moves right, 0 left, but with prob. `slip` the move is reversed.
+
+    Reaching the right end terminates with reward 1; every step costs 0.01. Episodes are cut
+    (truncated) after `limit` steps. The slip makes the episode seed matter.
+    """
+
+    def __init__(self, n: int = 5, slip: float = 0.2, limit: int = 12) -> None:
+        self.n, self.slip, self.limit = n, slip, limit
+        self.observation_space = gym.spaces.Discrete(n)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state, self.t = 0, 0
+        return self.state, {}
+
+    def step(self, action):
+        move = 1 if action == 1 else -1
+        if self.np_random.random() < self.slip:
+            move = -move
+        self.state = min(max(self.state + move, 0), self.n - 1)
+        self.t += 1
+        terminated = self.state == self.n - 1
+        reward = (1.0 if terminated else 0.0) - 0.01
+        info = {"win": terminated, "score": 10 * reward}
+        return self.state, reward, terminated, self.t >= self.limit and not terminated, info
+
+
+class FixedLengthEnv(gym.Env):
+    """Every episode lasts exactly `length` steps; the observation is a noisy step counter."""
+
+    def __init__(self, length: int = 5) -> None:
+        self.length = length
+        self.observation_space = gym.spaces.Discrete(length + 1)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return 0, {}
+
+    def step(self, action):
+        self.t += 1
+        reward = float(action) * self.np_random.random()
+        return self.t, reward, self.t == self.length, False, {}
+
+
+class TinyQAgent:
+    """ε-greedy Q-table; deterministic given its rng. `nan_at` makes the loss NaN at that step."""
+
+    def __init__(self, n_states: int, n_actions: int, rng, nan_at: int | None = None,
+                 crash_at: int | None = None) -> None:
+        self.q = np.zeros((n_states, n_actions))
+        self.rng = rng
+        self.steps = 0
+        self.nan_at, self.crash_at = nan_at, crash_at
+
+    def act(self, obs, greedy: bool = False) -> int:
+        if not greedy and self.rng.random() < 0.3:
+            return int(self.rng.integers(self.q.shape[1]))
+        return int(np.argmax(self.q[obs]))
+
+    def observe(self, obs, action, reward, next_obs, terminated, truncated):
+        self.steps += 1
+        if self.crash_at is not None and self.steps == self.crash_at:
+            raise KeyboardInterrupt("simulated kill")
+        target = reward + (0.0 if terminated else 0.9 * self.q[next_obs].max())
+        td_error = target - self.q[obs, action]
+        self.q[obs, action] += 0.5 * td_error
+        loss = math.nan if self.steps == self.nan_at else td_error**2
+        return {"loss": loss, "epsilon": 0.3}
+
+    def state_dict(self):
+        return {"q": self.q.copy()}, {"steps": self.steps, "rng": rng_state(self.rng)}
+
+    def load_state_dict(self, arrays, meta):
+        if arrays["q"].shape != self.q.shape:
+            raise ValueError(f"q has shape {arrays['q'].shape}, expected {self.q.shape}")
+        self.q = arrays["q"].copy()
+        self.steps = meta["steps"]
+        set_rng_state(self.rng, meta["rng"])
+
+
+def make_agent(seed=1, **kwargs) -> TinyQAgent:
+    return TinyQAgent(5, 2, make_rng(seed), **kwargs)
+
+
+def quiet(**kwargs) -> LoopConfig:
+    return LoopConfig(progress=False, **kwargs)
+
+
+def without_time(rows):
+    return [{k: v for k, v in row.items() if k != "time_s"} for row in rows]
+
+
+def test_fake_agent_follows_the_protocol():
+    assert isinstance(make_agent(), Agent)
+
+
+def test_counts_rows_and_evaluations(tmp_path):
+    agent = make_agent()
+    cfg = quiet(total_steps=100, eval_every=25, eval_episodes=3, log_every=10, checkpoint_every=0)
+    history = train(SlipperyChain(), agent, cfg, tmp_path, eval_env=SlipperyChain())
+
+    assert history.steps == 100 and agent.steps == 100
+    episode_rows = [r for r in history.rows if "episode_return" in r]
+    assert len(episode_rows) == history.episodes > 0
+    assert [r["episode"] for r in episode_rows] == list(range(1, history.episodes + 1))
+    assert sum(r["episode_length"] for r in episode_rows) <= 100
+    assert all(1 <= r["episode_length"] <= 12 for r in episode_rows)
+    assert [r["step"] for r in history.evaluations] == [25, 50, 75, 100]
+    assert all(r["eval_win_rate"] in (0, 1 / 3, 2 / 3, 1) for r in history.evaluations)
+    metric_rows = [r for r in history.rows if "loss" in r]
+    assert [r["step"] for r in metric_rows] == list(range(10, 101, 10))
+    assert all(r["epsilon"] == pytest.approx(0.3) for r in metric_rows)
+
+    columns = read_metrics(tmp_path / "metrics.csv")
+    for name in ("step", "episode", "episode_return", "episode_length", "eval_return_mean",
+                 "eval_return_std", "loss", "time_s"):
+        assert name in columns
+    eval_filled = ~np.isnan(columns["eval_return_mean"])
+    assert eval_filled.sum() == 4
+    assert np.isnan(columns["episode_return"][eval_filled]).all()  # eval rows: eval cells only
+    assert without_time(read_rows(tmp_path / "metrics.csv")) == without_time(history.rows)
+
+    _, meta = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["loop"]["step"] == 100 and meta["agent"]["steps"] == 100
+
+
+def test_the_agent_learns_the_chain(tmp_path):
+    agent = make_agent()
+    train(SlipperyChain(slip=0.0), agent, quiet(total_steps=300, eval_every=0), tmp_path)
+    result = evaluate(SlipperyChain(slip=0.0), agent, 5, make_rng(0))
+    assert result["return_mean"] == pytest.approx(1 - 4 * 0.01)
+    assert result["win_rate"] == 1.0
+
+
+def test_same_seed_same_run_different_seed_differs(tmp_path):
+    def run(name, seed):
+        agent = make_agent()
+        train(SlipperyChain(), agent, quiet(total_steps=150, seed=seed), tmp_path / name)
+        return agent.q
+
+    assert np.array_equal(run("a", 3), run("b", 3))
+    assert not np.array_equal(run("a2", 3), run("c", 4))
+
+
+def test_killed_run_resumes_to_the_same_parameters(tmp_path):
+    cfg = quiet(total_steps=200, checkpoint_every=20, eval_every=30, eval_episodes=2, log_every=7)
+    straight = make_agent()
+    history = train(SlipperyChain(), straight, cfg, tmp_path / "straight", eval_env=SlipperyChain())
+
+    killed = make_agent(crash_at=130)
+    with pytest.raises(KeyboardInterrupt):
+        train(SlipperyChain(), killed, cfg, tmp_path / "killed", eval_env=SlipperyChain())
+    _, meta = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
+    assert 100 <= meta["loop"]["step"] < 130 and meta["loop"]["episode_boundary"]
+
+    resumed = make_agent(seed=999)  # a fresh process: its rng state comes from the checkpoint
+    cfg_resume = quiet(total_steps=200, checkpoint_every=20, eval_every=30, eval_episodes=2,
+                       log_every=7, resume=True)
+    history_resumed = train(
+        SlipperyChain(), resumed, cfg_resume, tmp_path / "killed", eval_env=SlipperyChain()
+    )
+    assert np.array_equal(resumed.q, straight.q)
+    assert resumed.steps == straight.steps == 200
+    assert rng_state(resumed.rng) == rng_state(straight.rng)
+    assert history_resumed.episodes == history.episodes
+    assert without_time(history_resumed.rows) == without_time(history.rows)
+    assert without_time(read_rows(tmp_path / "killed" / "metrics.csv")) == without_time(
+        history.rows
+    )
+
+
+def test_extending_a_finished_run_at_an_episode_end_matches_one_long_run(tmp_path):
+    # Episodes of 5 steps, so the first run's last step (50) is an episode end.
+    straight = make_agent()
+    train(FixedLengthEnv(), straight, quiet(total_steps=100), tmp_path / "a")
+    half = make_agent()
+    train(FixedLengthEnv(), half, quiet(total_steps=50), tmp_path / "b")
+    resumed = make_agent(seed=5)
+    history = train(FixedLengthEnv(), resumed, quiet(total_steps=100, resume=True), tmp_path / "b")
+    assert history.steps == 100 and history.episodes == 20
+    assert np.array_equal(resumed.q, straight.q)
+
+
+def test_nan_metric_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = quiet(total_steps=200, checkpoint_every=10)
+    agent = make_agent(nan_at=57)
+    with pytest.raises(NonFiniteMetricError, match=r"step 57.*'loss' is nan.*last good checkpoint"):
+        train(SlipperyChain(), agent, cfg, tmp_path)
+    _, meta = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert 10 <= meta["loop"]["step"] < 57
+    # The checkpoint holds the agent as it was then, not the diverged one.
+    restored = make_agent()
+    load_agent_state(tmp_path / "checkpoint.npz", restored)
+    assert restored.steps == meta["loop"]["step"]
+    # ...and the run can be resumed from it (with a healthy agent).
+    history = train(SlipperyChain(), make_agent(), quiet(total_steps=200, resume=True), tmp_path)
+    assert history.steps == 200
+
+
+def test_nan_before_any_checkpoint_says_so(tmp_path):
+    with pytest.raises(NonFiniteMetricError, match="no checkpoint had been written yet"):
+        train(SlipperyChain(), make_agent(nan_at=3), quiet(total_steps=50), tmp_path)
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_resume_without_checkpoint_and_overwriting_a_run_are_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        train(SlipperyChain(), make_agent(), quiet(total_steps=10, resume=True), tmp_path / "x")
+    train(SlipperyChain(), make_agent(), quiet(total_steps=10), tmp_path / "y")
+    with pytest.raises(FileExistsError, match="already exists"):
+        train(SlipperyChain(), make_agent(), quiet(total_steps=10), tmp_path / "y")
+
+
+def test_resume_with_a_mismatched_agent_is_a_clear_error(tmp_path):
+    train(SlipperyChain(), make_agent(), quiet(total_steps=10), tmp_path)
+    wrong_shape = TinyQAgent(7, 2, make_rng(0))
+    with pytest.raises(CheckpointError, match=r"checkpoint.npz does not fit this agent.*shape"):
+        train(SlipperyChain(), wrong_shape, quiet(total_steps=20, resume=True), tmp_path)
+
+    class OtherAgent(TinyQAgent):
+        pass
+
+    with pytest.raises(CheckpointError, match="holds a TinyQAgent agent, but a OtherAgent"):
+        train(SlipperyChain(), OtherAgent(5, 2, make_rng(0)), quiet(total_steps=20, resume=True),
+              tmp_path)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"total_steps": 0}, {"total_steps": -5}, {"eval_every": -1}, {"eval_episodes": 0}],
+)
+def test_loop_config_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        LoopConfig(**bad)
+
+
+def test_evaluate_caps_episodes_of_envs_without_a_time_limit():
+    class Stuck:  # a greedy policy that never reaches the goal
+        rng = make_rng(0)
+
+        def act(self, obs, greedy=False):
+            return 0
+
+    result = evaluate(SlipperyChain(slip=0.0, limit=10**9), Stuck(), 2, make_rng(0),
+                      max_episode_steps=30)
+    assert result["length_mean"] == 30 and result["truncated"] == 2
+    assert result["return_mean"] == pytest.approx(-0.3)
+    assert result["return_std"] == 0.0
