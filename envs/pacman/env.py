@@ -1,0 +1,241 @@
+"""The Gymnasium environment that ties layout, rules, ghosts and rendering together."""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs.pacman import game
+from envs.pacman.game import NUM_ACTIONS, Action, GameState, Maze
+from envs.pacman.ghosts import get_ghost_policy
+from envs.pacman.layout import Layout, available_layouts, load_layout
+from envs.pacman.render import Renderer, Window, ansi, frame_shape
+
+# Channels of the grid observation.
+WALLS, FOOD, CAPSULES, PACMAN, GHOSTS, SCARED_GHOSTS = range(6)
+CHANNEL_NAMES = ("walls", "food", "capsules", "pacman", "ghosts", "scared_ghosts")
+OBS_TYPES = ("grid", "rgb")
+
+
+class PacmanEnv(gym.Env[np.ndarray, int]):
+    """A Pac-Man-like grid game after the well-known teaching version of the arcade game.
+
+    ## Description
+
+    Pac-Man walks a maze eating food while ghosts hunt him. Eating a power capsule scares
+    every ghost for 40 moves, and a scared ghost can be eaten (it goes back to its start).
+    Each time step Pac-Man moves one cell (a move into a wall leaves him in place), then every
+    ghost moves one cell. Pac-Man is caught when a ghost steps onto his cell, when he steps onto
+    a ghost's, or when the two swap cells. Mazes come from text layouts (``layout=`` a built-in
+    name such as ``"small"`` or a path to a ``.lay`` file); ghosts behave as ``ghosts=``
+    ``"random"``, ``"directional"`` or ``"arcade"`` (see ``envs.pacman.ghosts``).
+
+    ## Action Space
+
+    ``Discrete(5)``: 0 stop, 1 north, 2 south, 3 east, 4 west (``Action``;
+    ``get_action_meanings()`` names them). Anything else raises ``ValueError``.
+
+    ## Observation Space
+
+    ``obs_type="grid"`` (default): ``Box(0, 1, (H, W, 6), uint8)`` for an H x W layout, with
+    channels walls, food, capsules, Pac-Man, ghosts, scared ghosts (1 where present).
+    ``obs_type="rgb"``: the rendered frame, ``Box(0, 255, (H * tile_size + bar, W * tile_size,
+    3), uint8)`` where ``bar`` is the status bar showing the score.
+
+    ## Rewards
+
+    The reward is the change of score: -1 every time step, +10 per food, +200 per scared
+    ghost eaten, +500 for eating the last food, -500 when caught.
+
+    ## Episode End
+
+    Terminated when the last food is eaten (``info["win"]``) or a ghost catches Pac-Man
+    (``info["loss"]``). Truncated by the ``TimeLimit`` wrapper after ``max_episode_steps``.
+    ``info`` also holds ``"score"``, ``"food_left"`` and ``"action_mask"`` (uint8 (5,), 1 for
+    stop and for each move not into a wall).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["human", "rgb_array", "ansi"],
+        "render_fps": 10,
+    }
+
+    def __init__(
+        self,
+        layout: str | Path | Layout | None = "small",
+        render_mode: str | None = None,
+        ghosts: str = "random",
+        obs_type: str = "grid",
+        tile_size: int = 24,
+    ):
+        if layout is None:
+            raise ValueError(
+                "PacGrid/Custom-v0 needs layout=<name or path of a .lay file>; built-in layouts: "
+                + ", ".join(available_layouts())
+            )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"unknown render_mode {render_mode!r}; choose None or one of "
+                + ", ".join(self.metadata["render_modes"])
+            )
+        if obs_type not in OBS_TYPES:
+            raise ValueError(f"unknown obs_type {obs_type!r}; choose one of {', '.join(OBS_TYPES)}")
+        self.layout = layout if isinstance(layout, Layout) else load_layout(layout)
+        self.maze = Maze(self.layout)
+        self.ghost_behaviour = ghosts
+        self._ghost_policy = get_ghost_policy(ghosts)
+        self.render_mode = render_mode
+        self.obs_type = obs_type
+        self.tile_size = tile_size
+
+        self.action_space = spaces.Discrete(NUM_ACTIONS)
+        height, width = self.layout.height, self.layout.width
+        if obs_type == "grid":
+            self.observation_space = spaces.Box(0, 1, (height, width, 6), np.uint8)
+        else:
+            self.observation_space = spaces.Box(
+                0, 255, frame_shape(self.layout, tile_size), np.uint8
+            )
+        # The grid observation is kept up to date in place; step() hands out copies.
+        self._start_grid = np.zeros((height, width, 6), dtype=np.uint8)
+        self._start_grid[..., WALLS] = self.layout.walls
+        self._start_grid[..., FOOD] = self.layout.food
+        self._start_grid[..., CAPSULES] = self.layout.capsules
+        self._start_grid.reshape(-1, 6)[self.maze.pacman_start, PACMAN] = 1
+        self._start_grid.reshape(-1, 6)[self.maze.ghost_starts, GHOSTS] = 1
+        self._grid = self._start_grid.copy()
+        self._cells = self._grid.reshape(-1, 6)  # a view: row `cell` holds that cell's channels
+
+        self._state: GameState | None = None
+        self._renderer = None
+        self._window = None
+
+    # ------------------------------------------------------------------ Gymnasium API
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._state = GameState(self.maze)
+        np.copyto(self._grid, self._start_grid)
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), self._info()
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        action = self._check_action(action)
+        state = self._state
+        if state is None or state.done:
+            raise RuntimeError(
+                "step() called before reset() or after the episode ended; call reset() first"
+            )
+        old_pacman = state.pacman
+        old_ghosts = state.ghosts.copy()
+        reward = game.step(self.maze, state, action, self._ghost_policy, self.np_random)
+        if self.obs_type == "grid":
+            self._update_grid(old_pacman, old_ghosts)
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), float(reward), state.done, False, self._info()
+
+    def render(self) -> np.ndarray | str | None:
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() called without a render_mode; pass render_mode='rgb_array', 'human' "
+                "or 'ansi' to gym.make"
+            )
+            return None
+        if self._state is None:
+            raise RuntimeError("render() called before reset(); call reset() first")
+        if self.render_mode == "ansi":
+            return ansi(self.maze, self._state)
+        if self.render_mode == "rgb_array":
+            return self._get_renderer().rgb_array(self.maze, self._state)
+        surface = self._get_renderer().draw(self.maze, self._state)
+        if self._window is None:
+            self._window = Window(surface.get_size(), f"PacGrid: {self.layout.name}")
+        self._window.show(surface, self.metadata["render_fps"])
+        return None
+
+    def close(self) -> None:
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+        self._renderer = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def get_action_meanings(self) -> list[str]:
+        return [action.name for action in Action]
+
+    @property
+    def state(self) -> GameState:
+        """The live game state (read it, do not change it)."""
+        if self._state is None:
+            raise RuntimeError("no game yet: call reset() first")
+        return self._state
+
+    def _check_action(self, action: Any) -> int:
+        try:
+            index = operator.index(action)
+        except TypeError:
+            index = None
+        if index is None or not 0 <= index < NUM_ACTIONS:
+            raise ValueError(
+                f"invalid action {action!r}: expected an integer in [0, {NUM_ACTIONS}) "
+                f"({', '.join(f'{a.value} {a.name.lower()}' for a in Action)})"
+            )
+        return index
+
+    def _update_grid(self, old_pacman: int, old_ghosts: list[int]) -> None:
+        """Change the few cells of the grid observation that this step can have changed."""
+        cells, state = self._cells, self._state
+        cells[old_pacman, PACMAN] = 0
+        for cell in old_ghosts:
+            cells[cell, GHOSTS] = 0
+            cells[cell, SCARED_GHOSTS] = 0
+        pacman = state.pacman
+        # Food and capsules only ever disappear under Pac-Man.
+        cells[pacman, FOOD] = state.food[pacman]
+        cells[pacman, CAPSULES] = state.capsules[pacman]
+        cells[pacman, PACMAN] = 1
+        for cell, scared in zip(state.ghosts, state.scared, strict=True):
+            cells[cell, SCARED_GHOSTS if scared else GHOSTS] = 1
+
+    def _observation(self) -> np.ndarray:
+        if self.obs_type == "grid":
+            return self._grid.copy()
+        return self._get_renderer().rgb_array(self.maze, self._state)
+
+    def _info(self) -> dict[str, Any]:
+        state = self._state
+        return {
+            "score": state.score,
+            "food_left": state.food_left,
+            "win": state.win,
+            "loss": state.loss,
+            "action_mask": self.maze.legal_masks[state.pacman].copy(),
+        }
+
+    def _get_renderer(self) -> Renderer:
+        if self._renderer is None:  # the first frame asked for loads pygame
+            self._renderer = Renderer(self.layout, self.tile_size)
+        return self._renderer
+
+
+def grid_from_state(maze: Maze, state: GameState) -> np.ndarray:
+    """The grid observation built from scratch (the reference the incremental update must match)."""
+    height, width = maze.height, maze.width
+    grid = np.zeros((height * width, 6), dtype=np.uint8)
+    grid[:, WALLS] = maze.layout.walls.reshape(-1)
+    grid[:, FOOD] = np.frombuffer(bytes(state.food), dtype=np.uint8)
+    grid[:, CAPSULES] = np.frombuffer(bytes(state.capsules), dtype=np.uint8)
+    grid[state.pacman, PACMAN] = 1
+    for cell, scared in zip(state.ghosts, state.scared, strict=True):
+        grid[cell, SCARED_GHOSTS if scared else GHOSTS] = 1
+    return grid.reshape(height, width, 6)
