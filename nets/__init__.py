@@ -11,6 +11,7 @@ Images are (N, C, H, W) float32. Typical use:
 """
 
 from nets import errors, init, io, losses, optim
+from nets.blocks import Concat, Residual
 from nets.errors import CheckpointError, NonFiniteLossError, ShapeError
 from nets.gradcheck import gradcheck
 from nets.layers import *  # noqa: F403 (the layer list is nets.layers.__all__)
@@ -20,7 +21,7 @@ from nets.sequential import Sequential
 
 __all__ = [
     *_layer_names,
-    "REGISTRY", "CheckpointError", "Layer", "Model", "NonFiniteLossError", "Sequential",
-    "ShapeError", "build", "errors", "gradcheck", "init", "io", "losses", "optim",
+    "REGISTRY", "CheckpointError", "Concat", "Layer", "Model", "NonFiniteLossError", "Residual",
+    "Sequential", "ShapeError", "build", "errors", "gradcheck", "init", "io", "losses", "optim",
     "polyak_update", "register",
 ]

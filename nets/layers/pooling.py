@@ -1,0 +1,147 @@
+"""Max, average and global average pooling.
+
+Pooling loops over the KH*KW offsets inside a window, each step one vectorized operation on a
+strided view that picks that offset from every window at once (for 2x2 pooling: 4 steps).
+For non-overlapping windows (stride >= kernel) the views are disjoint, so backward writes each
+input position at most once; overlapping windows accumulate.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from nets.layers.conv import PaddedBuffer, Pair, channel_major, output_size, pair
+from nets.module import Layer, register
+
+
+class Windows:
+    """Strided views of one offset of every pooling window."""
+
+    def __init__(self, kernel: Pair, stride: Pair | None, padding: Pair, fill: float) -> None:
+        self.kernel = pair(kernel)
+        self.stride = self.kernel if stride is None else pair(stride)
+        self.padding = pair(padding)
+        self.pad = PaddedBuffer(self.padding, fill)
+
+    def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        n, c, h, w = x_shape
+        return (n, c, output_size(h, self.kernel[0], self.stride[0], self.padding[0]),
+                output_size(w, self.kernel[1], self.stride[1], self.padding[1]))
+
+    def offsets(self, padded: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """(k, view) for k = i*KW + j: view[n, c, y, x] = padded[n, c, y*sh + i, x*sw + j]."""
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        oh = (padded.shape[2] - kh) // sh + 1
+        ow = (padded.shape[3] - kw) // sw + 1
+        for i in range(kh):
+            for j in range(kw):
+                yield i * kw + j, padded[:, :, i : i + sh * (oh - 1) + 1 : sh,
+                                         j : j + sw * (ow - 1) + 1 : sw]
+
+    def input_grad(self) -> np.ndarray:
+        """A zero gradient buffer of the padded input's shape."""
+        n, c, h, w = self.x_shape
+        ph, pw = self.padding
+        return channel_major((n, c, h + 2 * ph, w + 2 * pw))
+
+    def crop(self, dxp: np.ndarray) -> np.ndarray:
+        _, _, h, w = self.x_shape
+        ph, pw = self.padding
+        return dxp[:, :, ph : ph + h, pw : pw + w]
+
+    def overlapping(self) -> bool:
+        return self.stride[0] < self.kernel[0] or self.stride[1] < self.kernel[1]
+
+
+class Pool(Layer):
+    """Shared arguments, config and shape checks of the pooling layers."""
+
+    fill = 0.0
+
+    def __init__(self, kernel_size: Pair = 2, stride: Pair | None = None, padding: Pair = 0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.windows = Windows(kernel_size, stride, padding, self.fill)
+
+    def config_args(self) -> dict[str, Any]:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+
+    def check(self, x: np.ndarray) -> np.ndarray:
+        x = self.cast(x)
+        ok = x.ndim == 4 and min(self.windows.out_shape(x.shape)[2:]) >= 1
+        self.expect(x, 4, f"(N, C, H, W) with H, W >= {self.windows.kernel} - 2*padding", ok)
+        self.windows.x_shape = x.shape
+        return x
+
+
+@register
+class MaxPool2D(Pool):
+    """Maximum over each window. x (N, C, H, W) -> (N, C, OH, OW); stride defaults to kernel.
+
+    Backward sends each window's gradient to exactly one input: the first maximum in row-major
+    window order. With ties (flat image backgrounds are full of them) sending it to every
+    maximum would multiply the gradient; the strict `>` below keeps the first winner.
+    Padding counts as -inf, so a padded position never wins.
+    """
+
+    fill = -np.inf
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        padded = self.windows.pad(self.check(x))
+        out = channel_major(self.windows.out_shape(x.shape), None).astype(x.dtype, copy=False)
+        self.winner = np.zeros(out.shape, dtype=np.uint8)
+        for k, view in self.windows.offsets(padded):
+            if k == 0:
+                out[...] = view
+            else:
+                np.copyto(self.winner, k, where=view > out)
+                np.maximum(out, view, out=out)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dxp = self.windows.input_grad().astype(dout.dtype, copy=False)
+        overlapping = self.windows.overlapping()
+        for k, view in self.windows.offsets(dxp):
+            won = self.winner == k
+            if overlapping:
+                view += np.where(won, dout, 0)
+            else:
+                np.copyto(view, dout, where=won)
+        return self.windows.crop(dxp)
+
+
+@register
+class AvgPool2D(Pool):
+    """Mean over each window. x (N, C, H, W) -> (N, C, OH, OW); stride defaults to kernel.
+    Padded zeros count in the mean (every window divides by KH*KW)."""
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        padded = self.windows.pad(self.check(x))
+        out = channel_major(self.windows.out_shape(x.shape)).astype(x.dtype, copy=False)
+        for _, view in self.windows.offsets(padded):
+            out += view
+        out *= 1.0 / (self.windows.kernel[0] * self.windows.kernel[1])
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dxp = self.windows.input_grad().astype(dout.dtype, copy=False)
+        share = dout * (1.0 / (self.windows.kernel[0] * self.windows.kernel[1]))
+        for _, view in self.windows.offsets(dxp):
+            view += share
+        return self.windows.crop(dxp)
+
+
+@register
+class GlobalAvgPool(Layer):
+    """Mean over all positions of each channel: x (N, C, H, W) -> (N, C)."""
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self.cast(x)
+        self.expect(x, 4, "(N, C, H, W)")
+        self.x_shape = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        h, w = self.x_shape[2:]
+        return np.broadcast_to((dout / (h * w))[:, :, None, None], self.x_shape).copy()
