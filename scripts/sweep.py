@@ -198,8 +198,8 @@ def value_label(value: Any) -> str:
         text = repr(value)
     elif isinstance(value, list | tuple):
         text = "-".join(value_label(item) for item in value)
-    elif isinstance(value, dict):
-        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    elif isinstance(value, dict):  # a schedule such as {"kind": "linear", "start": 1, ...}
+        text = "-".join(value_label(item) for item in value.values())
     else:
         text = str(value)
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", text)

@@ -26,6 +26,8 @@ from typing import Any
 MARKER = "trial.json"  # written last, when a trial has finished (or failed): its status
 CHECKPOINT = "checkpoint.npz"  # written by the training loop; its presence means "resumable"
 LOG = "train.log"  # the trial's own stdout and stderr
+METRICS = "metrics.csv"  # written by the training loop
+FILE_MODE = 0o644  # mkstemp makes private files; results are ordinary readable files
 
 # Folders a Ray cluster does not need in the project code it is sent.
 RAY_CODE_EXCLUDES = ["runs/", ".venv/", ".git/", "**/__pycache__/", "data/", "*.egg-info/"]
@@ -66,6 +68,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -103,6 +106,12 @@ def run_trial(trial: Trial, resume: bool) -> TrialResult:
     # Many trials share one terminal: each one's own prints and progress bars go to its log.
     with open(log_path, "a") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} argv: {argv}\n")
+        stale = run_dir / METRICS
+        if not resume and stale.exists():
+            # An attempt that stopped before its first checkpoint: nothing to resume from, and
+            # the training loop refuses to start over an existing metrics.csv.
+            stale.unlink()
+            log.write(f"removed {stale.name} of an attempt that left no checkpoint\n")
         log.flush()
         try:
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
@@ -190,6 +199,7 @@ def write_files(folder: Path, files: dict[str, bytes]) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(files[relative])
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
 
 

@@ -1,0 +1,121 @@
+"""Sweep files, command-line grids, trial names and flags (scripts/sweep.py), without training."""
+
+import json
+
+import pytest
+
+from scripts import sweep
+from scripts.sweep_backends import MARKER
+
+
+def parse(argv):
+    return sweep.config_from_args(sweep.build_parser().parse_args(["run", *argv]))
+
+
+def test_toml_file_and_command_line_combine(tmp_path):
+    path = tmp_path / "alpha.toml"
+    path.write_text(
+        'seeds = [1, 2]\n[base]\nalgo = "qlearning"\ntotal_steps = 500\n'
+        "[grid]\nalpha = [0.1, 0.5]\n"
+    )
+    cfg = parse([str(path), "--base", "gamma=0.9", "--grid", "initial_q=0,1", "--out", "x"])
+    assert cfg.name == "alpha"  # the file's stem when it has no name key
+    assert cfg.base == {"algo": "qlearning", "total_steps": 500, "gamma": 0.9}
+    assert cfg.grid == {"alpha": [0.1, 0.5], "initial_q": [0, 1]}
+    assert cfg.seeds == [1, 2] and cfg.out == "x"
+
+
+def test_json_file_and_json_list_grid(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"name": "dqn-width", "base": {"algo": "dqn"}, "seeds": [0]}))
+    cfg = parse([str(path), "--grid", "hidden=[[64], [64, 64]]", "--seeds", "3", "4"])
+    assert cfg.name == "dqn-width"
+    assert cfg.grid == {"hidden": [[64], [64, 64]]}
+    assert cfg.seeds == [3, 4]
+
+
+def test_trials_have_readable_names_and_training_flags(tmp_path):
+    cfg = sweep.SweepConfig(
+        name="s",
+        base={"algo": "dqn", "env": "PacGrid/Tiny-v0", "double": True, "dueling": False},
+        grid={"learning_rate": [0.001, 0.0003], "hidden": [[64, 64]]},
+        seeds=[0, 1],
+        out=str(tmp_path),
+    )
+    trials = sweep.expand(cfg)
+    assert [t.name for t in trials] == [
+        "learning_rate=0.001,hidden=64-64/seed=0",
+        "learning_rate=0.001,hidden=64-64/seed=1",
+        "learning_rate=0.0003,hidden=64-64/seed=0",
+        "learning_rate=0.0003,hidden=64-64/seed=1",
+    ]
+    first = trials[0]
+    assert first.run_dir == str(tmp_path.resolve() / "s" / first.name)
+    assert first.argv == (
+        "--algo", "dqn", "--env", "PacGrid/Tiny-v0", "--double", "--no-dueling",
+        "--no-progress", "--learning-rate", "0.001", "--hidden", "64", "64", "--seed", "0",
+    )
+
+
+def test_folder_names_are_filesystem_safe():
+    assert sweep.value_label("PacGrid/Tiny-v0") == "PacGrid_Tiny-v0"
+    assert sweep.value_label({"kind": "linear", "start": 1, "end": 0.1}) == "linear-1-0.1"
+    assert sweep.value_label(None) == "null"
+    assert sweep.value_label(1e-05) == "1e-05"
+
+
+def test_schedule_dicts_and_none_become_flags_rl_config_reads():
+    assert sweep.to_flags("alpha", {"kind": "constant", "value": 0.1}) == [
+        "--alpha", '{"kind": "constant", "value": 0.1}'
+    ]
+    assert sweep.to_flags("clip_norm", None) == ["--clip-norm", "none"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--base", "seed=3"], "sets seed itself"),
+        (["--base", "gamma=0.9", "--grid", "gamma=0.9,0.99"], "both base and grid"),
+        (["--base", "novalue"], "KEY=VALUE"),
+        (["--grid", "alpha=[]"], "non-empty list"),
+        (["--seeds", "1", "1"], "distinct"),
+        (["--name", "a/b"], "sweep name"),
+    ],
+)
+def test_bad_sweeps_are_rejected_with_a_clear_message(argv, message):
+    with pytest.raises(SystemExit, match=message):
+        parse(argv)
+
+
+def test_bad_sweep_files_are_rejected(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[grid\nalpha = [")
+    with pytest.raises(SystemExit, match="not valid toml"):
+        parse([str(broken)])
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text('{"grids": {}}')
+    with pytest.raises(SystemExit, match="unknown sweep file key"):
+        parse([str(unknown)])
+    with pytest.raises(SystemExit, match="does not exist"):
+        parse([str(tmp_path / "missing.toml")])
+
+
+def test_plan_skips_done_trials_resumes_checkpointed_ones_and_guards_changed_flags(tmp_path):
+    cfg = sweep.SweepConfig(name="p", grid={"alpha": [0.1]}, seeds=[0, 1, 2], out=str(tmp_path))
+    done, interrupted, fresh = sweep.expand(cfg)
+    for trial in (done, interrupted):
+        (tmp_path / "p" / trial.name).mkdir(parents=True)
+    (tmp_path / "p" / done.name / MARKER).write_text(
+        json.dumps({"status": "done", "argv": list(done.argv)})
+    )
+    (tmp_path / "p" / interrupted.name / "checkpoint.npz").write_bytes(b"")
+    finished, to_run = sweep.plan([done, interrupted, fresh])
+    assert finished == [done]
+    assert to_run == [(interrupted, True), (fresh, False)]
+
+    changed = sweep.expand(
+        sweep.SweepConfig(name="p", base={"gamma": 0.5}, grid={"alpha": [0.1]}, seeds=[0],
+                          out=str(tmp_path))
+    )
+    with pytest.raises(SystemExit, match="different flags"):
+        sweep.plan(changed)
