@@ -1,0 +1,148 @@
+"""Learning curves of one or several runs: mean over seeds with a shaded band.
+
+Runs with the same algorithm and environment (read from each run's config.json) form one
+curve: several seeds give their mean and a band of ± one standard deviation across seeds. A
+single run shows its curve; on the evaluation panel its band is the spread over the evaluation
+episodes instead. Uses matplotlib's object API (no pyplot), so it never needs a display.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from rl.logging import read_metrics
+
+_GRID_POINTS = 200  # x positions at which several runs' curves are averaged
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average; the first points average over what exists so far."""
+    if window <= 1 or len(values) == 0:
+        return np.asarray(values, dtype=np.float64)
+    cumulative = np.cumsum(np.insert(np.asarray(values, dtype=np.float64), 0, 0.0))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (cumulative[ends] - cumulative[starts]) / (ends - starts)
+
+
+def _run_label(run_dir: Path) -> tuple[str, str]:
+    """(algorithm, env id) from config.json, or the folder name when there is none."""
+    config_path = run_dir / "config.json"
+    if config_path.is_file():
+        config = json.loads(config_path.read_text())
+        return str(config.get("algo", run_dir.name)), str(config.get("env_id", ""))
+    return run_dir.name, ""
+
+
+def _mean_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """Mean and std of several (x, y) curves on a common x grid over their shared range."""
+    if len(curves) == 1:
+        x, y = curves[0]
+        return x, y, np.zeros_like(y)
+    low = max(x[0] for x, _ in curves)
+    high = min(x[-1] for x, _ in curves)
+    grid = np.linspace(low, high, _GRID_POINTS) if high > low else np.array([low])
+    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
+    return grid, ys.mean(axis=0), ys.std(axis=0)
+
+
+def plot_learning_curves(
+    run_dirs: Sequence[str | Path],
+    out_png: str | Path,
+    smooth_episodes: int = 20,
+    title: str | None = None,
+) -> Path:
+    """Write a PNG with training-episode returns (smoothed) and greedy evaluation returns.
+
+    x is the environment step; runs with the same algo and env are averaged with a ± std band.
+    """
+    if not run_dirs:
+        raise ValueError("plot_learning_curves needs at least one run directory")
+    groups: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {}
+    for run_dir in map(Path, run_dirs):
+        metrics_path = run_dir / "metrics.csv"
+        if not metrics_path.is_file():
+            raise FileNotFoundError(
+                f"{run_dir} has no metrics.csv; is it a run folder written by scripts/train.py?"
+            )
+        groups.setdefault(_run_label(run_dir), []).append(read_metrics(metrics_path))
+    envs = {env for _, env in groups}
+
+    def label(key: tuple[str, str], n_runs: int) -> str:
+        name = key[0] if len(envs) == 1 else f"{key[0]} / {key[1]}"
+        return f"{name} ({n_runs} runs, mean ± std)" if n_runs > 1 else name
+
+    has_eval = any(
+        np.isfinite(m.get("eval_return_mean", np.array([np.nan]))).any()
+        for runs in groups.values()
+        for m in runs
+    )
+    figure = Figure(figsize=(11 if has_eval else 6.5, 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 2 if has_eval else 1, squeeze=False)[0]
+    train_axis = axes[0]
+    plotted = 0
+    for key, runs in groups.items():
+        curves = []
+        for metrics in runs:
+            returns = metrics.get("episode_return", np.array([]))
+            rows = np.isfinite(returns)
+            if rows.any():
+                curves.append((metrics["step"][rows], smooth(returns[rows], smooth_episodes)))
+        if not curves:
+            continue
+        x, mean, std = _mean_band(curves)
+        (line,) = train_axis.plot(x, mean, label=label(key, len(curves)))
+        if len(curves) > 1:
+            train_axis.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        plotted += 1
+    if plotted == 0:
+        raise ValueError(f"no finished episodes logged yet in {', '.join(map(str, run_dirs))}")
+    train_axis.set_title(f"Training episodes (return, moving average of {smooth_episodes})")
+    train_axis.set_xlabel("environment step")
+    train_axis.set_ylabel("episode return")
+    train_axis.grid(alpha=0.3)
+    train_axis.legend(loc="best", fontsize="small")
+
+    if has_eval:
+        eval_axis = axes[1]
+        for key, runs in groups.items():
+            curves, spreads = [], []
+            for metrics in runs:
+                means = metrics.get("eval_return_mean", np.array([]))
+                rows = np.isfinite(means)
+                if rows.any():
+                    curves.append((metrics["step"][rows], means[rows]))
+                    spreads.append(metrics["eval_return_std"][rows])
+            if not curves:
+                continue
+            x, mean, std = _mean_band(curves)
+            if len(curves) == 1:
+                std = spreads[0]  # one run: show the spread over its evaluation episodes
+            (line,) = eval_axis.plot(x, mean, marker="o", markersize=3,
+                                     label=label(key, len(curves)))
+            eval_axis.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        eval_axis.set_title("Greedy evaluation (mean return ± std)")
+        eval_axis.set_xlabel("environment step")
+        eval_axis.set_ylabel("evaluation return")
+        eval_axis.grid(alpha=0.3)
+        eval_axis.legend(loc="best", fontsize="small")
+    if title is None and len(envs) == 1:
+        title = next(iter(envs))  # the environment id, when all runs share one
+    if title:
+        figure.suptitle(title)
+
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(f".{out_png.name}.tmp")
+    with open(tmp, "wb") as f:
+        figure.savefig(f, format="png", dpi=110)
+    os.replace(tmp, out_png)
+    return out_png
