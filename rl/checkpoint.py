@@ -51,6 +51,7 @@ def save_checkpoint(path: str | Path, arrays: dict[str, np.ndarray], meta: dict)
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private (0600); a checkpoint is not secret
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

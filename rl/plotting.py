@@ -42,10 +42,18 @@ def _run_label(run_dir: Path) -> tuple[str, str]:
 
 
 def _mean_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
-    """Mean and std of several (x, y) curves on a common x grid over their shared range."""
+    """Mean and std of several (x, y) curves over the x range they share.
+
+    Curves logged at the same steps (evaluations of same-config seeds) are averaged point by
+    point; otherwise they are interpolated onto an even grid of the shared range.
+    """
     if len(curves) == 1:
         x, y = curves[0]
         return x, y, np.zeros_like(y)
+    first_x = curves[0][0]
+    if all(len(x) == len(first_x) and np.array_equal(x, first_x) for x, _ in curves):
+        ys = np.stack([y for _, y in curves])
+        return first_x, ys.mean(axis=0), ys.std(axis=0)
     low = max(x[0] for x, _ in curves)
     high = min(x[-1] for x, _ in curves)
     grid = np.linspace(low, high, _GRID_POINTS) if high > low else np.array([low])

@@ -33,7 +33,14 @@ import numpy as np
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from rl.checkpoint import CheckpointError
 from rl.config import add_dataclass_args, from_json, given_fields, to_json
-from rl.loop import CHECKPOINT_NAME, METRICS_NAME, LoopConfig, NonFiniteMetricError, train
+from rl.loop import (
+    CHECKPOINT_NAME,
+    METRICS_NAME,
+    LoopConfig,
+    NonFiniteMetricError,
+    load_agent_state,
+    train,
+)
 from rl.plotting import plot_learning_curves
 from rl.protocol import Agent
 from rl.seeding import make_rng
@@ -176,9 +183,17 @@ class Run:
         return make_env(self.env_id, self.env_kwargs, self.algo, self.agent_config, render_mode)
 
     def make_agent(self, env: gym.Env) -> Agent:
-        """A fresh agent (untrained); `load_checkpoint_into` fills it."""
+        """A fresh, untrained agent for this run's config."""
         rng = make_rng([self.seed, AGENT_STREAM])
         return self.algo.make_agent(env, self.agent_config, rng)
+
+    def load_agent(self, env: gym.Env) -> tuple[Agent, dict]:
+        """The trained agent from checkpoint.npz, and the checkpoint's metadata."""
+        path = self.run_dir / CHECKPOINT_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.run_dir} has no {CHECKPOINT_NAME}; train it first")
+        agent = self.make_agent(env)
+        return agent, load_agent_state(path, agent)
 
 
 def load_run(run_dir: str | Path) -> Run:

@@ -1,0 +1,74 @@
+"""Greedy evaluation of a trained run; prints one JSON line.
+
+    python scripts/evaluate.py runs/CartPole-v1-dqn-0-20260101-120000 --episodes 100
+
+Rebuilds the environment and the agent from the run's config.json and checkpoint.npz and plays
+greedy episodes. The JSON has the mean and standard deviation of the return and, for the
+Pac-Man game, the win rate and the mean score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python scripts/evaluate.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rl.evaluate import evaluate
+from rl.seeding import make_rng
+from scripts.train import UsageError, load_run
+
+EVAL_STREAM = 2  # episode seeds come from make_rng([seed, EVAL_STREAM]), apart from training's
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evaluate.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                        help="a folder written by train.py")
+    parser.add_argument("--episodes", type=int, default=100, help="greedy episodes (default: 100)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the evaluation episodes (default: the run's seed)")
+    parser.add_argument("--max-episode-steps", type=int, default=None,
+                        help="cut episodes after this many steps (default: the env's time limit, "
+                        "or 1000 when it has none)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.episodes < 1:
+        parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    try:
+        run = load_run(args.run_dir)
+        env = run.make_env()
+        agent, meta = run.load_agent(env)
+    except (FileNotFoundError, ValueError, UsageError) as err:  # CheckpointError is a ValueError
+        parser.error(str(err))
+    seed = run.seed if args.seed is None else args.seed
+    try:
+        result = evaluate(env, agent, args.episodes, make_rng([seed, EVAL_STREAM]),
+                          max_episode_steps=args.max_episode_steps)
+    finally:
+        env.close()
+    line = {
+        "run_dir": str(run.run_dir),
+        "algo": run.algo_name,
+        "env_id": run.env_id,
+        "checkpoint_step": meta["loop"]["step"],
+        "seed": seed,
+        **result,
+    }
+    print(json.dumps(line))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

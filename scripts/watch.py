@@ -1,0 +1,128 @@
+"""Watch a trained agent play: greedy episodes in a pygame window, or recorded to a GIF.
+
+    python scripts/watch.py runs/PacGrid_Small-v0-dqn-0-20260101-120000 --episodes 3 --fps 8
+    python scripts/watch.py runs/<name> --gif runs/<name>/play.gif
+
+With --gif, or when there is no display (SDL_VIDEODRIVER=dummy, or no DISPLAY/WAYLAND_DISPLAY
+on Linux), frames are rendered off-screen ("rgb_array") and written to a GIF with Pillow
+(default: RUN_DIR/watch.gif). Prints each episode's return and where it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python scripts/watch.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+from PIL import Image
+
+from rl.evaluate import DEFAULT_MAX_EPISODE_STEPS
+from rl.seeding import episode_seed, make_rng
+from scripts.train import UsageError, load_run
+
+WATCH_STREAM = 3  # episode seeds come from make_rng([seed, WATCH_STREAM])
+
+
+def has_display() -> bool:
+    """False when pygame cannot open a window (headless machines, tests)."""
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def write_gif(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """Write RGB frames (H, W, 3) uint8 to an animated GIF atomically."""
+    images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                   duration=max(round(1000 / fps), 20), loop=0)
+    os.replace(tmp, path)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watch.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                        help="a folder written by train.py")
+    parser.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frames per second (default: the environment's render_fps)")
+    parser.add_argument("--gif", type=Path, default=None, metavar="OUT.gif",
+                        help="record to this GIF instead of opening a window")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the episodes (default: the run's seed)")
+    parser.add_argument("--max-episode-steps", type=int, default=DEFAULT_MAX_EPISODE_STEPS,
+                        help="stop an episode after this many steps (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.episodes < 1:
+        parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    if args.fps is not None and args.fps <= 0:
+        parser.error(f"--fps must be > 0, got {args.fps}")
+    record = args.gif is not None or not has_display()
+    render_mode = "rgb_array" if record else "human"
+    try:
+        run = load_run(args.run_dir)
+        env = run.make_env(render_mode=render_mode)
+        agent, _ = run.load_agent(env)
+    except (FileNotFoundError, ValueError, UsageError) as err:
+        parser.error(str(err))
+    if render_mode not in env.metadata.get("render_modes", []):
+        parser.error(f"{run.env_id} cannot render in {render_mode!r} mode "
+                     f"(it supports {env.metadata.get('render_modes', [])})")
+    fps = args.fps or env.metadata.get("render_fps") or 10
+    if not record:
+        # Gymnasium's pygame renderers pace the window with metadata["render_fps"].
+        env.unwrapped.metadata = {**env.unwrapped.metadata, "render_fps": fps}
+
+    rng = make_rng([run.seed if args.seed is None else args.seed, WATCH_STREAM])
+    frames: list[np.ndarray] = []
+    returns = []
+    try:
+        for episode in range(1, args.episodes + 1):
+            obs, info = env.reset(seed=episode_seed(rng))
+            if record:
+                frames.append(env.render())
+            total, steps, done = 0.0, 0, False
+            while not done and steps < args.max_episode_steps:
+                obs, reward, terminated, truncated, info = env.step(agent.act(obs, greedy=True))
+                total += float(reward)
+                steps += 1
+                done = terminated or truncated
+                if record:
+                    frames.append(env.render())
+            returns.append(total)
+            extra = "".join(f", {key} {info[key]}" for key in ("score", "win") if key in info)
+            print(f"episode {episode}: return {total:g} in {steps} steps{extra}")
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        env.close()
+    if returns:
+        print(json.dumps({"returns": returns, "return_mean": float(np.mean(returns))}))
+    if record and frames:
+        gif = args.gif or run.run_dir / "watch.gif"
+        write_gif(gif, frames, fps)
+        print(f"wrote {len(frames)} frames to {gif}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
