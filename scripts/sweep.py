@@ -48,6 +48,7 @@ if __package__ in (None, ""):  # run as `python scripts/sweep.py`: make `scripts
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rl import stats
+from rl.loop import LoopConfig
 from rl.seeding import make_rng
 from scripts.sweep_backends import (
     CHECKPOINT,
@@ -62,6 +63,8 @@ from scripts.sweep_backends import (
 DEFAULT_ENTRY = "scripts.train:main"
 # Flags the sweep sets itself for every trial; a sweep file must not set them.
 RESERVED = {"seed", "run_dir", "resume"}
+# Training-loop flags: the only ones a resumed run accepts (the rest is in its config.json).
+LOOP_FIELDS = {f.name for f in dataclasses.fields(LoopConfig)} - RESERVED
 SPEC_FILE = "sweep.json"  # the resolved sweep, written into the sweep folder
 
 
@@ -209,14 +212,20 @@ def expand(cfg: SweepConfig) -> list[Trial]:
     """Every (configuration, seed) of the sweep, configurations in grid order."""
     sweep_dir = Path(cfg.out).resolve() / cfg.name
     keys = list(cfg.grid)
-    base_flags = [flag for key, value in cfg.base.items() for flag in to_flags(key, value)]
+    base = dict(cfg.base)
     if cfg.entry == DEFAULT_ENTRY and "progress" not in cfg.base and "progress" not in cfg.grid:
-        base_flags.append("--no-progress")  # trials log to files: no per-trial progress bars
+        base["progress"] = False  # trials log to files: no per-trial progress bars
     trials = []
     for values in itertools.product(*(cfg.grid[key] for key in keys)):
         params = dict(zip(keys, values, strict=True))
         config_name = ",".join(f"{key}={value_label(v)}" for key, v in params.items()) or "base"
-        grid_flags = [flag for key, value in params.items() for flag in to_flags(key, value)]
+        flags = [flag for key, value in {**base, **params}.items() for flag in to_flags(key, value)]
+        resume_flags = [
+            flag
+            for key, value in {**base, **params}.items()
+            if key in LOOP_FIELDS
+            for flag in to_flags(key, value)
+        ]
         for seed in cfg.seeds:
             name = f"{config_name}/seed={seed}"
             trials.append(
@@ -225,7 +234,8 @@ def expand(cfg: SweepConfig) -> list[Trial]:
                     config_name=config_name,
                     params=params,
                     seed=seed,
-                    argv=(*base_flags, *grid_flags, "--seed", str(seed)),
+                    argv=(*flags, "--seed", str(seed)),
+                    resume_argv=tuple(resume_flags),
                     run_dir=str(sweep_dir / name),
                     entry=cfg.entry,
                 )

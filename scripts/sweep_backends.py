@@ -41,7 +41,10 @@ class Trial:
     config_name: str  # the configuration part of the name, shared by its seeds
     params: dict[str, Any]  # the grid values of this configuration
     seed: int  # the training seed
-    argv: tuple[str, ...]  # training flags, without --run-dir and --resume
+    argv: tuple[str, ...]  # training flags of a fresh run, without --run-dir
+    # Flags that go with `--resume RUN_DIR` when continuing an interrupted run: only the
+    # training-loop ones (total steps, evaluation...), as the rest comes from its config.json.
+    resume_argv: tuple[str, ...]
     run_dir: str  # the trial's run folder (absolute)
     entry: str  # "module:function" called with the argv, e.g. "scripts.train:main"
 
@@ -97,9 +100,10 @@ def run_trial(trial: Trial, resume: bool) -> TrialResult:
     """Run one trial to the end in this process; never raises for a failure of the training."""
     run_dir = Path(trial.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    argv = [*trial.argv, "--run-dir", str(run_dir)]
     if resume:
-        argv += ["--resume", str(run_dir)]
+        argv = ["--resume", str(run_dir), *trial.resume_argv]
+    else:
+        argv = [*trial.argv, "--run-dir", str(run_dir)]
     log_path = run_dir / LOG
     error = None
     start = time.perf_counter()

@@ -37,7 +37,7 @@ def test_json_file_and_json_list_grid(tmp_path):
 def test_trials_have_readable_names_and_training_flags(tmp_path):
     cfg = sweep.SweepConfig(
         name="s",
-        base={"algo": "dqn", "env": "PacGrid/Tiny-v0", "double": True, "dueling": False},
+        base={"algo": "dqn", "env": "PacGrid/Tiny-v0", "double": True, "total_steps": 100},
         grid={"learning_rate": [0.001, 0.0003], "hidden": [[64, 64]]},
         seeds=[0, 1],
         out=str(tmp_path),
@@ -52,9 +52,12 @@ def test_trials_have_readable_names_and_training_flags(tmp_path):
     first = trials[0]
     assert first.run_dir == str(tmp_path.resolve() / "s" / first.name)
     assert first.argv == (
-        "--algo", "dqn", "--env", "PacGrid/Tiny-v0", "--double", "--no-dueling",
+        "--algo", "dqn", "--env", "PacGrid/Tiny-v0", "--double", "--total-steps", "100",
         "--no-progress", "--learning-rate", "0.001", "--hidden", "64", "64", "--seed", "0",
     )
+    # A resumed run takes its config from its config.json: only training-loop flags go along.
+    assert first.resume_argv == ("--total-steps", "100", "--no-progress")
+    assert sweep.to_flags("dueling", False) == ["--no-dueling"]
 
 
 def test_folder_names_are_filesystem_safe():

@@ -1,0 +1,166 @@
+"""Sweeps end to end: real Q-learning trials on FrozenLake through scripts/sweep.py."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scripts import sweep
+from scripts import train as train_script
+
+# A trial trains tabular Q-learning for 2000 steps: well under a second of training.
+TINY = {"algo": "qlearning", "env": "FrozenLake-v1", "total_steps": 2000, "eval_every": 500,
+        "eval_episodes": 5, "checkpoint_every": 500}
+BASE_FLAGS = [flag for key, value in TINY.items() for flag in ("--base", f"{key}={value}")]
+
+
+def run_sweep(out: Path, name: str, *extra: str) -> int:
+    return sweep.main(["run", "--out", str(out), "--name", name, *BASE_FLAGS, *extra])
+
+
+def eval_returns(run_dir: Path) -> list[float]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [float(row["eval_return_mean"]) for row in csv.DictReader(f)
+                if row["eval_return_mean"]]
+
+
+def marker(run_dir: Path) -> dict:
+    return json.loads((run_dir / "trial.json").read_text())
+
+
+def check_sweep_results(sweep_dir: Path, names: list[str], capsys) -> None:
+    """Every trial is an ordinary finished run, and the report covers each of them."""
+    for name in names:
+        run_dir = sweep_dir / name
+        assert marker(run_dir)["status"] == "done", name
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["algo"] == "qlearning" and config["env_id"] == "FrozenLake-v1"
+        assert config["seed"] == int(name.rsplit("seed=", 1)[1])
+        assert config["loop"]["total_steps"] == 2000
+        assert (run_dir / "checkpoint.npz").is_file()
+        assert len(eval_returns(run_dir)) == 4  # at 500, 1000, 1500 and 2000 steps
+
+    assert sweep.main(["report", str(sweep_dir), "--reps", "400"]) == 0
+    printed = capsys.readouterr().out
+    table = (sweep_dir / "report.md").read_text()
+    assert table in printed
+    for name in names:
+        assert f"| {name} | done |" in table
+
+    # The report's numbers are those of the runs' own metrics.csv.
+    summary = json.loads((sweep_dir / "report.json").read_text())
+    configs = sorted({name.split("/")[0] for name in names})
+    assert sorted(summary) == configs
+    for config in configs:
+        runs = [sweep_dir / name for name in names if name.startswith(config + "/")]
+        final = [eval_returns(run_dir)[-1] for run_dir in runs]
+        best = [max(eval_returns(run_dir)) for run_dir in runs]
+        assert summary[config]["final"]["mean"]["value"] == pytest.approx(np.mean(final))
+        assert summary[config]["best"]["median"]["value"] == pytest.approx(np.median(best))
+        estimate = summary[config]["final"]["iqm"]
+        assert estimate["low"] <= estimate["value"] <= estimate["high"]
+
+    for png in ("learning_curves.png", "performance_profile.png"):
+        with Image.open(sweep_dir / png) as image:
+            assert image.size[0] > 400 and image.size[1] > 300
+            # A real plot, not a blank canvas: many distinct colours (lines, bands, text).
+            assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 50
+
+
+TRIALS_2x2 = ["alpha=0.1/seed=0", "alpha=0.1/seed=1", "alpha=0.5/seed=0", "alpha=0.5/seed=1"]
+
+
+@pytest.mark.slow
+def test_local_backend_runs_a_2x2_sweep_and_reports_every_trial(tmp_path, capsys):
+    code = run_sweep(tmp_path, "tiny", "--grid", "alpha=0.1,0.5", "--seeds", "0", "1",
+                     "--workers", "2")
+    printed = capsys.readouterr().out
+    assert code == 0
+    for name in TRIALS_2x2:  # one line per finished trial
+        assert f"done    {name}  final" in printed
+    check_sweep_results(tmp_path / "tiny", TRIALS_2x2, capsys)
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_trials_and_resumes_interrupted_ones(tmp_path, capsys):
+    sweep_dir = tmp_path / "resume"
+    assert run_sweep(tmp_path, "resume", "--grid", "alpha=0.5", "--seeds", "0", "1") == 0
+    finished = sweep_dir / "alpha=0.5/seed=0"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished.iterdir()}
+
+    # Seed 1 interrupted half way: a checkpoint at step 1000 and no trial.json.
+    interrupted = sweep_dir / "alpha=0.5/seed=1"
+    full_run = eval_returns(interrupted)
+    for path in interrupted.iterdir():
+        path.unlink()
+    flags = marker_flags = [*sweep.expand(sweep.SweepConfig(
+        name="resume", base=TINY, grid={"alpha": [0.5]}, seeds=[1], out=str(tmp_path)
+    ))[0].argv]
+    flags[flags.index("--total-steps") + 1] = "1000"
+    assert train_script.main([*flags, "--run-dir", str(interrupted)]) == 0
+    half_run = eval_returns(interrupted)
+    assert len(half_run) == 2 and not (interrupted / "trial.json").exists()
+    capsys.readouterr()
+
+    assert run_sweep(tmp_path, "resume", "--grid", "alpha=0.5", "--seeds", "0", "1") == 0
+    printed = capsys.readouterr().out
+    assert "1 already done, 1 to resume, 0 to start" in printed
+    assert "alpha=0.5/seed=1" in printed and "alpha=0.5/seed=0" not in printed.split("backend")[1]
+    # The finished trial was not touched at all.
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished.iterdir()}
+    assert after == before
+    # The interrupted one continued from its checkpoint: its first half is kept as it was, and
+    # it now reaches 2000 steps under the sweep's flags.
+    resumed = marker(interrupted)
+    assert resumed["status"] == "done" and resumed["resumed"] is True
+    assert resumed["argv"] == marker_flags
+    returns = eval_returns(interrupted)
+    assert returns[:2] == half_run and len(returns) == len(full_run) == 4
+    assert "--resume" in (interrupted / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_failing_trial_is_reported_while_the_others_finish(tmp_path, capsys):
+    code = run_sweep(tmp_path, "failing", "--grid", "alpha=0.5,oops", "--seeds", "0", "1",
+                     "--workers", "2")
+    printed = capsys.readouterr().out
+    assert code == 1
+    for seed in (0, 1):
+        assert f"done    alpha=0.5/seed={seed}" in printed
+        failed = marker(tmp_path / "failing" / f"alpha=oops/seed={seed}")
+        assert failed["status"] == "failed"
+        # The trial's own error message (argparse rejecting the value) comes back.
+        assert "--alpha" in failed["error"] and "oops" in failed["error"]
+        assert f"FAILED  alpha=oops/seed={seed}: {failed['error']}" in printed
+
+    assert sweep.main(["report", str(tmp_path / "failing"), "--reps", "200"]) == 0
+    table = (tmp_path / "failing" / "report.md").read_text()
+    assert "2 of 4 trials finished" in table
+    assert "| alpha=0.5/seed=0 | done |" in table and "| alpha=oops/seed=1 | failed:" in table
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_the_same_sweep_on_a_local_ray_instance(tmp_path, capsys):
+    ray = pytest.importorskip("ray", reason="install the ray extra: pip install -e '.[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        code = run_sweep(tmp_path, "tiny-ray", "--grid", "alpha=0.1,0.5", "--seeds", "0", "1",
+                         "--backend", "ray")
+    finally:
+        ray.shutdown()
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    for name in TRIALS_2x2:
+        assert f"done    {name}  final" in printed
+    # The trials ran in scratch folders of Ray workers; their files came back to the driver.
+    check_sweep_results(tmp_path / "tiny-ray", TRIALS_2x2, capsys)
+
+
+def test_report_of_a_missing_folder_says_what_to_pass(tmp_path):
+    with pytest.raises(SystemExit, match="not a folder"):
+        sweep.main(["report", str(tmp_path / "nope")])
+    with pytest.raises(SystemExit, match="no finished trials"):
+        sweep.main(["report", str(tmp_path)])
