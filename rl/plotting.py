@@ -111,13 +111,17 @@ def plot_learning_curves(
         if len(curves) > 1:
             train_axis.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         plotted += 1
+    if plotted == 0 and not has_eval:
+        raise ValueError(f"nothing logged yet in {', '.join(map(str, run_dirs))}")
     if plotted == 0:
-        raise ValueError(f"no finished episodes logged yet in {', '.join(map(str, run_dirs))}")
+        train_axis.text(0.5, 0.5, "no episode finished yet", ha="center",
+                        transform=train_axis.transAxes)
     train_axis.set_title(f"Training episodes (return, moving average of {smooth_episodes})")
     train_axis.set_xlabel("environment step")
     train_axis.set_ylabel("episode return")
     train_axis.grid(alpha=0.3)
-    train_axis.legend(loc="best", fontsize="small")
+    if plotted:
+        train_axis.legend(loc="best", fontsize="small")
 
     if has_eval:
         eval_axis = axes[1]

@@ -236,7 +236,7 @@ def build_parser(algo: Algo | None, algo_name: str | None) -> argparse.ArgumentP
                         help='extra gym.make arguments, e.g. \'{"ghosts": "directional"}\'')
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="output folder (default: runs/<env>-<algo>-<seed>-<time>)")
-    parser.add_argument("--resume", type=Path, metavar="RUN_DIR", default=None,
+    parser.add_argument("--resume", dest="resume_dir", type=Path, metavar="RUN_DIR", default=None,
                         help="continue the run in RUN_DIR from its checkpoint.npz")
     loop_group = parser.add_argument_group("training loop (LoopConfig)")
     add_dataclass_args(loop_group, LoopConfig, exclude=["resume"])

@@ -1,0 +1,215 @@
+"""scripts/train.py, evaluate.py, watch.py and plot.py through `main([...])` with tiny budgets."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from PIL import Image
+
+from agents.q_learning import QLearningAgent, QLearningConfig
+from rl import schedules
+from rl.checkpoint import load_checkpoint
+from rl.logging import read_rows
+from rl.loop import LoopConfig, train
+from rl.seeding import make_rng
+from scripts import evaluate as evaluate_script
+from scripts import plot as plot_script
+from scripts import train as train_script
+from scripts import watch as watch_script
+
+CLIFF = ["--algo", "qlearning", "--env", "CliffWalking-v1", "--no-progress"]
+
+
+def last_json(text: str) -> dict:
+    lines = [line for line in text.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module")
+def cliff_run(tmp_path_factory):
+    """One trained CliffWalking run shared by the tests that only read it."""
+    run_dir = tmp_path_factory.mktemp("runs") / "cliff"
+    status = train_script.main(
+        [*CLIFF, "--total-steps", "20000", "--eval-every", "5000", "--run-dir", str(run_dir)]
+    )
+    assert status == 0
+    return run_dir
+
+
+def test_train_writes_the_run_folder(cliff_run, capsys):
+    for name in ("config.json", "metrics.csv", "checkpoint.npz", "learning_curve.png"):
+        assert (cliff_run / name).is_file(), name
+    config = json.loads((cliff_run / "config.json").read_text())
+    assert config["algo"] == "qlearning" and config["env_id"] == "CliffWalking-v1"
+    assert config["loop"]["total_steps"] == 20000 and config["agent"]["method"] == "qlearning"
+    assert {"python", "numpy", "gymnasium"} <= set(config["versions"])
+    rows = read_rows(cliff_run / "metrics.csv")
+    assert [r["step"] for r in rows if "eval_return_mean" in r] == [5000, 10000, 15000, 20000]
+    with Image.open(cliff_run / "learning_curve.png") as image:
+        assert image.format == "PNG" and image.size[0] > 400
+
+
+def test_trained_cliff_agent_walks_the_optimal_path(cliff_run, capsys):
+    assert evaluate_script.main([str(cliff_run), "--episodes", "5"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["return_mean"] == -13.0 and result["return_std"] == 0.0
+    assert result["episodes"] == 5 and result["checkpoint_step"] == 20000
+
+
+def test_watch_records_a_gif_when_there_is_no_display(cliff_run, capsys, tmp_path):
+    out = tmp_path / "play.gif"
+    argv = [str(cliff_run), "--episodes", "2", "--fps", "20", "--gif", str(out)]
+    assert watch_script.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "episode 2: return -13 in 13 steps" in text and str(out) in text
+    with Image.open(out) as gif:
+        assert gif.n_frames == 2 * (13 + 1)  # a frame after each reset and each step
+        assert gif.info["duration"] == 50
+    assert watch_script.main([str(cliff_run)]) == 0  # no --gif, no display: RUN_DIR/watch.gif
+    assert (cliff_run / "watch.gif").is_file()
+
+
+def test_plot_several_seeds_into_one_png(tmp_path, capsys):
+    runs = []
+    for seed in (1, 2):
+        run_dir = tmp_path / f"s{seed}"
+        train_script.main([*CLIFF, "--total-steps", "3000", "--eval-every", "1000",
+                           "--eval-episodes", "1", "--seed", str(seed), "--run-dir", str(run_dir)])
+        runs.append(str(run_dir))
+    out = tmp_path / "curves.png"
+    assert plot_script.main([*runs, "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    with Image.open(out) as image:
+        assert image.format == "PNG"
+    with pytest.raises(SystemExit):
+        plot_script.main([str(tmp_path / "missing")])
+
+
+def test_resume_continues_a_finished_run_with_more_steps(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train_script.main([*CLIFF, "--total-steps", "1000", "--run-dir", str(run_dir)])
+    assert train_script.main(["--resume", str(run_dir), "--total-steps", "2500"]) == 0
+    _, meta = load_checkpoint(run_dir / "checkpoint.npz")
+    assert meta["loop"]["step"] == 2500 and meta["agent"]["steps"] == 2500
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["loop"]["total_steps"] == 2500 and len(config["resumed"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--algo", "ppo", "--env", "CartPole-v1"], "unknown algorithm 'ppo'"),
+        (["--env", "CartPole-v1"], "--algo is required"),
+        (["--algo", "qlearning"], "--env ID is required"),
+        (["--algo", "qlearning", "--env", "NoSuch-v0"], "cannot make environment 'NoSuch-v0'"),
+        ([*CLIFF, "--total-steps", "-5"], "total_steps must be >= 1"),
+        ([*CLIFF, "--gamma", "1.5"], "gamma must be in"),
+        ([*CLIFF, "--total-steps", "ten"], "invalid int value: 'ten'"),
+        (["--algo", "qlearning", "--env", "nosuchmodule:Foo-v0"], "cannot make environment"),
+    ],
+)
+def test_bad_command_lines_are_argparse_errors(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.main([*argv, "--run-dir", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_resume_folders_are_argparse_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_script.main(["--resume", str(tmp_path)])
+    assert "has no config.json" in capsys.readouterr().err
+    run_dir = tmp_path / "run"
+    train_script.main([*CLIFF, "--total-steps", "200", "--run-dir", str(run_dir)])
+    with pytest.raises(SystemExit):
+        train_script.main(["--resume", str(run_dir), "--gamma", "0.5"])
+    assert "--gamma cannot change when resuming" in capsys.readouterr().err
+    (run_dir / "checkpoint.npz").unlink()
+    with pytest.raises(SystemExit):
+        train_script.main(["--resume", str(run_dir)])
+    assert "has no checkpoint.npz" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate_script.main([str(run_dir)])
+    assert "has no checkpoint.npz" in capsys.readouterr().err
+
+
+def test_module_colon_id_and_the_default_run_dir(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["--algo", "expected_sarsa", "--env", "gymnasium.envs.toy_text:FrozenLake-v1",
+            "--total-steps", "300", "--seed", "4", "--no-progress"]
+    assert train_script.main(argv) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("gymnasium.envs.toy_text_FrozenLake-v1-expected_sarsa-4-")
+    assert str(run_dir.relative_to(tmp_path)) in capsys.readouterr().out
+    assert json.loads((run_dir / "config.json").read_text())["agent"]["method"] == "expected_sarsa"
+
+
+def test_flags_and_presets_layer_over_the_defaults(monkeypatch, tmp_path):
+    preset = {"gamma": 0.9, "initial_q": 1.0, "eval_every": 100}
+    original = train_script.ALGOS["sarsa"]
+
+    def with_preset():
+        algo = original()
+        return train_script.Algo(algo.config_cls, algo.make_agent, {"FrozenLake-v1": preset},
+                                 algo.fixed, algo.wrap_env)
+
+    monkeypatch.setitem(train_script.ALGOS, "sarsa", with_preset)
+    run_dir = tmp_path / "run"
+    train_script.main(["--algo", "sarsa", "--env", "FrozenLake-v1", "--total-steps", "200",
+                       "--initial-q", "0.5", "--alpha", "0.3", "--run-dir", str(run_dir),
+                       "--no-progress"])
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["agent"]["gamma"] == 0.9  # preset
+    assert config["agent"]["initial_q"] == 0.5  # flag beats preset
+    assert config["agent"]["alpha"] == 0.3  # bare number = constant schedule
+    assert config["agent"]["method"] == "sarsa"
+    assert config["loop"]["eval_every"] == 100  # presets may set loop fields too
+
+
+@pytest.mark.parametrize("method", ["qlearning", "sarsa", "expected_sarsa"])
+def test_q_learning_killed_and_resumed_ends_with_the_same_table(method, tmp_path):
+    class Killed(Exception):
+        pass
+
+    def make_agent(kill_at=None):
+        env = gym.make("FrozenLake-v1")
+        config = QLearningConfig(method=method, epsilon=schedules.linear(1, 0.1, 2000).config())
+        agent = QLearningAgent(env.observation_space, env.action_space, config, make_rng([7, 0]))
+        if kill_at is not None:
+            observe = agent.observe
+
+            def observe_then_die(*args):
+                if agent.steps == kill_at:
+                    raise Killed
+                return observe(*args)
+
+            agent.observe = observe_then_die
+        return env, agent
+
+    cfg = LoopConfig(total_steps=3000, checkpoint_every=250, eval_every=1000, eval_episodes=3,
+                     seed=7, progress=False)
+    env, straight = make_agent()
+    train(env, straight, cfg, tmp_path / "straight", eval_env=gym.make("FrozenLake-v1"))
+
+    env, doomed = make_agent(kill_at=1800)
+    with pytest.raises(Killed):
+        train(env, doomed, cfg, tmp_path / "killed", eval_env=gym.make("FrozenLake-v1"))
+    env, resumed = make_agent()
+    resume_cfg = LoopConfig(**{**vars(cfg), "resume": True})
+    train(env, resumed, resume_cfg, tmp_path / "killed", eval_env=gym.make("FrozenLake-v1"))
+
+    assert resumed.steps == straight.steps == 3000
+    assert np.array_equal(resumed.table, straight.table)
+    assert np.abs(straight.table).sum() > 0  # it did learn something
+
+
+def test_dqn_trains_through_the_registry(tmp_path, capsys):
+    run_dir = tmp_path / "dqn"
+    argv = ["--algo", "dqn", "--env", "CartPole-v1", "--total-steps", "300", "--eval-every", "0",
+            "--eval-episodes", "1", "--learning-starts", "100", "--batch-size", "16",
+            "--hidden", "16", "--run-dir", str(run_dir), "--no-progress"]
+    assert train_script.main(argv) == 0
+    assert evaluate_script.main([str(run_dir), "--episodes", "2"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["algo"] == "dqn" and result["episodes"] == 2
