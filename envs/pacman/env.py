@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.pacman import game
-from envs.pacman.game import NUM_ACTIONS, Action, GameState, Maze
+from envs.pacman.game import NUM_ACTIONS, Action, GameState, GhostPolicy, Maze
 from envs.pacman.ghosts import get_ghost_policy
 from envs.pacman.layout import Layout, available_layouts, load_layout
 from envs.pacman.render import Renderer, Window, ansi, frame_shape
@@ -33,7 +33,8 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
     ghost moves one cell. Pac-Man is caught when a ghost steps onto his cell, when he steps onto
     a ghost's, or when the two swap cells. Mazes come from text layouts (``layout=`` a built-in
     name such as ``"small"`` or a path to a ``.lay`` file); ghosts behave as ``ghosts=``
-    ``"random"``, ``"directional"`` or ``"arcade"`` (see ``envs.pacman.ghosts``).
+    ``"random"``, ``"directional"`` or ``"arcade"`` (see ``envs.pacman.ghosts``), or as any
+    function with the ``GhostPolicy`` signature.
 
     ## Action Space
 
@@ -69,7 +70,7 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         self,
         layout: str | Path | Layout | None = "small",
         render_mode: str | None = None,
-        ghosts: str = "random",
+        ghosts: str | GhostPolicy = "random",
         obs_type: str = "grid",
         tile_size: int = 24,
     ):

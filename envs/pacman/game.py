@@ -137,6 +137,8 @@ def step(
 
     Pac-Man moves first, then each ghost in turn. A collision counts when Pac-Man steps onto a
     ghost (which is also how two of them swapping cells is caught) or a ghost steps onto Pac-Man.
+    A scared ghost is eaten and returns to its start (where, should Pac-Man stand on it, it
+    catches him); an unscared one ends the game. Eating the last food wins before any ghost moves.
     """
     score_before = state.score
     state.steps += 1
@@ -188,6 +190,8 @@ def _collide(maze: Maze, state: GameState, index: int) -> None:
         state.ghosts[index] = maze.ghost_starts[index]
         state.ghost_dirs[index] = STOP
         state.scared[index] = 0
+        if state.ghosts[index] == state.pacman:  # sent home onto Pac-Man: arriving catches him
+            _collide(maze, state, index)
     else:
         state.score -= LOSS_PENALTY
         state.loss = True

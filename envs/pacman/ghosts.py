@@ -120,11 +120,14 @@ GHOST_POLICIES: dict[str, GhostPolicy] = {
 }
 
 
-def get_ghost_policy(name: str) -> GhostPolicy:
-    """The behaviour called `name`; the error lists the choices."""
+def get_ghost_policy(name: str | GhostPolicy) -> GhostPolicy:
+    """The behaviour called `name` (a callable with the GhostPolicy signature is used as is)."""
+    if callable(name):
+        return name
     try:
         return GHOST_POLICIES[name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown ghost behaviour {name!r}; choose one of {', '.join(GHOST_POLICIES)}"
+            f"unknown ghost behaviour {name!r}; choose one of {', '.join(GHOST_POLICIES)} "
+            "or pass a function (maze, state, index, options, rng) -> (direction, cell)"
         ) from None
