@@ -44,6 +44,9 @@ class DQNConfig:
 
     # Discount factor γ.
     gamma: float = 0.99
+    # Rewards are multiplied by this before storing (e.g. 0.1 for Pac-Man's ±500), so that
+    # Q-values stay within the Huber loss's quadratic zone more often.
+    reward_scale: float = 1.0
     # Optimizer step size, a schedule of the update count (a bare number is a constant).
     learning_rate: dict = field(default_factory=lambda: schedules.constant(1e-3).config())
     # Optimizer: "adam" or "rmsprop".
@@ -304,7 +307,8 @@ class DQNAgent:
         """Store the transition; every `train_freq` steps after `learning_starts`, learn."""
         if not 0 <= int(action) < self.n_actions:
             raise ValueError(f"action {action} is outside Discrete({self.n_actions})")
-        self.buffer.add(obs, action, reward, next_obs, terminated, truncated)
+        self.buffer.add(obs, action, reward * self.config.reward_scale, next_obs, terminated,
+                        truncated)
         self.steps += 1
         if self.steps < self.config.learning_starts or self.steps % self.config.train_freq:
             return {}

@@ -1,0 +1,85 @@
+"""DQN through rl.loop: a killed run resumes to the same parameters; NaN stops the run."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents.dqn import DQNAgent, DQNConfig
+from rl.checkpoint import load_checkpoint
+from rl.loop import LoopConfig, NonFiniteMetricError, train
+
+
+class KilledAgent(DQNAgent):
+    """A DQN agent whose process 'dies' (KeyboardInterrupt) when it reaches step `crash_at`."""
+
+    crash_at: int | None = None
+
+    def observe(self, *args, **kwargs):
+        if self.crash_at is not None and self.steps == self.crash_at:
+            raise KeyboardInterrupt("simulated kill")
+        return super().observe(*args, **kwargs)
+
+
+def make_agent(seed, crash_at=None, **overrides):
+    env = gym.make("CartPole-v1")
+    config = DQNConfig(hidden=(16,), batch_size=16, learning_starts=50, train_freq=2,
+                       target_update_interval=20, n_step=2, **overrides)
+    agent = KilledAgent(env.observation_space, env.action_space, config,
+                        np.random.default_rng(seed))
+    agent.crash_at = crash_at
+    return agent
+
+
+def loop_config(**overrides):
+    settings = dict(total_steps=600, eval_every=200, eval_episodes=2, checkpoint_every=100,
+                    log_every=50, seed=3, progress=False)
+    settings.update(overrides)
+    return LoopConfig(**settings)
+
+
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_killed_run_resumes_to_the_same_parameters(tmp_path, prioritized):
+    straight = make_agent(seed=1, prioritized=prioritized)
+    train(gym.make("CartPole-v1"), straight, loop_config(), tmp_path / "straight",
+          eval_env=gym.make("CartPole-v1"))
+
+    killed = make_agent(seed=1, crash_at=420, prioritized=prioritized)
+    with pytest.raises(KeyboardInterrupt):
+        train(gym.make("CartPole-v1"), killed, loop_config(), tmp_path / "killed",
+              eval_env=gym.make("CartPole-v1"))
+    _, meta = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
+    assert 300 <= meta["loop"]["step"] < 420  # resumes from an earlier checkpoint
+
+    resumed = make_agent(seed=999, prioritized=prioritized)  # a fresh process
+    train(gym.make("CartPole-v1"), resumed, loop_config(resume=True), tmp_path / "killed",
+          eval_env=gym.make("CartPole-v1"))
+    assert resumed.steps == straight.steps == 600
+    assert resumed.updates == straight.updates
+    for name, value in straight.q_net.state_dict().items():
+        np.testing.assert_array_equal(resumed.q_net.state_dict()[name], value)
+    for name, value in straight.target_net.state_dict().items():
+        np.testing.assert_array_equal(resumed.target_net.state_dict()[name], value)
+
+
+class NaNRewardEnv(gym.Wrapper):
+    """CartPole whose reward turns NaN after `after` steps (a broken reward function)."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.after, self.count = after, 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.count += 1
+        return obs, (float("nan") if self.count > self.after else reward), terminated, \
+            truncated, info
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
+    agent = make_agent(seed=2)
+    with pytest.raises(NonFiniteMetricError, match="diverged") as info:
+        train(NaNRewardEnv(after=300), agent, loop_config(eval_every=0), tmp_path)
+    assert "checkpoint" in str(info.value)
+    arrays, meta = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["loop"]["step"] <= 300
+    assert all(np.all(np.isfinite(v)) for k, v in arrays.items() if k.startswith("agent/q/"))
