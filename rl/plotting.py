@@ -61,13 +61,61 @@ def _mean_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
     return grid, ys.mean(axis=0), ys.std(axis=0)
 
 
+def _has(groups: dict, column: str) -> bool:
+    return any(
+        np.isfinite(metrics[column]).any()
+        for runs in groups.values()
+        for metrics in runs
+        if column in metrics
+    )
+
+
+def _draw(
+    axis,
+    groups: dict[tuple[str, str], list[dict[str, np.ndarray]]],
+    label,
+    column: str,
+    smooth_window: int = 1,
+    spread_column: str | None = None,
+    markers: bool = False,
+) -> int:
+    """One curve (mean ± std band over runs) of `column` per group; returns how many it drew."""
+    drawn = 0
+    for key, runs in groups.items():
+        curves, spreads = [], []
+        for metrics in runs:
+            values = metrics.get(column)
+            rows = np.isfinite(values) if values is not None else None
+            if rows is None or not rows.any():
+                continue
+            curves.append((metrics["step"][rows], smooth(values[rows], smooth_window)))
+            if spread_column in metrics:
+                spreads.append(metrics[spread_column][rows])
+        if not curves:
+            continue
+        x, mean, std = _mean_band(curves)
+        if len(curves) == 1 and spreads:
+            std = spreads[0]  # one run: show the spread over its evaluation episodes
+        style = {"marker": "o", "markersize": 3} if markers else {}
+        (line,) = axis.plot(x, mean, label=label(key, len(curves)), **style)
+        if np.any(std > 0):
+            axis.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        drawn += 1
+    axis.set_xlabel("environment step")
+    axis.grid(alpha=0.3)
+    if drawn:
+        axis.legend(loc="best", fontsize="small")
+    return drawn
+
+
 def plot_learning_curves(
     run_dirs: Sequence[str | Path],
     out_png: str | Path,
     smooth_episodes: int = 20,
     title: str | None = None,
 ) -> Path:
-    """Write a PNG with training-episode returns (smoothed) and greedy evaluation returns.
+    """Write a PNG of training-episode returns (smoothed), greedy evaluation returns and, for
+    the Pac-Man game, the greedy win rate.
 
     x is the environment step; runs with the same algo and env are averaged with a ± std band.
     """
@@ -87,65 +135,34 @@ def plot_learning_curves(
         name = key[0] if len(envs) == 1 else f"{key[0]} / {key[1]}"
         return f"{name} ({n_runs} runs, mean ± std)" if n_runs > 1 else name
 
-    has_eval = any(
-        np.isfinite(m.get("eval_return_mean", np.array([np.nan]))).any()
-        for runs in groups.values()
-        for m in runs
-    )
-    figure = Figure(figsize=(11 if has_eval else 6.5, 4.2), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, 2 if has_eval else 1, squeeze=False)[0]
-    train_axis = axes[0]
-    plotted = 0
-    for key, runs in groups.items():
-        curves = []
-        for metrics in runs:
-            returns = metrics.get("episode_return", np.array([]))
-            rows = np.isfinite(returns)
-            if rows.any():
-                curves.append((metrics["step"][rows], smooth(returns[rows], smooth_episodes)))
-        if not curves:
-            continue
-        x, mean, std = _mean_band(curves)
-        (line,) = train_axis.plot(x, mean, label=label(key, len(curves)))
-        if len(curves) > 1:
-            train_axis.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-        plotted += 1
-    if plotted == 0 and not has_eval:
+    has_episodes = _has(groups, "episode_return")
+    has_eval = _has(groups, "eval_return_mean")
+    has_wins = _has(groups, "eval_win_rate")
+    if not has_episodes and not has_eval:
         raise ValueError(f"nothing logged yet in {', '.join(map(str, run_dirs))}")
-    if plotted == 0:
+    panels = 1 + has_eval + has_wins
+    figure = Figure(figsize=(1.0 + 5.0 * panels, 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = list(figure.subplots(1, panels, squeeze=False)[0])
+
+    train_axis = axes.pop(0)
+    if not _draw(train_axis, groups, label, "episode_return", smooth_window=smooth_episodes):
         train_axis.text(0.5, 0.5, "no episode finished yet", ha="center",
                         transform=train_axis.transAxes)
-    train_axis.set_title(f"Training episodes (return, moving average of {smooth_episodes})")
-    train_axis.set_xlabel("environment step")
+    train_axis.set_title(f"Training episodes (moving average of {smooth_episodes})")
     train_axis.set_ylabel("episode return")
-    train_axis.grid(alpha=0.3)
-    if plotted:
-        train_axis.legend(loc="best", fontsize="small")
-
     if has_eval:
-        eval_axis = axes[1]
-        for key, runs in groups.items():
-            curves, spreads = [], []
-            for metrics in runs:
-                means = metrics.get("eval_return_mean", np.array([]))
-                rows = np.isfinite(means)
-                if rows.any():
-                    curves.append((metrics["step"][rows], means[rows]))
-                    spreads.append(metrics["eval_return_std"][rows])
-            if not curves:
-                continue
-            x, mean, std = _mean_band(curves)
-            if len(curves) == 1:
-                std = spreads[0]  # one run: show the spread over its evaluation episodes
-            (line,) = eval_axis.plot(x, mean, marker="o", markersize=3,
-                                     label=label(key, len(curves)))
-            eval_axis.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        eval_axis = axes.pop(0)
+        _draw(eval_axis, groups, label, "eval_return_mean", spread_column="eval_return_std",
+              markers=True)
         eval_axis.set_title("Greedy evaluation (mean return ± std)")
-        eval_axis.set_xlabel("environment step")
         eval_axis.set_ylabel("evaluation return")
-        eval_axis.grid(alpha=0.3)
-        eval_axis.legend(loc="best", fontsize="small")
+    if has_wins:
+        win_axis = axes.pop(0)
+        _draw(win_axis, groups, label, "eval_win_rate", markers=True)
+        win_axis.set_title("Greedy evaluation (win rate)")
+        win_axis.set_ylabel("win rate")
+        win_axis.set_ylim(-0.02, 1.02)
     if title is None and len(envs) == 1:
         title = next(iter(envs))  # the environment id, when all runs share one
     if title:
