@@ -330,12 +330,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         results = run_ray(to_run, args.address, args.cpus_per_trial, num_cpus=args.workers)
     failed = []
-    with tqdm(total=len(trials), initial=len(finished), desc=cfg.name, unit="trial") as bar:
-        for result in results if to_run else ():
-            tqdm.write(describe(result, Path(run_dirs[result.name])))
-            if result.status != "done":
-                failed.append(result)
-            bar.update()
+    try:
+        with tqdm(total=len(trials), initial=len(finished), desc=cfg.name, unit="trial") as bar:
+            for result in results if to_run else ():
+                tqdm.write(describe(result, Path(run_dirs[result.name])))
+                if result.status != "done":
+                    failed.append(result)
+                bar.update()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: rerun the same command to resume the sweep in {sweep_dir}")
+        return 130
     print(f"wrote {len(trials)} trial folders under {sweep_dir}")
     if failed:
         print(f"{len(failed)} trial(s) failed (their train.log says more); rerun to retry them:")

@@ -145,12 +145,14 @@ def test_a_failing_trial_is_reported_while_the_others_finish(tmp_path, capsys):
 @pytest.mark.slow
 def test_ray_backend_runs_the_same_sweep_on_a_local_ray_instance(tmp_path, capsys):
     ray = pytest.importorskip("ray", reason="install the ray extra: pip install -e '.[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
+        # Without --address the sweep starts a local Ray instance (ray.init(num_cpus=2,
+        # include_dashboard=False)) and shuts it down when the trials are done.
         code = run_sweep(tmp_path, "tiny-ray", "--grid", "alpha=0.1,0.5", "--seeds", "0", "1",
-                         "--backend", "ray")
+                         "--backend", "ray", "--workers", "2")
+        assert not ray.is_initialized()
     finally:
-        ray.shutdown()
+        ray.shutdown()  # in case the sweep failed before shutting down its instance
     printed = capsys.readouterr().out
     assert code == 0, printed
     for name in TRIALS_2x2:
