@@ -266,3 +266,35 @@ def test_evaluate_caps_episodes_of_envs_without_a_time_limit():
     assert result["length_mean"] == 30 and result["truncated"] == 2
     assert result["return_mean"] == pytest.approx(-0.3)
     assert result["return_std"] == 0.0
+
+
+def test_tensorboard_gets_the_rows_when_a_writer_is_installed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    scalars, closed = [], []
+
+    class SummaryWriter:
+        def __init__(self, log_dir, purge_step=None):
+            assert log_dir == str(tmp_path)
+
+        def add_scalar(self, tag, value, step):
+            scalars.append((tag, value, step))
+
+        def close(self):
+            closed.append(True)
+
+    fake = types.ModuleType("tensorboardX")
+    fake.SummaryWriter = SummaryWriter
+    monkeypatch.setitem(sys.modules, "torch", None)  # None in sys.modules makes import fail
+    monkeypatch.setitem(sys.modules, "tensorboardX", fake)
+    cfg = quiet(total_steps=40, eval_every=20, eval_episodes=1, log_every=10)
+    train(SlipperyChain(), make_agent(), cfg, tmp_path, eval_env=SlipperyChain())
+    tags = {tag for tag, _, _ in scalars}
+    assert {"episode_return", "eval_return_mean", "loss"} <= tags
+    loss_rows = [r for r in read_rows(tmp_path / "metrics.csv") if "loss" in r]
+    assert [(value, step) for tag, value, step in scalars if tag == "loss"] == [
+        (pytest.approx(r["loss"]), r["step"]) for r in loss_rows
+    ]
+    assert [r["step"] for r in loss_rows] == [10, 20, 30, 40]
+    assert closed == [True]

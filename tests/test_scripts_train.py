@@ -213,3 +213,50 @@ def test_dqn_trains_through_the_registry(tmp_path, capsys):
     assert evaluate_script.main([str(run_dir), "--episodes", "2"]) == 0
     result = last_json(capsys.readouterr().out)
     assert result["algo"] == "dqn" and result["episodes"] == 2
+
+
+def test_dqn_killed_and_resumed_ends_with_the_same_parameters(tmp_path):
+    from agents.dqn import DQNAgent, DQNConfig
+
+    class Killed(Exception):
+        pass
+
+    def make_agent(kill_at=None):
+        env = gym.make("CartPole-v1")
+        config = DQNConfig(hidden=(32,), batch_size=16, learning_starts=100, buffer_size=2000)
+        agent = DQNAgent(env.observation_space, env.action_space, config, make_rng([3, 0]))
+        if kill_at is not None:
+            observe = agent.observe
+
+            def observe_then_die(*args):
+                if agent.steps == kill_at:
+                    raise Killed
+                return observe(*args)
+
+            agent.observe = observe_then_die
+        return env, agent
+
+    cfg = LoopConfig(total_steps=1500, checkpoint_every=200, eval_every=500, eval_episodes=2,
+                     seed=3, progress=False)
+    env, straight = make_agent()
+    train(env, straight, cfg, tmp_path / "straight", eval_env=gym.make("CartPole-v1"))
+    env, doomed = make_agent(kill_at=1100)
+    with pytest.raises(Killed):
+        train(env, doomed, cfg, tmp_path / "killed", eval_env=gym.make("CartPole-v1"))
+    env, resumed = make_agent()
+    train(env, resumed, LoopConfig(**{**vars(cfg), "resume": True}), tmp_path / "killed",
+          eval_env=gym.make("CartPole-v1"))
+
+    expected, _ = straight.state_dict()
+    found, _ = resumed.state_dict()
+    assert expected.keys() == found.keys()
+    assert all(np.array_equal(expected[name], found[name]) for name in expected)
+
+
+def test_help_lists_the_algorithm_flags(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.main(["--algo", "dqn", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--learning-rate" in text and "--double-dqn, --no-double-dqn" in text
+    assert "--total-steps" in text and "--resume RUN_DIR" in text
