@@ -25,6 +25,7 @@ import numpy as np
 
 from nets import io as nets_io
 from nets import losses, optim
+from nets.errors import NonFiniteLossError
 
 
 @dataclass
@@ -40,6 +41,9 @@ class TrainConfig:
     train_eval_samples: int = 10000  # training samples re-scored each epoch (0 = all of them)
     seed: int = 0  # seeds the shuffling Generator when train() is not given one
     progress: bool = True  # show a tqdm progress bar
+    # On a NaN/Inf loss: False raises NonFiniteLossError; True stops and records the epoch in
+    # History.diverged_at (for experiments where divergence is a result, e.g. huge init scales).
+    stop_on_divergence: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -62,6 +66,7 @@ class History:
     test_acc: list[float] = field(default_factory=list)
     epoch_time: list[float] = field(default_factory=list)  # seconds of training (no scoring)
     iteration_loss: list[float] = field(default_factory=list)  # training mode, every minibatch
+    diverged_at: int | None = None  # epoch whose loss became NaN/Inf (stop_on_divergence)
 
     @property
     def best_epoch(self) -> int:
@@ -71,9 +76,10 @@ class History:
     def summary(self) -> dict[str, float]:
         """Final and best scores, and the mean training time per epoch."""
         if not self.epoch:
-            return {}
+            return {"diverged_at": self.diverged_at} if self.diverged_at else {}
         best = self.epoch.index(self.best_epoch)
         return {
+            "diverged_at": self.diverged_at,
             "epochs": self.epoch[-1],
             "final_train_acc": self.train_acc[-1],
             "final_test_acc": self.test_acc[-1],
@@ -147,30 +153,24 @@ def train(
     eval_index = np.sort(rng.permutation(len(x_train))[:n_eval])
     x_train_eval, t_train_eval = x_train[eval_index], t_train[eval_index]
 
-    n = len(x_train)
-    steps_per_epoch = -(-n // cfg.batch_size)
+    steps_per_epoch = -(-len(x_train) // cfg.batch_size)
     bar = _progress_bar(cfg.epochs * steps_per_epoch, name, cfg.progress)
     history = History()
     try:
         for epoch in range(1, cfg.epochs + 1):
-            start = time.perf_counter()
-            order = rng.permutation(n)
-            for first in range(0, n, cfg.batch_size):
-                batch = order[first:first + cfg.batch_size]
-                logits = model.forward(x_train[batch], train=True)
-                batch_loss = float(loss.forward(logits, t_train[batch]))
-                model.backward(loss.backward())
-                optimizer.update(model.params(), model.grads())
-                history.iteration_loss.append(batch_loss)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{batch_loss:.3f}", refresh=False)
-            history.epoch_time.append(time.perf_counter() - start)
-
-            train_loss, train_acc = evaluate(model, x_train_eval, t_train_eval, loss,
-                                             cfg.eval_batch_size)
-            test_loss, test_acc = evaluate(model, x_test, t_test, loss, cfg.eval_batch_size)
+            try:
+                seconds = _train_epoch(model, x_train, t_train, loss, optimizer, cfg.batch_size,
+                                       rng, history, bar, epoch)
+                train_loss, train_acc = evaluate(model, x_train_eval, t_train_eval, loss,
+                                                 cfg.eval_batch_size)
+                test_loss, test_acc = evaluate(model, x_test, t_test, loss, cfg.eval_batch_size)
+            except NonFiniteLossError:
+                if not cfg.stop_on_divergence:
+                    raise
+                history.diverged_at = epoch
+                break
             history.epoch.append(epoch)
+            history.epoch_time.append(seconds)
             history.train_loss.append(train_loss)
             history.train_acc.append(train_acc)
             history.test_loss.append(test_loss)
@@ -189,6 +189,24 @@ def train(
     if out_dir is not None:
         write_json(out_dir / f"{name}_history.json", {"config": asdict(cfg), **history.to_dict()})
     return history
+
+
+def _train_epoch(model, x_train, t_train, loss, optimizer, batch_size: int,
+                 rng: np.random.Generator, history: History, bar, epoch: int) -> float:
+    """One pass over the training set in a new random order; returns its duration (s)."""
+    start = time.perf_counter()
+    order = rng.permutation(len(x_train))
+    for first in range(0, len(x_train), batch_size):
+        batch = order[first:first + batch_size]
+        logits = model.forward(x_train[batch], train=True)
+        batch_loss = float(loss.forward(logits, t_train[batch]))
+        model.backward(loss.backward())
+        optimizer.update(model.params(), model.grads())
+        history.iteration_loss.append(batch_loss)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{batch_loss:.3f}", refresh=False)
+    return time.perf_counter() - start
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):

@@ -127,6 +127,18 @@ def test_frozen_parameters_stay_fixed():
     assert not np.array_equal(before["fc2.W"], after["fc2.W"])
 
 
+def test_divergence_raises_or_is_recorded():
+    x, t = blobs(40, seed=1)
+    x_huge = np.full_like(x, 3e38)  # near float32 max: the logits overflow at once
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(nets.NonFiniteLossError, match="learning rate"):
+            train(small_mlp(0), x_huge, t, x, t, TrainConfig(epochs=2, **QUIET))
+        history = train(small_mlp(0), x_huge, t, x, t,
+                        TrainConfig(epochs=2, stop_on_divergence=True, **QUIET))
+    assert history.diverged_at == 1 and history.epoch == []
+    assert history.summary() == {"diverged_at": 1}
+
+
 def test_bad_input_is_reported():
     x, t = blobs(10, seed=1)
     with pytest.raises(ValueError, match="differ in length"):

@@ -1,0 +1,84 @@
+"""deep: the book's DeepConvNet (six 3x3 convolutions with ReLU, three max-pools, dense 50 with
+dropout, dense 10; He initialization; Adam) and the test images it still gets wrong
+(the book's figure 8-3), plus the confusion matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from nets import zoo
+from nets.trainer import train
+from scripts.mnist_demos import plots
+from scripts.mnist_demos.common import (
+    DemoConfig,
+    Outputs,
+    data_summary,
+    demo_rng,
+    history_record,
+    load_data,
+    train_config,
+)
+
+HELP = "DeepConvNet: accuracy, misclassified test images, confusion matrix"
+
+
+@dataclass
+class Config(DemoConfig):
+    epochs: int = 20
+    # Misclassified test images drawn.
+    show_wrong: int = 40
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def draw_confusion(matrix: np.ndarray, names: tuple[str, ...], path, title: str) -> None:
+    fig = Figure(figsize=(6.4, 5.6))
+    ax = fig.subplots()
+    image = ax.imshow(np.log1p(matrix), cmap="Blues")
+    for (row, col), count in np.ndenumerate(matrix):
+        if count:
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if count > matrix.max() / 4 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=60, fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(image, ax=ax, label="log(1 + count)")
+    plots.save(fig, path)
+
+
+def run(cfg: Config, outputs: Outputs) -> dict:
+    data = load_data(cfg, layout="nchw")
+    model = zoo.deep_conv_net(input_shape=data.x_train.shape[1:],
+                              num_classes=len(data.class_names), rng=demo_rng(cfg, 1))
+    history = train(model, data.x_train, data.t_train, data.x_test, data.t_test,
+                    train_config(cfg), rng=demo_rng(cfg, 2), out_dir=outputs.folder,
+                    name="deep")
+    outputs.add("deep_best.npz", "deep_history.json")
+    title = f"DeepConvNet on {data.name}"
+    plots.accuracy_curves({"DeepConvNet": history}, outputs.path("accuracy.png"), title)
+
+    predicted = model.predict(data.x_test, batch_size=500).argmax(axis=1)
+    wrong = np.flatnonzero(predicted != data.t_test)
+    shown = wrong[:cfg.show_wrong]
+    names = data.class_names
+    if len(shown):
+        plots.image_grid(
+            data.x_test[shown, 0], outputs.path("misclassified.png"),
+            f"{len(wrong)} of {len(data.t_test)} test images misclassified (first "
+            f"{len(shown)}; true → predicted)",
+            titles=[f"{names[data.t_test[i]]}→{names[predicted[i]]}" for i in shown],
+            ncols=10, cmap="gray_r",
+        )
+    matrix = confusion_matrix(data.t_test, predicted, len(names))
+    draw_confusion(matrix, names, outputs.path("confusion.png"), f"{title}: test confusion")
+    return {**data_summary(data), "params": model.num_params(), **history.summary(),
+            "misclassified": len(wrong), "misclassified_index": wrong.tolist(),
+            "confusion_matrix": matrix.tolist(), "history": history_record(history)}

@@ -1,0 +1,90 @@
+"""Plot helpers for the MNIST demos (matplotlib's object API: no pyplot, no global state)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def save(fig: Figure, path: Path) -> Path:
+    """Write a figure as PNG atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Moving average (shorter at the start) so noisy minibatch losses can be compared."""
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(values) == 0:
+        return values
+    cumulative = np.cumsum(np.insert(values, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (cumulative[1:] - cumulative[np.arange(1, len(values) + 1) - counts]) / counts
+
+
+def accuracy_curves(histories: dict[str, object], path: Path, title: str,
+                    train: bool = True) -> Path:
+    """Train (dashed) and test (solid) accuracy per epoch, one colour per run."""
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    for index, (label, history) in enumerate(histories.items()):
+        color = f"C{index}"
+        ax.plot(history.epoch, history.test_acc, "-o", color=color, ms=3, label=f"{label} test")
+        if train:
+            ax.plot(history.epoch, history.train_acc, "--", color=color, label=f"{label} train")
+    ax.set(xlabel="epoch", ylabel="accuracy", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def loss_curves(losses: dict[str, Sequence[float]], path: Path, title: str,
+                window: int = 20, log: bool = True) -> Path:
+    """Minibatch training loss per iteration (moving average), one line per run."""
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    for label, values in losses.items():
+        ax.plot(np.arange(1, len(values) + 1), smooth(values, window), label=label, lw=1.2)
+    ax.set(xlabel="iteration", ylabel=f"training loss (moving average of {window})", title=title)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def image_grid(images: np.ndarray, path: Path, title: str, titles: Sequence[str] | None = None,
+               ncols: int = 10, cmap: str = "gray", symmetric: bool = False,
+               scale: float = 1.0) -> Path:
+    """Draw (N, H, W) images in a grid; symmetric=True centres the colour map on zero."""
+    count = len(images)
+    ncols = max(1, min(ncols, count))
+    nrows = max(1, -(-count // ncols))
+    fig = Figure(figsize=(scale * 1.1 * ncols, scale * (1.25 if titles else 1.1) * nrows + 0.6))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for index, ax in enumerate(axes):
+        ax.set_axis_off()
+        if index >= count:
+            continue
+        image = images[index]
+        if symmetric:
+            limit = float(np.abs(image).max()) or 1.0
+            ax.imshow(image, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
+        else:
+            ax.imshow(image, cmap=cmap, interpolation="nearest")
+        if titles:
+            ax.set_title(titles[index], fontsize=7)
+    fig.suptitle(title)
+    return save(fig, path)

@@ -1,0 +1,174 @@
+"""scripts/mnist.py: every demo runs through main([...]) on tiny synthetic IDX data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nets import datasets
+from nets.datasets import write_idx
+from scripts import mnist
+
+# Tiny budgets per demo: enough to run every code path, not to learn.
+TINY = {
+    "twolayer": ["--subset", "60", "--hidden", "10"],
+    "gradcheck": ["--samples", "2", "--hidden", "4"],
+    "optimizers": ["--subset", "60", "--toy-steps", "5"],
+    "init": ["--subset", "60", "--hist-samples", "50", "--hist-units", "20",
+             "--hist-layers", "2"],
+    "batchnorm": ["--train-samples", "40", "--test-samples", "40", "--epochs", "2",
+                  "--weight-scales", "1", "0.01"],
+    "overfit": ["--train-samples", "40", "--test-samples", "40", "--epochs", "3"],
+    "convnet": ["--subset", "60"],
+    "deep": ["--subset", "40", "--show-wrong", "6"],
+    "zoo": ["--subset", "40", "--batch-size", "20"],
+    "transfer": ["--subset", "120", "--finetune-samples", "30", "--finetune-epochs", "2"],
+}
+# Files each demo must write besides metrics.json.
+FILES = {
+    "twolayer": ["accuracy.png", "loss.png", "twolayer_best.npz", "twolayer_history.json"],
+    "gradcheck": ["gradcheck.png"],
+    "optimizers": ["toy_paths.png", "loss.png", "accuracy.png"],
+    "init": ["histograms_sigmoid.png", "histograms_relu.png", "loss.png", "accuracy.png"],
+    "batchnorm": ["batchnorm.png"],
+    "overfit": ["overfit_plain.png", "overfit_weight.png", "overfit_dropout.png",
+                "overfit_all.png"],
+    "convnet": ["filters_before.png", "filters_after.png", "accuracy.png", "loss.png",
+                "convnet_best.npz"],
+    "deep": ["accuracy.png", "misclassified.png", "confusion.png", "deep_best.npz"],
+    "zoo": ["zoo.png", "accuracy.png", "table.md"],
+    "transfer": ["transfer.png"],
+}
+SLOW = {"zoo", "deep", "transfer"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A tiny MNIST-like dataset whose class shows as a bright row, so nets can learn it."""
+    folder = tmp_path_factory.mktemp("idx")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 200), ("t10k", 60)):
+        labels = np.arange(n) % 10
+        rng.shuffle(labels)
+        images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+        images[np.arange(n), 2 + 2 * labels, :] = 255
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    """No real cache, no system folder, and downloads that fail at once."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name, spec in list(datasets.DATASETS.items()):
+        monkeypatch.setitem(datasets.DATASETS, name, replace(
+            spec, system_dirs=(tmp_path / "no-system-dir",),
+            mirrors=((tmp_path / "no-mirror").as_uri() + "/",)))
+
+
+def run_demo(demo: str, data_dir: Path, out: Path, *extra: str) -> dict:
+    excluded = getattr(mnist.DEMOS[demo], "EXCLUDE", ())
+    common = [(f"--{name.replace('_', '-')}", value)
+              for name, value in (("epochs", "1"), ("batch_size", "20"), ("progress", None))
+              if name not in excluded]
+    argv = [demo, "--data-dir", str(data_dir), "--out", str(out)]
+    for flag, value in common:
+        argv += [flag, value] if value is not None else ["--no-progress"]
+    argv += [*TINY[demo], *extra]
+    assert mnist.main(argv) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("demo", [
+    pytest.param(d, marks=pytest.mark.slow) if d in SLOW else d for d in mnist.DEMOS])
+def test_demo_runs_and_writes_its_files(demo, data_dir, tmp_path, capsys):
+    out = tmp_path / demo
+    metrics = run_demo(demo, data_dir, out)
+    assert metrics["demo"] == demo and metrics["config"]["seed"] == 0
+    for name in FILES[demo]:
+        path = out / name
+        assert path.is_file() and path.stat().st_size > 0, f"{demo} did not write {name}"
+        if name.endswith(".png"):
+            assert path.read_bytes()[:4] == b"\x89PNG"
+    printed = capsys.readouterr().out
+    assert f"wrote to {out}" in printed and str(out / "metrics.json") in printed
+    assert not list(out.glob(".*.part")) and not list(out.glob("*.tmp"))
+
+
+def test_twolayer_learns_and_is_reproducible(data_dir, tmp_path):
+    first = run_demo("twolayer", data_dir, tmp_path / "a", "--epochs", "8", "--subset", "0")
+    second = run_demo("twolayer", data_dir, tmp_path / "b", "--epochs", "8", "--subset", "0")
+    # the class is written in the image as a bright row: the net must find it
+    assert first["final_test_acc"] >= 0.9
+    assert first["history"]["test_loss"] == second["history"]["test_loss"]
+    assert first["train_samples"] == 200 and first["params"] == 784 * 10 + 10 + 10 * 10 + 10
+
+
+def test_gradcheck_passes_and_prints_a_table(data_dir, tmp_path, capsys):
+    metrics = run_demo("gradcheck", data_dir, tmp_path)
+    printed = capsys.readouterr().out
+    assert metrics["all_ok"], metrics["rows"]
+    names = {(row["model"], row["param"]) for row in metrics["rows"]}
+    assert ("two-layer net", "fc1.W") in names and ("small conv net", "conv1.W") in names
+    assert "fc2.b" in printed and "max rel. error" in printed
+
+
+def test_optimizer_paths_approach_the_minimum(data_dir, tmp_path):
+    metrics = run_demo("optimizers", data_dir, tmp_path, "--toy-steps", "30")
+    for name, point in metrics["toy_final"].items():
+        start = (-7.0) ** 2 / 20 + 2.0**2
+        assert point["f"] < 0.2 * start, name
+    assert set(metrics["networks"]) == {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+                                        "adam"}
+
+
+def test_init_histograms_show_the_books_effects(data_dir, tmp_path):
+    metrics = run_demo("init", data_dir, tmp_path, "--hist-units", "100", "--hist-layers", "5",
+                       "--hist-samples", "300")
+    sigmoid, relu = metrics["activation_std"]["sigmoid"], metrics["activation_std"]["relu"]
+    # std 0.01: sigmoid outputs collapse near 0.5, ReLU outputs vanish layer by layer
+    assert sigmoid["std 0.01"][-1] < 0.2 * sigmoid["Xavier"][-1]
+    assert relu["std 0.01"][-1] < 1e-3 * relu["He"][-1]
+    # std 1: sigmoid saturates (outputs near 0 and 1 have a std close to 0.5)
+    assert sigmoid["std 1"][-1] > 0.4
+    # with ReLU, Xavier shrinks the activations layer by layer while He keeps their scale
+    assert relu["Xavier"][-1] < 0.5 * relu["Xavier"][0]
+    assert 0.7 * relu["He"][0] < relu["He"][-1] < 1.5 * relu["He"][0]
+
+
+def test_help_explains_every_demo(capsys):
+    with pytest.raises(SystemExit) as info:
+        mnist.main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for demo in mnist.DEMOS:
+        assert demo in text
+    with pytest.raises(SystemExit):
+        mnist.main(["convnet", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--data", "--data-dir", "--epochs", "--batch-size", "--optimizer", "--lr",
+                 "--subset", "--seed", "--out"):
+        assert flag in text
+    assert "SimpleConvNet" in text and "default: 20" in text
+
+
+def test_bad_values_and_missing_data_are_reported(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        mnist.main(["convnet", "--optimizer", "adamw"])
+    assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert mnist.main(["convnet", "--epochs", "0", "--out", str(tmp_path)]) == 2
+    assert "--epochs" in capsys.readouterr().err
+    assert mnist.main(["zoo", "--models", "VGG", "--out", str(tmp_path)]) == 2
+    assert "unknown --models" in capsys.readouterr().err
+
+    code = mnist.main(["convnet", "--data", "fashion", "--out", str(tmp_path / "o"),
+                       "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Fashion-MNIST was not found" in err
+    assert "sudo apt-get install dataset-fashion-mnist" in err and "--data-dir" in err
