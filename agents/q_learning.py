@@ -309,3 +309,48 @@ class QLearningAgent:
                 f"{path} is not a Q-table file written by QLearningAgent.save: {err}"
             ) from None
         self.load_state_dict(arrays, meta)
+
+
+# --- per-environment starting points -------------------------------------------------------------
+# scripts/train.py layers the user's flags over these (agent fields and rl.loop.LoopConfig fields);
+# scripts/eval_qlearning.py trains with exactly these and checks the results the README reports.
+presets: dict[str, dict[str, Any]] = {
+    # Deterministic, reward -1 per step: γ = 1 and a large α are safe; ε decays to 0 so the
+    # last episodes follow (and refine) the greedy path along the cliff, the optimal -13.
+    "CliffWalking-v1": {
+        "gamma": 1.0,
+        "alpha": schedules.constant(0.5).config(),
+        "epsilon": schedules.linear(1.0, 0.0, 10_000).config(),
+        "total_steps": 20_000,
+        "eval_every": 2_000,
+        "eval_episodes": 1,
+    },
+    # Deterministic moves, random start: every (state, action) must be tried, hence a long ε decay.
+    "Taxi-v4": {
+        "gamma": 0.99,
+        "alpha": schedules.constant(0.5).config(),
+        "epsilon": schedules.linear(1.0, 0.01, 100_000).config(),
+        "total_steps": 200_000,
+        "eval_every": 20_000,
+        "eval_episodes": 100,
+    },
+    # Slippery: the only reward is +1 at the goal, so γ close to 1 (a cautious path that takes
+    # longer but rarely falls is worth more), and α decays so the noisy targets average out.
+    "FrozenLake-v1": {
+        "gamma": 0.99,
+        "alpha": schedules.linear(0.1, 0.01, 300_000).config(),
+        "epsilon": schedules.linear(1.0, 0.05, 200_000).config(),
+        "total_steps": 300_000,
+        "eval_every": 30_000,
+        "eval_episodes": 100,
+    },
+    # One random ghost, two food, table keyed by the grid's bytes (~900 states are visited).
+    "PacGrid/Tiny-v0": {
+        "gamma": 0.95,
+        "alpha": schedules.constant(0.3).config(),
+        "epsilon": schedules.linear(1.0, 0.05, 20_000).config(),
+        "total_steps": 30_000,
+        "eval_every": 5_000,
+        "eval_episodes": 20,
+    },
+}
