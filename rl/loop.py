@@ -138,12 +138,16 @@ def train(
         logger = CsvLogger(metrics_path, keep_rows=csv_rows)
         rows = read_rows(metrics_path)
     else:
-        for path in (checkpoint_path, metrics_path):
-            if path.exists():
-                raise FileExistsError(
-                    f"{path} already exists: resume that run (resume=True / --resume {run_dir}) "
-                    "or choose another run directory"
-                )
+        if checkpoint_path.exists():
+            raise FileExistsError(
+                f"{checkpoint_path} already exists: resume that run (resume=True / --resume "
+                f"{run_dir}) or choose another run directory"
+            )
+        if metrics_path.exists():
+            raise FileExistsError(
+                f"{metrics_path} already exists (from a run that wrote no checkpoint): delete it "
+                "or choose another run directory"
+            )
         state, logger, rows = _LoopState(), CsvLogger(metrics_path), []
 
     tensorboard = make_tensorboard_writer(run_dir, purge_step=state.step or None)

@@ -339,9 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, TypeError) as err:
         parser.error(str(err))
 
-    run.run_dir.mkdir(parents=True, exist_ok=True)
     if stored is None and (run.run_dir / CHECKPOINT_NAME).exists():
         parser.error(f"{run.run_dir} already holds a run; resume it with --resume {run.run_dir}")
+    if stored is None and (run.run_dir / METRICS_NAME).exists():
+        parser.error(f"{run.run_dir} holds the metrics of a run that never wrote a checkpoint; "
+                     "delete that folder or choose another --run-dir")
+    run.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run.run_dir / CONFIG_NAME, config)
     loop_config = dataclasses.replace(run.loop_config, resume=stored is not None)
     print(f"training {run.algo_name} on {run.env_id} (seed {run.seed}) into {run.run_dir}")

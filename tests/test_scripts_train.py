@@ -260,3 +260,37 @@ def test_help_lists_the_algorithm_flags(capsys):
     text = capsys.readouterr().out
     assert "--learning-rate" in text and "--double-dqn, --no-double-dqn" in text
     assert "--total-steps" in text and "--resume RUN_DIR" in text
+
+
+def test_watch_plays_in_a_window_when_there_is_a_display(cliff_run, monkeypatch, capsys):
+    # SDL's dummy video driver (tests/conftest.py) accepts a window, so the "human" path runs.
+    monkeypatch.setattr(watch_script, "has_display", lambda: True)
+    (cliff_run / "watch.gif").unlink(missing_ok=True)
+    assert watch_script.main([str(cliff_run), "--fps", "500"]) == 0
+    assert "episode 1: return -13 in 13 steps" in capsys.readouterr().out
+    assert not (cliff_run / "watch.gif").exists()
+
+
+def test_watch_and_evaluate_report_the_pacman_game(tmp_path, capsys):
+    run_dir = tmp_path / "pac"
+    train_script.main(["--algo", "qlearning", "--env", "PacGrid/Tiny-v0", "--total-steps", "500",
+                       "--eval-every", "0", "--eval-episodes", "2", "--run-dir", str(run_dir),
+                       "--no-progress"])
+    assert evaluate_script.main([str(run_dir), "--episodes", "3"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert 0.0 <= result["win_rate"] <= 1.0 and "mean_score" in result
+    assert watch_script.main([str(run_dir), "--max-episode-steps", "30"]) == 0
+    assert "score" in capsys.readouterr().out
+    with Image.open(run_dir / "watch.gif") as gif:
+        assert 2 <= gif.n_frames <= 31
+
+
+def test_a_folder_with_metrics_but_no_checkpoint_is_not_overwritten(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.csv").write_text("step\n1\n")
+    with pytest.raises(SystemExit):
+        train_script.main([*CLIFF, "--total-steps", "100", "--run-dir", str(run_dir)])
+    assert "never wrote a checkpoint" in capsys.readouterr().err
+    assert (run_dir / "metrics.csv").read_text() == "step\n1\n"
+    assert not (run_dir / "config.json").exists()
