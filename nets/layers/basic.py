@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 
 from nets.init import initialize
+from nets.layers.conv import is_channel_major, to_channel_major
 from nets.module import Layer, default_rng, register
 
 
@@ -55,11 +56,13 @@ class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...)."""
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        self.x_shape = x.shape
+        self.x_shape, self.channel_major = x.shape, is_channel_major(x)
         return x.reshape(len(x), -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout.reshape(self.x_shape)
+        # Hand back the gradient in the input's memory layout (see conv.to_channel_major).
+        dx = dout.reshape(self.x_shape)
+        return to_channel_major(dx) if self.channel_major else dx
 
 
 @register

@@ -30,14 +30,34 @@ def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def channel_major(shape: tuple[int, int, int, int], fill: float | None = 0.0) -> np.ndarray:
-    """A new (N, C, H, W) array stored as (C, N, H, W) in memory (see the module docstring)."""
+def channel_major(shape: tuple[int, int, int, int], fill: float | None = 0.0,
+                  dtype: np.dtype | type = np.float32) -> np.ndarray:
+    """A new (N, C, H, W) array stored as (C, N, H, W) in memory (see the module docstring);
+    fill=None leaves it uninitialized."""
     n, c, h, w = shape
     if fill is None:
-        data = np.empty((c, n, h, w), dtype=np.float32)
+        data = np.empty((c, n, h, w), dtype=dtype)
     else:
-        data = np.full((c, n, h, w), fill, dtype=np.float32)
+        data = np.full((c, n, h, w), fill, dtype=dtype)
     return data.transpose(1, 0, 2, 3)
+
+
+def is_channel_major(x: np.ndarray) -> bool:
+    return x.ndim == 4 and x.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def to_channel_major(x: np.ndarray) -> np.ndarray:
+    """x itself if stored channel-major, else a channel-major copy.
+
+    Element-wise operations on arrays of different memory layouts run several times slower,
+    so a backward pass converts an upstream gradient once, before combining it with arrays
+    cached in channel-major order.
+    """
+    if is_channel_major(x):
+        return x
+    out = channel_major(x.shape, None, x.dtype)
+    out[...] = x
+    return out
 
 
 def as_rows(x: np.ndarray) -> np.ndarray:
@@ -65,8 +85,7 @@ class PaddedBuffer:
         if key not in self.buffers:
             if len(self.buffers) >= 4:  # e.g. train batch, eval batch, single observation
                 self.buffers.clear()
-            buffer = channel_major((n, c, h + 2 * ph, w + 2 * pw), self.fill)
-            self.buffers[key] = buffer.astype(x.dtype, copy=False)
+            self.buffers[key] = channel_major((n, c, h + 2 * ph, w + 2 * pw), self.fill, x.dtype)
         padded = self.buffers[key]
         padded[:, :, ph : ph + h, pw : pw + w] = x
         return padded

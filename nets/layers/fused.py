@@ -4,7 +4,7 @@ from typing import Any
 
 import numpy as np
 
-from nets.layers.conv import Conv2D, Pair, as_rows
+from nets.layers.conv import Conv2D, Pair, as_rows, to_channel_major
 from nets.layers.pooling import MaxPool2D
 from nets.module import register
 
@@ -42,6 +42,6 @@ class ConvReLUPool(Conv2D):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        dpooled = dout * self.mask
+        dpooled = to_channel_major(dout) * self.mask
         np.sum(as_rows(dpooled), axis=1, out=self.grads["b"])
         return self.backward_convolve(self.pool.backward(dpooled))

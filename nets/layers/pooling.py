@@ -2,8 +2,10 @@
 
 Pooling loops over the KH*KW offsets inside a window, each step one vectorized operation on a
 strided view that picks that offset from every window at once (for 2x2 pooling: 4 steps).
-For non-overlapping windows (stride >= kernel) the views are disjoint, so backward writes each
-input position at most once; overlapping windows accumulate.
+When the windows tile the input (stride == kernel, no padding: the usual case), the input is
+reshaped to (N, C, PH, KH, PW, KW) and backward is a single broadcast product of a winner mask
+with the upstream gradient. Otherwise (overlapping windows or padding) backward adds each
+offset's share into a strided view of the input gradient.
 """
 
 from collections.abc import Iterator
@@ -11,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from nets.layers.conv import PaddedBuffer, Pair, channel_major, output_size, pair
+from nets.layers.conv import (
+    PaddedBuffer,
+    Pair,
+    channel_major,
+    output_size,
+    pair,
+    to_channel_major,
+)
 from nets.module import Layer, register
 
 
@@ -23,6 +32,7 @@ class Windows:
         self.stride = self.kernel if stride is None else pair(stride)
         self.padding = pair(padding)
         self.pad = PaddedBuffer(self.padding, fill)
+        self.tiled = self.stride == self.kernel and self.padding == (0, 0)
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         n, c, h, w = x_shape
@@ -39,11 +49,30 @@ class Windows:
                 yield i * kw + j, padded[:, :, i : i + sh * (oh - 1) + 1 : sh,
                                          j : j + sw * (ow - 1) + 1 : sw]
 
-    def input_grad(self) -> np.ndarray:
+    def tiles(self, x: np.ndarray) -> np.ndarray | None:
+        """x as (N, C, PH, KH, PW, KW) windows when they tile it (rows/columns left over by
+        the floor division are cropped), else None."""
+        if not self.tiled:
+            return None
+        n, c, h, w = x.shape
+        (kh, kw) = self.kernel
+        ph, pw = h // kh, w // kw
+        return x[:, :, : ph * kh, : pw * kw].reshape(n, c, ph, kh, pw, kw)
+
+    def untile(self, dtiles: np.ndarray) -> np.ndarray:
+        """(N, C, PH, KH, PW, KW) gradient -> (N, C, H, W), zero on cropped rows/columns."""
+        n, c, ph, kh, pw, kw = dtiles.shape
+        if (ph * kh, pw * kw) == self.x_shape[2:]:
+            return dtiles.reshape(self.x_shape)
+        dx = channel_major(self.x_shape, 0.0, dtiles.dtype)
+        dx[:, :, : ph * kh, : pw * kw] = dtiles.reshape(n, c, ph * kh, pw * kw)
+        return dx
+
+    def input_grad(self, dtype: np.dtype) -> np.ndarray:
         """A zero gradient buffer of the padded input's shape."""
         n, c, h, w = self.x_shape
         ph, pw = self.padding
-        return channel_major((n, c, h + 2 * ph, w + 2 * pw))
+        return channel_major((n, c, h + 2 * ph, w + 2 * pw), 0.0, dtype)
 
     def crop(self, dxp: np.ndarray) -> np.ndarray:
         _, _, h, w = self.x_shape
@@ -88,19 +117,45 @@ class MaxPool2D(Pool):
     fill = -np.inf
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        padded = self.windows.pad(self.check(x))
-        out = channel_major(self.windows.out_shape(x.shape), None).astype(x.dtype, copy=False)
+        x = self.check(x)
+        tiles = self.windows.tiles(x)
+        if tiles is not None:
+            return self.forward_tiles(tiles)
+        padded = self.windows.pad(x)
+        out = channel_major(self.windows.out_shape(x.shape), None, x.dtype)
         self.winner = np.zeros(out.shape, dtype=np.uint8)
         for k, view in self.windows.offsets(padded):
             if k == 0:
                 out[...] = view
             else:
-                np.copyto(self.winner, k, where=view > out)
+                np.copyto(self.winner, k, where=view > out)  # strict: ties keep the first
                 np.maximum(out, view, out=out)
         return out
 
+    def forward_tiles(self, tiles: np.ndarray) -> np.ndarray:
+        kh, kw = self.windows.kernel
+        offsets = [(i, j) for i in range(kh) for j in range(kw)]
+        out = tiles[:, :, :, 0, :, 0].copy()
+        for i, j in offsets[1:]:
+            np.maximum(out, tiles[:, :, :, i, :, j], out=out)
+        # One-hot winner mask: an offset wins if it equals the max and no earlier offset did.
+        n, c, ph, _, pw, _ = tiles.shape
+        self.mask = np.empty((c, n, ph, kh, pw, kw), dtype=bool).transpose(1, 0, 2, 3, 4, 5)
+        taken = None
+        for i, j in offsets:
+            equal = tiles[:, :, :, i, :, j] == out
+            if taken is None:
+                self.mask[:, :, :, i, :, j] = taken = equal
+            else:
+                np.greater(equal, taken, out=self.mask[:, :, :, i, :, j])  # equal and not taken
+                taken |= equal
+        return out
+
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dxp = self.windows.input_grad().astype(dout.dtype, copy=False)
+        dout = to_channel_major(dout)
+        if self.windows.tiled:
+            return self.windows.untile(self.mask * dout[:, :, :, None, :, None])
+        dxp = self.windows.input_grad(dout.dtype)
         overlapping = self.windows.overlapping()
         for k, view in self.windows.offsets(dxp):
             won = self.winner == k
@@ -118,15 +173,15 @@ class AvgPool2D(Pool):
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         padded = self.windows.pad(self.check(x))
-        out = channel_major(self.windows.out_shape(x.shape)).astype(x.dtype, copy=False)
+        out = channel_major(self.windows.out_shape(x.shape), 0.0, x.dtype)
         for _, view in self.windows.offsets(padded):
             out += view
         out *= 1.0 / (self.windows.kernel[0] * self.windows.kernel[1])
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dxp = self.windows.input_grad().astype(dout.dtype, copy=False)
-        share = dout * (1.0 / (self.windows.kernel[0] * self.windows.kernel[1]))
+        dxp = self.windows.input_grad(dout.dtype)
+        share = to_channel_major(dout) * (1.0 / (self.windows.kernel[0] * self.windows.kernel[1]))
         for _, view in self.windows.offsets(dxp):
             view += share
         return self.windows.crop(dxp)
