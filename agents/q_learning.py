@@ -87,7 +87,8 @@ def td_target(reward, next_q_value, gamma: float, terminated):
     episode cut by a time limit (`truncated`) did not reach the end of the task, so the next
     state still has a future worth estimating (Pardo et al., 2018, "Time Limits in RL").
     """
-    return reward + gamma * next_q_value * (1.0 - np.asarray(terminated, dtype=np.float64))
+    # Multiplying by a boolean mask keeps the dtype of the values (float32 stays float32 in DQN).
+    return reward + gamma * next_q_value * np.logical_not(terminated)
 
 
 # --- the agent -----------------------------------------------------------------------------------

@@ -89,6 +89,11 @@ def test_td_target_bootstraps_unless_terminated():
     assert td_target(1.0, 5.0, 0.9, terminated=True) == pytest.approx(1.0)
     batch = td_target(np.array([1.0, 2.0]), np.array([5.0, 5.0]), 0.5, np.array([False, True]))
     np.testing.assert_allclose(batch, [3.5, 2.0])
+    as_float32 = td_target(
+        np.ones(2, np.float32), np.ones(2, np.float32), 0.9, np.array([0.0, 1.0], np.float32)
+    )
+    assert as_float32.dtype == np.float32
+    np.testing.assert_allclose(as_float32, [1.9, 1.0], rtol=1e-6)
 
 
 def test_greedy_action_breaks_ties_at_random_and_reproducibly():
