@@ -1,0 +1,352 @@
+"""Benchmark: milliseconds per training step of nets models, side by side with PyTorch.
+
+Times one training step (forward + loss + backward + Adam update) of
+  - SimpleConvNet at batch 100 on 1x28x28 images (nets.zoo.simple_conv_net),
+  - DeepConvNet at batch 100 on 1x28x28 images (nets.zoo.deep_conv_net),
+  - the DQN-sized CNN at batch 32 on a 6x11x20 grid: two 3x3 convolutions of 32 and 64
+    channels with padding 1, a dense layer of 256 and 5 outputs (a stress size: its dense
+    layer has 3.6 million weights),
+plus the forward latency of one observation through the DQN CNN (action selection).
+
+When PyTorch can be imported (it is not a dependency of this project), identical architectures
+are timed in PyTorch on the CPU in the same run, with as many threads as numpy's BLAS uses,
+interleaving the two step by step so that both see the same machine load. Each network then
+gets `ratio_vs_torch` = our time / PyTorch's time (lower is better) and
+`max_abs_diff_vs_torch`, the largest difference between the two models' outputs after copying
+our weights into PyTorch's (a check that the architectures really are identical).
+
+Prints ONE JSON object on stdout (and writes it to --out when given). Times are medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as `python scripts/bench_nets.py`: make packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nets
+from nets import zoo
+from rl.config import add_dataclass_args, from_args
+
+
+@dataclass
+class BenchConfig:
+    """What to time and how often."""
+
+    # Timed training steps per network; the median is reported.
+    repeats: int = 30
+    # Untimed steps before timing (fills caches and the allocator, wakes BLAS threads).
+    warmup: int = 5
+    # Smoke run: 3 repeats and 1 warmup step (figures are then rough).
+    quick: bool = False
+    # Time PyTorch too when it can be imported.
+    torch: bool = True
+    # Threads for PyTorch (0 = as many as numpy's BLAS uses).
+    threads: int = 0
+    # Seed of the random weights, inputs and targets.
+    seed: int = 0
+    # Also write the JSON object to this file.
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1 or self.warmup < 0 or self.threads < 0:
+            raise ValueError(
+                f"need --repeats >= 1, --warmup >= 0, --threads >= 0; got {self.repeats}, "
+                f"{self.warmup}, {self.threads}"
+            )
+        if self.quick:
+            self.repeats, self.warmup = 3, 1
+
+
+def dqn_cnn(
+    input_shape: tuple[int, int, int] = (6, 11, 20), num_actions: int = 5,
+    rng: np.random.Generator | None = None,
+) -> nets.Sequential:
+    """The DQN-sized CNN of the benchmark: conv 3x3 32 -> conv 3x3 64 -> dense 256 -> actions."""
+    channels, height, width = input_shape
+    return nets.Sequential(
+        [
+            ("conv1", nets.Conv2D(channels, 32, 3, padding=1, rng=rng)),
+            ("relu1", nets.ReLU()),
+            ("conv2", nets.Conv2D(32, 64, 3, padding=1, rng=rng)),
+            ("relu2", nets.ReLU()),
+            ("flatten", nets.Flatten()),
+            ("fc1", nets.Dense(64 * height * width, 256, rng=rng)),
+            ("relu3", nets.ReLU()),
+            ("fc2", nets.Dense(256, num_actions, rng=rng)),
+        ],
+        input_grad=False,
+    )
+
+
+@dataclass
+class Network:
+    """One benchmarked network: how to build it in nets and in PyTorch, and its data."""
+
+    build: Callable[[np.random.Generator], nets.Sequential]
+    build_torch: Callable[[], Any]
+    input_shape: tuple[int, int, int]
+    batch: int
+    loss: str  # "cross_entropy" on class labels or "huber" on Q-value targets
+    outputs: int
+    act_latency: bool = False  # also time the forward pass of a single observation
+
+
+def _classifier(builder: Callable[..., nets.Sequential]) -> Callable[[np.random.Generator],
+                                                                     nets.Sequential]:
+    def build(rng: np.random.Generator) -> nets.Sequential:
+        model = builder(rng=rng)
+        model.input_grad = False  # the data needs no gradient (PyTorch skips it too)
+        return model
+
+    return build
+
+
+def torch_simple_conv_net() -> Any:
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(30 * 12 * 12, 100), nn.ReLU(), nn.Linear(100, 10),
+    )
+
+
+def torch_deep_conv_net() -> Any:
+    from torch import nn
+
+    layers: list[Any] = []
+    in_channels = 1
+    for out_channels, second_padding in ((16, 1), (32, 2), (64, 1)):
+        layers += [
+            nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(out_channels, out_channels, 3, padding=second_padding), nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+        in_channels = out_channels
+    layers += [nn.Flatten(), nn.Linear(64 * 4 * 4, 50), nn.ReLU(), nn.Dropout(0.5),
+               nn.Linear(50, 10)]
+    return nn.Sequential(*layers)
+
+
+def torch_dqn_cnn() -> Any:
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(6, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64 * 11 * 20, 256), nn.ReLU(), nn.Linear(256, 5),
+    )
+
+
+NETWORKS: dict[str, Network] = {
+    "simple_conv_net": Network(_classifier(zoo.simple_conv_net), torch_simple_conv_net,
+                               (1, 28, 28), 100, "cross_entropy", 10),
+    "deep_conv_net": Network(_classifier(zoo.deep_conv_net), torch_deep_conv_net,
+                             (1, 28, 28), 100, "cross_entropy", 10),
+    "dqn_cnn": Network(lambda rng: dqn_cnn(rng=rng), torch_dqn_cnn,
+                       (6, 11, 20), 32, "huber", 5, act_latency=True),
+}
+
+
+def blas_info() -> dict[str, Any]:
+    """numpy's BLAS library, kernel and thread count (needs threadpoolctl, else a guess)."""
+    info: dict[str, Any] = {
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+    }
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        info["threads"] = len(os.sched_getaffinity(0))
+        info["note"] = "threadpoolctl not installed: thread count is the CPU count"
+        return info
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
+            info.update(library=pool.get("internal_api"), version=pool.get("version"),
+                        kernel=pool.get("architecture"), threads=pool.get("num_threads"))
+            return info
+    info["threads"] = len(os.sched_getaffinity(0))
+    return info
+
+
+class OurStep:
+    """One nets training step, and the single-observation forward pass."""
+
+    def __init__(self, net: Network, rng: np.random.Generator) -> None:
+        self.model = net.build(rng)
+        self.x = rng.standard_normal((net.batch, *net.input_shape)).astype(np.float32)
+        if net.loss == "cross_entropy":
+            self.loss = nets.losses.SoftmaxCrossEntropy()
+            self.target = rng.integers(0, net.outputs, net.batch)
+        else:
+            self.loss = nets.losses.Huber(delta=1.0)
+            self.target = rng.standard_normal((net.batch, net.outputs)).astype(np.float32)
+        self.optimizer = nets.optim.Adam(lr=1e-4)
+        self.obs = self.x[:1].copy()
+
+    def train_step(self) -> None:
+        self.loss.forward(self.model.forward(self.x, train=True), self.target)
+        self.model.backward(self.loss.backward())
+        self.optimizer.update(self.model.params(), self.model.grads())
+
+    def act(self) -> int:
+        return int(np.argmax(self.model.forward(self.obs)))
+
+
+class TorchStep:
+    """The same step in PyTorch, starting from a copy of our model's weights."""
+
+    def __init__(self, net: Network, ours: OurStep) -> None:
+        import torch
+
+        self.torch = torch
+        self.model = net.build_torch()
+        copy_weights(ours.model, self.model)
+        self.x = torch.from_numpy(ours.x)
+        self.target = torch.from_numpy(np.asarray(ours.target))
+        functional = torch.nn.functional
+        self.loss = (functional.cross_entropy if net.loss == "cross_entropy"
+                     else lambda pred, target: functional.huber_loss(pred, target, delta=1.0))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+        self.obs = torch.from_numpy(ours.obs)
+
+    def train_step(self) -> None:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss(self.model(self.x), self.target).backward()
+        self.optimizer.step()
+
+    def act(self) -> int:
+        self.model.eval()
+        with self.torch.inference_mode():
+            return int(self.model(self.obs).argmax())
+
+
+def copy_weights(model: nets.Sequential, torch_model: Any) -> None:
+    """Copy nets parameters into the PyTorch model, in order (Dense W is stored transposed)."""
+    import torch
+
+    ours = [value for _, value in model.named_params()]
+    theirs = list(torch_model.parameters())
+    if [v.size for v in ours] != [p.numel() for p in theirs]:
+        raise ValueError("the nets and PyTorch models of the benchmark have different parameters")
+    with torch.no_grad():
+        for value, param in zip(ours, theirs, strict=True):
+            array = value.T if value.ndim == 2 else value
+            param.copy_(torch.from_numpy(np.ascontiguousarray(array)).reshape(param.shape))
+
+
+def median_ms(samples: list[float]) -> float:
+    return round(1e3 * statistics.median(samples), 3)
+
+
+def time_pair(ours: Callable[[], Any], theirs: Callable[[], Any] | None, cfg: BenchConfig,
+              repeats: int) -> tuple[float, float | None]:
+    """Median seconds of `ours` and `theirs`, timed alternately after warm-up."""
+    for _ in range(cfg.warmup):
+        ours()
+        if theirs is not None:
+            theirs()
+    our_times, their_times = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ours()
+        our_times.append(time.perf_counter() - start)
+        if theirs is not None:
+            start = time.perf_counter()
+            theirs()
+            their_times.append(time.perf_counter() - start)
+    return statistics.median(our_times), (statistics.median(their_times) if their_times else None)
+
+
+def bench_network(name: str, net: Network, cfg: BenchConfig, use_torch: bool) -> dict[str, Any]:
+    rng = np.random.default_rng(cfg.seed)
+    ours = OurStep(net, rng)
+    result: dict[str, Any] = {"batch": net.batch, "input_shape": list(net.input_shape),
+                              "params": ours.model.num_params()}
+    theirs = TorchStep(net, ours) if use_torch else None
+    if theirs is not None:
+        with theirs.torch.inference_mode():
+            expected = theirs.model.eval()(theirs.x).numpy()
+        result["max_abs_diff_vs_torch"] = float(np.max(np.abs(ours.model.predict(ours.x)
+                                                              - expected)))
+    ours_s, theirs_s = time_pair(ours.train_step, theirs and theirs.train_step, cfg, cfg.repeats)
+    result["train_step_ms"] = round(1e3 * ours_s, 3)
+    if theirs_s is not None:
+        result["torch_train_step_ms"] = round(1e3 * theirs_s, 3)
+        result["ratio_vs_torch"] = round(ours_s / theirs_s, 3)
+    if net.act_latency:
+        # One forward pass is short: time it 20 times as often for a stable median.
+        ours_s, theirs_s = time_pair(ours.act, theirs and theirs.act, cfg, 20 * cfg.repeats)
+        result["act_latency_us"] = round(1e6 * ours_s, 1)
+        if theirs_s is not None:
+            result["torch_act_latency_us"] = round(1e6 * theirs_s, 1)
+            result["act_ratio_vs_torch"] = round(ours_s / theirs_s, 3)
+    return result
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench_nets.py", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_dataclass_args(parser, BenchConfig)
+    parser.add_argument("--networks", nargs="*", choices=sorted(NETWORKS),
+                        default=list(NETWORKS), help="which networks to time (default: all)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = from_args(BenchConfig, args)
+    except ValueError as err:
+        print(f"bench_nets.py: {err}", file=sys.stderr)
+        return 2
+    use_torch = cfg.torch and torch_available()
+    blas = blas_info()
+    report: dict[str, Any] = {"numpy": np.__version__, "blas": blas, "repeats": cfg.repeats,
+                              "warmup": cfg.warmup}
+    if use_torch:
+        import torch
+
+        threads = cfg.threads or int(blas.get("threads") or 1)
+        torch.set_num_threads(threads)
+        report.update(torch=torch.__version__, torch_threads=threads)
+    else:
+        report["torch"] = None
+    report["networks"] = {name: bench_network(name, NETWORKS[name], cfg, use_torch)
+                          for name in args.networks}
+    text = json.dumps(report)
+    print(text)
+    if cfg.out:
+        out = Path(cfg.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temporary = out.with_name(out.name + ".tmp")
+        temporary.write_text(text + "\n")
+        os.replace(temporary, out)
+        print(f"bench_nets.py: wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The model zoo: shapes, gradients, learning on a tiny dataset, config round trips, naming;
+and a smoke run of scripts/bench_nets.py."""
+
+import json
+
+import numpy as np
+import pytest
+
+import nets
+from nets import zoo
+
+# Small widths where a model has them, so that the whole file stays fast.
+MODELS = {
+    "two_layer_mlp": lambda rng: zoo.two_layer_mlp(rng=rng),
+    "mlp": lambda rng: zoo.mlp(rng=rng, hidden=(40, 30)),
+    "mlp_bn_dropout": lambda rng: zoo.mlp(rng=rng, hidden=(40, 30), batchnorm=True,
+                                          dropout=0.2),
+    "simple_conv_net": lambda rng: zoo.simple_conv_net(rng=rng, filters=8, hidden=32),
+    "deep_conv_net": lambda rng: zoo.deep_conv_net(rng=rng),
+    "lenet5": lambda rng: zoo.lenet5(rng=rng),
+    "alexnet_small": lambda rng: zoo.alexnet_small(rng=rng, widths=(8, 16, 16, 16, 16),
+                                                   hidden=32),
+    "inception_small": lambda rng: zoo.inception_small(rng=rng),
+    "resnet_small": lambda rng: zoo.resnet_small(rng=rng, widths=(8, 16, 16)),
+}
+CONV_LAYERS = ("Conv2D", "ConvReLUPool")
+
+
+def tiny_dataset(n: int = 16, num_classes: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """n images of 28x28 with a bright square whose position depends on the label."""
+    rng = np.random.default_rng(123)
+    labels = np.arange(n) % num_classes
+    x = 0.1 * rng.standard_normal((n, 1, 28, 28)).astype(np.float32)
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label), 2)
+        x[i, 0, 4 + 12 * row : 12 + 12 * row, 4 + 12 * col : 12 + 12 * col] += 1.0
+    return x, labels
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_shapes_and_gradients(name):
+    model = MODELS[name](np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    out = model.forward(x, train=True)
+    assert out.shape == (3, 10)
+    assert out.dtype == np.float32
+    dx = model.backward(np.random.default_rng(2).standard_normal(out.shape).astype(np.float32))
+    assert dx is None  # input_grad=False by default: the images need no gradient
+    for param_name, grad in model.named_grads():
+        assert np.all(np.isfinite(grad)), param_name
+        assert np.any(grad != 0), f"{param_name} got no gradient"
+
+
+@pytest.mark.parametrize("name", ["simple_conv_net", "lenet5", "resnet_small"])
+def test_input_gradient_when_asked(name):
+    model = MODELS[name](np.random.default_rng(0))
+    model.input_grad = True
+    x = np.random.default_rng(1).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    out = model.forward(x, train=True)
+    dx = model.backward(np.ones_like(out))
+    assert dx.shape == x.shape
+    assert np.any(dx != 0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_few_adam_steps_reduce_the_loss(name):
+    x, labels = tiny_dataset()
+    model = MODELS[name](np.random.default_rng(0))
+    loss = nets.losses.SoftmaxCrossEntropy()
+    optimizer = nets.optim.Adam(lr=3e-3)
+    before = loss.forward(model.forward(x, train=True), labels)
+    for _ in range(12):
+        loss.forward(model.forward(x, train=True), labels)
+        model.backward(loss.backward())
+        optimizer.update(model.params(), model.grads())
+    after = loss.forward(model.forward(x, train=False), labels)
+    assert after < 0.7 * before, (before, after)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_config_build_round_trip_rebuilds_an_identical_model(name):
+    model = MODELS[name](np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    model.forward(x, train=True)  # moves BatchNorm running statistics off their start
+    config = json.loads(json.dumps(model.config()))
+    rebuilt = nets.build(config)
+    assert rebuilt.config() == model.config()
+    assert [n for n, _ in rebuilt.named_params()] == [n for n, _ in model.named_params()]
+    rebuilt.load_state_dict(model.state_dict())
+    np.testing.assert_array_equal(rebuilt.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_conv_and_dense_names_allow_freezing_the_features(name):
+    model = MODELS[name](np.random.default_rng(0))
+    for top_name, layer in model.layers:
+        kinds = {type(leaf).__name__ for _, leaf in
+                 (layer.named_leaves() if isinstance(layer, nets.Model) else [("", layer)])}
+        if kinds & set(CONV_LAYERS):
+            assert top_name.startswith("conv"), top_name
+        if isinstance(layer, nets.Dense):
+            assert top_name.startswith("fc"), top_name
+    has_conv = any(type(leaf).__name__ in CONV_LAYERS for _, leaf in model.named_leaves())
+    if has_conv:
+        model.freeze(["conv"])
+        trainable = model.params()
+        assert trainable and all(not key.startswith("conv") for key in trainable)
+        assert any(key.startswith("fc") for key in trainable)
+
+
+def test_mlps_accept_flat_and_image_inputs_alike():
+    model = zoo.mlp(rng=np.random.default_rng(0), hidden=(20,))
+    x = np.random.default_rng(1).standard_normal((5, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x), model.predict(x.reshape(5, 784)))
+
+
+def test_mlp_options_build_the_layers_they_name():
+    model = zoo.mlp(rng=np.random.default_rng(0), hidden=(20, 10), activation="tanh",
+                    batchnorm=True, dropout=0.3, num_classes=3, input_shape=(2, 4, 4))
+    kinds = [type(layer).__name__ for _, layer in model.layers]
+    assert kinds == ["Dense", "BatchNorm", "Tanh", "Dropout"] * 2 + ["Dense"]
+    assert model.predict(np.zeros((2, 32), np.float32)).shape == (2, 3)
+    with pytest.raises(ValueError, match="activation"):
+        zoo.mlp(activation="swish")
+
+
+def test_same_seed_same_model_other_seed_other_model():
+    first = zoo.simple_conv_net(rng=np.random.default_rng(5)).state_dict()
+    second = zoo.simple_conv_net(rng=np.random.default_rng(5)).state_dict()
+    third = zoo.simple_conv_net(rng=np.random.default_rng(6)).state_dict()
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+    assert not np.array_equal(first["conv1.W"], third["conv1.W"])
+
+
+def test_models_take_other_input_shapes_and_class_counts():
+    x = np.zeros((2, 3, 32, 32), np.float32)
+    for build in (zoo.simple_conv_net, zoo.deep_conv_net, zoo.lenet5, zoo.resnet_small):
+        model = build(input_shape=(3, 32, 32), num_classes=7, rng=np.random.default_rng(0))
+        assert model.predict(x).shape == (2, 7), build.__name__
+
+
+def test_bench_script_quick_run_prints_one_json_object(capsys):
+    from scripts import bench_nets
+
+    assert bench_nets.main(["--quick", "--no-torch", "--networks", "dqn_cnn"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    figures = report["networks"]["dqn_cnn"]
+    assert figures["train_step_ms"] > 0 and figures["act_latency_us"] > 0
+    assert figures["params"] == 6 * 32 * 9 + 32 + 32 * 64 * 9 + 64 + 14080 * 256 + 256 + 1285
+    assert report["torch"] is None
+
+
+def test_bench_script_rejects_bad_values(capsys):
+    from scripts import bench_nets
+
+    assert bench_nets.main(["--repeats", "0"]) == 2
+    assert "--repeats" in capsys.readouterr().err
