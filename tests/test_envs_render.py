@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (registers the ids)
+import envs
 from envs.pacman import PacmanEnv
 from envs.pacman.render import (
     FOOD,
@@ -102,8 +102,9 @@ def test_ansi_shows_the_maze_and_the_score():
 
 
 def test_human_mode_runs_headless():
-    env = gym.make("PacGrid/Tiny-v0", render_mode="human")
-    env.unwrapped.metadata = {**env.unwrapped.metadata, "render_fps": 1000}  # no waiting
+    env = gym.make("PacGrid/Tiny-v0", render_mode="human", render_fps=1000)  # no waiting
+    assert env.unwrapped.metadata["render_fps"] == 1000
+    assert envs.pacman.PacmanEnv.metadata["render_fps"] == 10
     env.reset(seed=0)
     assert env.render() is None
     env.step(3)

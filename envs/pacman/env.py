@@ -59,6 +59,12 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
     (``info["loss"]``). Truncated by the ``TimeLimit`` wrapper after ``max_episode_steps``.
     ``info`` also holds ``"score"``, ``"food_left"`` and ``"action_mask"`` (uint8 (5,), 1 for
     stop and for each move not into a wall).
+
+    ## Rendering
+
+    ``render_mode="human"`` shows a pygame window at ``metadata["render_fps"]`` steps per second
+    (``render_fps=`` changes it), ``"rgb_array"`` returns the same frame as an array, ``"ansi"``
+    returns text. ``tile_size`` is the number of pixels per maze cell.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -73,6 +79,7 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         ghosts: str | GhostPolicy = "random",
         obs_type: str = "grid",
         tile_size: int = 24,
+        render_fps: float | None = None,
     ):
         if layout is None:
             raise ValueError(
@@ -86,6 +93,10 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
             )
         if obs_type not in OBS_TYPES:
             raise ValueError(f"unknown obs_type {obs_type!r}; choose one of {', '.join(OBS_TYPES)}")
+        if render_fps is not None:  # this instance only: the class keeps the default
+            if render_fps <= 0:
+                raise ValueError(f"render_fps must be positive, got {render_fps}")
+            self.metadata = {**self.metadata, "render_fps": render_fps}
         self.layout = layout if isinstance(layout, Layout) else load_layout(layout)
         self.maze = Maze(self.layout)
         self.ghost_behaviour = ghosts
