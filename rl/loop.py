@@ -160,6 +160,8 @@ def train(
         disable=not cfg.progress,
         dynamic_ncols=True,
     )
+    evaluations = [r["eval_return_mean"] for r in rows if "eval_return_mean" in r]
+    last_eval_mean = evaluations[-1] if evaluations else None  # shown in the progress bar
     started = time.perf_counter() - state.elapsed_s
     last_postfix = 0.0
 
@@ -173,6 +175,7 @@ def train(
                     tensorboard.add_scalar(key, value, state.step)
 
     def run_evaluation() -> None:
+        nonlocal last_eval_mean
         eval_rng = make_rng([cfg.seed, _EVAL_STREAM, state.step])
         result = evaluate(eval_env, agent, cfg.eval_episodes, eval_rng)
         state.last_eval_step = state.step
@@ -186,7 +189,8 @@ def train(
                 **extra,
             }
         )
-        bar.set_postfix(_postfix(recent_returns, result["return_mean"]), refresh=False)
+        last_eval_mean = result["return_mean"]
+        bar.set_postfix(_postfix(recent_returns, last_eval_mean), refresh=False)
 
     def write_metric_means() -> None:
         if state.metric_counts:
@@ -238,7 +242,7 @@ def train(
                 obs = None
                 now = time.perf_counter()
                 if now - last_postfix > 0.5:  # refreshing the bar every episode costs time
-                    bar.set_postfix(_postfix(recent_returns, None), refresh=False)
+                    bar.set_postfix(_postfix(recent_returns, last_eval_mean), refresh=False)
                     last_postfix = now
             if cfg.log_every and state.step % cfg.log_every == 0:
                 write_metric_means()
