@@ -123,7 +123,12 @@ class Estimate:
     high: float  # upper end of the confidence interval
 
     def __str__(self) -> str:
-        return f"{self.value:.3g} [{self.low:.3g}, {self.high:.3g}]"
+        return f"{short(self.value)} [{short(self.low)}, {short(self.high)}]"
+
+
+def short(x: float, digits: int = 3) -> str:
+    """`x` to `digits` significant digits without an exponent: -1000, 0.623, 13."""
+    return np.format_float_positional(x, precision=digits, fractional=False, trim="-")
 
 
 def summarize(

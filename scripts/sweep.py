@@ -301,7 +301,7 @@ def describe(result: TrialResult, run_dir: Path) -> str:
     resumed = ", resumed" if result.resumed else ""
     try:
         _, returns = read_eval_curve(run_dir)
-        scores = f"final {returns[-1]:.3g}  best {returns.max():.3g}"
+        scores = f"final {stats.short(returns[-1])}  best {stats.short(returns.max())}"
     except (OSError, ValueError) as err:
         scores = f"(no scores: {err})"
     return f"done    {result.name}  {scores}  ({result.wall_s:.1f} s{resumed})"
@@ -502,7 +502,8 @@ def markdown_report(
               "|---|---|---:|---:|---:|---:|"]
     for t in finished:
         lines.append(
-            f"| {t.name} | done | {t.returns[-1]:.3g} | {t.returns.max():.3g} | {t.steps[-1]} "
+            f"| {t.name} | done | {stats.short(t.returns[-1])} | {stats.short(t.returns.max())} "
+            f"| {t.steps[-1]} "
             f"| {t.wall_s:.1f} |"
         )
     for problem in problems:

@@ -128,3 +128,8 @@ def test_bad_confidence_and_reps_are_rejected():
         stats.stratified_bootstrap_ci([1.0, 2.0], stats.mean, rng, confidence=95)
     with pytest.raises(ValueError, match="reps"):
         stats.stratified_bootstrap_ci([1.0, 2.0], stats.mean, rng, reps=0)
+
+
+def test_estimates_print_as_plain_numbers():
+    assert str(stats.Estimate(-1000.0, -1234.5, -13.0)) == "-1000 [-1230, -13]"
+    assert str(stats.Estimate(0.6234, 0.5, 0.75)) == "0.623 [0.5, 0.75]"

@@ -96,9 +96,10 @@ def test_rerun_skips_finished_trials_and_resumes_interrupted_ones(tmp_path, caps
     full_run = eval_returns(interrupted)
     for path in interrupted.iterdir():
         path.unlink()
-    flags = marker_flags = [*sweep.expand(sweep.SweepConfig(
+    sweep_flags = list(sweep.expand(sweep.SweepConfig(
         name="resume", base=TINY, grid={"alpha": [0.5]}, seeds=[1], out=str(tmp_path)
-    ))[0].argv]
+    ))[0].argv)
+    flags = list(sweep_flags)
     flags[flags.index("--total-steps") + 1] = "1000"
     assert train_script.main([*flags, "--run-dir", str(interrupted)]) == 0
     half_run = eval_returns(interrupted)
@@ -116,9 +117,11 @@ def test_rerun_skips_finished_trials_and_resumes_interrupted_ones(tmp_path, caps
     # it now reaches 2000 steps under the sweep's flags.
     resumed = marker(interrupted)
     assert resumed["status"] == "done" and resumed["resumed"] is True
-    assert resumed["argv"] == marker_flags
+    assert resumed["argv"] == sweep_flags
     returns = eval_returns(interrupted)
     assert returns[:2] == half_run and len(returns) == len(full_run) == 4
+    steps, _ = sweep.read_eval_curve(interrupted)
+    assert steps.tolist() == [500, 1000, 1500, 2000]
     assert "--resume" in (interrupted / "train.log").read_text()
 
 
