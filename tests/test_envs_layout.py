@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envs.pacman.layout import LayoutError, available_layouts, load_layout, parse_layout
 
@@ -96,3 +98,17 @@ def test_layout_files_load_by_path_and_errors_name_the_file(tmp_path):
 
     with pytest.raises(FileNotFoundError, match=r"missing\.lay"):
         load_layout(tmp_path / "missing.lay")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="%%%%.oPG1 x\n", max_size=60))
+def test_any_text_parses_or_raises_a_layout_error(text):
+    try:
+        layout = parse_layout(text)
+    except LayoutError as error:
+        assert str(error).startswith("<string>")
+        return
+    walls = layout.walls
+    assert walls[0].all() and walls[-1].all() and walls[:, 0].all() and walls[:, -1].all()
+    assert not walls[layout.pacman_start]
+    assert not (layout.food & walls).any() and not (layout.capsules & walls).any()
