@@ -309,7 +309,10 @@ class QLearningAgent:
             raise ValueError(
                 f"{path} is not a Q-table file written by QLearningAgent.save: {err}"
             ) from None
-        self.load_state_dict(arrays, meta)
+        try:
+            self.load_state_dict(arrays, meta)
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{path} is an incomplete or older Q-table file: {err!r}") from None
 
 
 # --- per-environment starting points -------------------------------------------------------------

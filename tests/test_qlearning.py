@@ -16,8 +16,16 @@ from agents.q_learning import (
 from rl import schedules
 
 
-def make_agent(n_states=2, n_actions=2, method="qlearning", alpha=0.5, gamma=0.9, epsilon=0.2,
-               seed=0, observation_space=None):
+def make_agent(
+    n_states=2,
+    n_actions=2,
+    method="qlearning",
+    alpha=0.5,
+    gamma=0.9,
+    epsilon=0.2,
+    seed=0,
+    observation_space=None,
+):
     config = QLearningConfig(
         method=method,
         gamma=gamma,
@@ -204,8 +212,9 @@ def test_learns_the_deterministic_chain(method, one_hot):
         alpha=schedules.constant(0.5).config(),
         epsilon=schedules.linear(1.0, 0.05, 2_000).config(),
     )
-    agent = QLearningAgent(env.observation_space, env.action_space, config,
-                           np.random.default_rng(3))
+    agent = QLearningAgent(
+        env.observation_space, env.action_space, config, np.random.default_rng(3)
+    )
     untrained = greedy_return_steps(env, agent)
     run_episodes(env, agent, episodes=100, seed=3)
     assert greedy_return_steps(env, agent) == (1.0, 5)  # straight to the right end
@@ -237,8 +246,9 @@ def test_cliff_walking_greedy_return_is_optimal():
         alpha=schedules.constant(0.5).config(),
         epsilon=schedules.linear(1.0, 0.0, 5_000).config(),
     )
-    agent = QLearningAgent(env.observation_space, env.action_space, config,
-                           np.random.default_rng(0))
+    agent = QLearningAgent(
+        env.observation_space, env.action_space, config, np.random.default_rng(0)
+    )
     run_episodes(env, agent, episodes=500, seed=0)
     assert greedy_return(env, agent) == -13.0
 
@@ -249,8 +259,9 @@ def test_cliff_walking_greedy_return_is_optimal():
 def frozen_lake_agent(seed, episodes=200, method="expected_sarsa"):
     env = gym.make("FrozenLake-v1")
     config = QLearningConfig(method=method, epsilon=schedules.linear(1.0, 0.1, 3000).config())
-    agent = QLearningAgent(env.observation_space, env.action_space, config,
-                           np.random.default_rng(seed))
+    agent = QLearningAgent(
+        env.observation_space, env.action_space, config, np.random.default_rng(seed)
+    )
     run_episodes(env, agent, episodes, seed)
     return agent
 
@@ -267,8 +278,12 @@ def test_save_load_round_trip_resumes_exactly(tmp_path, one_hot):
     env = gym.wrappers.TimeLimit(Chain(6, one_hot=one_hot), max_episode_steps=50)
 
     def fresh(seed):
-        return QLearningAgent(env.observation_space, env.action_space,
-                              QLearningConfig(method="sarsa"), np.random.default_rng(seed))
+        return QLearningAgent(
+            env.observation_space,
+            env.action_space,
+            QLearningConfig(method="sarsa"),
+            np.random.default_rng(seed),
+        )
 
     straight = fresh(1)
     run_episodes(env, straight, 20, seed=1)
@@ -293,8 +308,14 @@ def test_state_dict_arrays_and_json_meta():
     import json
 
     agent = make_agent(observation_space=gym.spaces.Box(0, 1, (3,), np.uint8))
-    agent.observe(np.array([1, 0, 0], np.uint8), 0, 1.0, np.array([0, 1, 0], np.uint8),
-                  terminated=False, truncated=False)
+    agent.observe(
+        np.array([1, 0, 0], np.uint8),
+        0,
+        1.0,
+        np.array([0, 1, 0], np.uint8),
+        terminated=False,
+        truncated=False,
+    )
     arrays, meta = agent.state_dict()
     assert arrays["q_keys"].dtype == np.uint8 and arrays["q_keys"].shape == (1, 3)
     assert arrays["q_values"].shape == (1, 2)
@@ -309,6 +330,13 @@ def test_load_rejects_bad_files(tmp_path):
     junk.write_bytes(b"not a numpy file")
     with pytest.raises(ValueError, match="not a Q-table file"):
         make_agent().load(junk)
+    no_table = tmp_path / "no_table.npz"
+    np.savez(
+        no_table,
+        meta_json=np.array('{"agent": "QLearningAgent", "table": "dense", "n_actions": 2}'),
+    )
+    with pytest.raises(ValueError, match="incomplete"):
+        make_agent().load(no_table)
     path = make_agent(n_states=2).save(tmp_path / "two.npz")
     with pytest.raises(ValueError, match="shape"):
         make_agent(n_states=5).load(path)
