@@ -1,0 +1,156 @@
+"""Conv and pooling against naive loop references, max-pool ties, the fused block."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nets
+
+
+def naive_conv(x, weight, bias, stride, padding):
+    n, c, h, w = x.shape
+    f, _, kh, kw = weight.shape
+    xp = np.zeros((n, c, h + 2 * padding, w + 2 * padding))
+    xp[:, :, padding : padding + h, padding : padding + w] = x
+    oh = (h + 2 * padding - kh) // stride + 1
+    ow = (w + 2 * padding - kw) // stride + 1
+    out = np.zeros((n, f, oh, ow))
+    for b in range(n):
+        for o in range(f):
+            for i in range(oh):
+                for j in range(ow):
+                    patch = xp[b, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+                    out[b, o, i, j] = np.sum(patch * weight[o]) + bias[o]
+    return out
+
+
+def naive_pool(x, kernel, stride, padding, reduce):
+    n, c, h, w = x.shape
+    fill = -np.inf if reduce is np.max else 0.0
+    xp = np.full((n, c, h + 2 * padding, w + 2 * padding), fill)
+    xp[:, :, padding : padding + h, padding : padding + w] = x
+    oh = (h + 2 * padding - kernel) // stride + 1
+    ow = (w + 2 * padding - kernel) // stride + 1
+    out = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            window = xp[:, :, i * stride : i * stride + kernel, j * stride : j * stride + kernel]
+            out[:, :, i, j] = reduce(window, axis=(2, 3))
+    return out
+
+
+def naive_max_pool_backward(x, dout, kernel, stride, padding):
+    """Each window's gradient goes to its first maximum (row-major order)."""
+    n, c, h, w = x.shape
+    xp = np.full((n, c, h + 2 * padding, w + 2 * padding), -np.inf)
+    xp[:, :, padding : padding + h, padding : padding + w] = x
+    dxp = np.zeros_like(xp)
+    for b in range(n):
+        for ch in range(c):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    window = xp[b, ch, i * stride : i * stride + kernel,
+                                j * stride : j * stride + kernel]
+                    r, s = np.unravel_index(np.argmax(window), window.shape)
+                    dxp[b, ch, i * stride + r, j * stride + s] += dout[b, ch, i, j]
+    return dxp[:, :, padding : padding + h, padding : padding + w]
+
+
+shapes = st.tuples(
+    st.integers(1, 3), st.integers(1, 3), st.integers(1, 9), st.integers(1, 9),  # n, c, h, w
+    st.integers(1, 4), st.integers(1, 3), st.integers(0, 2),  # kernel, stride, padding
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes, st.integers(1, 3), st.integers(0, 2**31))
+def test_conv_matches_naive_loops(shape, filters, seed):
+    n, c, h, w, kernel, stride, padding = shape
+    if h + 2 * padding < kernel or w + 2 * padding < kernel:
+        return
+    rng = np.random.default_rng(seed)
+    layer = nets.Conv2D(c, filters, kernel, stride=stride, padding=padding, rng=rng)
+    layer.params["b"][...] = rng.standard_normal(filters)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    expected = naive_conv(x.astype(np.float64), layer.params["W"].astype(np.float64),
+                          layer.params["b"], stride, padding)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes, st.integers(0, 2**31), st.booleans())
+def test_pooling_matches_naive_loops(shape, seed, rounded):
+    n, c, h, w, kernel, stride, padding = shape
+    padding = min(padding, kernel // 2)  # a window entirely in padding would have no input
+    if h + 2 * padding < kernel or w + 2 * padding < kernel:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    if rounded:  # coarse values: many ties inside windows
+        x = np.round(x)
+    for layer, reduce in [(nets.MaxPool2D(kernel, stride, padding), np.max),
+                          (nets.AvgPool2D(kernel, stride, padding), np.mean)]:
+        out = layer.forward(x)
+        np.testing.assert_allclose(out, naive_pool(x, kernel, stride, padding, reduce),
+                                   rtol=1e-5, atol=1e-6)
+        if reduce is np.max:
+            dout = rng.standard_normal(out.shape).astype(np.float32)
+            np.testing.assert_allclose(
+                layer.backward(dout), naive_max_pool_backward(x, dout, kernel, stride, padding),
+                rtol=1e-5, atol=1e-6)
+
+
+def test_max_pool_sends_each_window_gradient_to_exactly_one_input_on_flat_regions():
+    # An image with a flat background, like MNIST: every window of the zero region is a tie.
+    x = np.zeros((2, 3, 8, 8), dtype=np.float32)
+    x[:, :, 2:5, 3:6] = 1.0  # a flat bright square: ties among the ones too
+    for layer in [nets.MaxPool2D(2), nets.MaxPool2D(3, stride=2, padding=1),
+                  nets.MaxPool2D(2, stride=1)]:
+        out = layer.forward(x)
+        dout = np.ones_like(out)
+        dx = layer.backward(dout)
+        # Total gradient is conserved: one winner per window, not one per tied maximum.
+        assert dx.sum() == dout.sum()
+        if layer.windows.tiled:
+            windows = dx.reshape(2, 3, 4, 2, 4, 2)
+            assert np.array_equal((windows != 0).sum(axis=(3, 5)), np.ones((2, 3, 4, 4)))
+
+
+def test_fused_conv_relu_pool_equals_the_three_layers():
+    rng = np.random.default_rng(3)
+    fused = nets.ConvReLUPool(2, 4, 3, padding=1, rng=rng)
+    fused.params["b"][...] = rng.standard_normal(4)
+    separate = nets.Sequential(("conv", nets.Conv2D(2, 4, 3, padding=1)), ("relu", nets.ReLU()),
+                               ("pool", nets.MaxPool2D(2)))
+    separate["conv"].params["W"][...] = fused.params["W"]
+    separate["conv"].params["b"][...] = fused.params["b"]
+    x = rng.standard_normal((3, 2, 8, 8)).astype(np.float32)
+    out = fused.forward(x)
+    np.testing.assert_allclose(out, separate.forward(x), rtol=1e-6, atol=1e-6)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_allclose(fused.backward(dout), separate.backward(dout), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(fused.grads["W"], separate["conv"].grads["W"], rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_conv_input_grad_off_skips_dx_but_keeps_weight_gradients():
+    rng = np.random.default_rng(0)
+    with_dx = nets.Conv2D(2, 3, 3, rng=np.random.default_rng(1))
+    without_dx = nets.Conv2D(2, 3, 3, rng=np.random.default_rng(1))
+    without_dx.input_grad = False
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    dout = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    with_dx.forward(x)
+    without_dx.forward(x)
+    assert with_dx.backward(dout) is not None
+    assert without_dx.backward(dout) is None
+    np.testing.assert_array_equal(with_dx.grads["W"], without_dx.grads["W"])
+
+
+def test_layers_compute_in_float32():
+    x = np.random.default_rng(0).random((2, 1, 6, 6))  # float64 in, float32 out
+    model = nets.Sequential(nets.Conv2D(1, 2, 3), nets.ReLU(), nets.MaxPool2D(2), nets.Flatten(),
+                            nets.Dense(8, 3))
+    assert model.forward(x).dtype == np.float32
+    assert nets.Scale(1 / 255).forward(np.arange(4, dtype=np.uint8)).dtype == np.float32
