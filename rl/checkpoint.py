@@ -9,15 +9,17 @@ the metadata, refuses arrays that would need pickle, and names the file in every
 
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from nets.errors import CheckpointError
-from nets.io import load_arrays, save_arrays
+from nets.io import META_KEY, load_arrays, save_arrays
 
-__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "load_checkpoint", "load_checkpoint_meta", "save_checkpoint"]
 
 FORMAT = "rl-checkpoint"
 VERSION = 1
@@ -47,6 +49,24 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
     arrays, header = load_arrays(path)
+    return arrays, _check_header(path, header)
+
+
+def load_checkpoint_meta(path: str | Path) -> dict:
+    """Only the metadata of a checkpoint, without reading its arrays (a replay buffer can be
+    hundreds of MB); the arrays are checked when the checkpoint is loaded in full."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:  # members are read on access only
+            header = json.loads(str(archive[META_KEY]))
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path}: cannot read the checkpoint metadata: {err}") from None
+    return _check_header(path, header)
+
+
+def _check_header(path: Path, header: dict) -> dict:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an {FORMAT} file (format tag missing or wrong)")
     if header.get("version") != VERSION:
@@ -54,4 +74,4 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
             f"{path} has checkpoint format version {header.get('version')}, "
             f"this code reads version {VERSION}"
         )
-    return arrays, header["meta"]
+    return header["meta"]

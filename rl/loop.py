@@ -135,6 +135,11 @@ def train(
 
     if cfg.resume:
         state, csv_rows = _restore(checkpoint_path, agent, rng, env)
+        if state.step > cfg.total_steps:
+            raise ValueError(
+                f"{checkpoint_path} is at step {state.step}, beyond total_steps "
+                f"{cfg.total_steps}; resume with a larger total_steps (--total-steps)"
+            )
         logger = CsvLogger(metrics_path, keep_rows=csv_rows)
         rows = read_rows(metrics_path)
     else:

@@ -31,7 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
-from rl.checkpoint import CheckpointError
+from rl.checkpoint import load_checkpoint_meta
 from rl.config import add_dataclass_args, from_json, given_fields, to_json
 from rl.loop import (
     CHECKPOINT_NAME,
@@ -304,6 +304,11 @@ def resolve_resume(args: argparse.Namespace, run: Run) -> tuple[Run, dict]:
         )
     loop_values = {**to_json(run.loop_config), **given_fields(LoopConfig, args)}
     run.loop_config = from_json(LoopConfig, loop_values)
+    done = load_checkpoint_meta(run.run_dir / CHECKPOINT_NAME)["loop"]["step"]
+    if done > run.loop_config.total_steps:
+        raise UsageError(
+            f"{run.run_dir} has trained {done} steps already; pass a --total-steps of at least that"
+        )
     config["loop"] = to_json(run.loop_config)
     config.setdefault("resumed", []).append(
         dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -354,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteMetricError as err:
         print(f"error: {err}", file=sys.stderr)
         status = 1
-    except (CheckpointError, FileExistsError, FileNotFoundError) as err:
+    except (FileExistsError, FileNotFoundError, ValueError) as err:  # incl. CheckpointError
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rl.checkpoint import CheckpointError, load_checkpoint, load_checkpoint_meta, save_checkpoint
 from rl.logging import CsvLogger, read_metrics, read_rows
 
 
@@ -39,6 +39,14 @@ def test_save_replaces_atomically_and_leaves_no_temp_files(tmp_path):
     arrays, meta = load_checkpoint(path)
     assert meta == {"v": 2} and np.array_equal(arrays["a"], np.ones(2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]
+
+
+def test_meta_alone_reads_without_the_arrays(tmp_path):
+    path = save_checkpoint(tmp_path / "c.npz", {"big": np.zeros(10_000)}, {"loop": {"step": 7}})
+    assert load_checkpoint_meta(path) == {"loop": {"step": 7}}
+    path.write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match=r"c\.npz: cannot read the checkpoint metadata"):
+        load_checkpoint_meta(path)
 
 
 def test_truncated_file_is_a_clear_error_naming_it(tmp_path):

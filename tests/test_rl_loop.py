@@ -231,6 +231,14 @@ def test_resume_without_checkpoint_and_overwriting_a_run_are_errors(tmp_path):
         train(SlipperyChain(), make_agent(), quiet(total_steps=10), tmp_path / "y")
 
 
+def test_resume_with_fewer_total_steps_than_done_is_an_error(tmp_path):
+    train(SlipperyChain(), make_agent(), quiet(total_steps=30), tmp_path)
+    with pytest.raises(ValueError, match="at step 30, beyond total_steps 20"):
+        train(SlipperyChain(), make_agent(), quiet(total_steps=20, resume=True), tmp_path)
+    history = train(SlipperyChain(), make_agent(), quiet(total_steps=30, resume=True), tmp_path)
+    assert history.steps == 30  # resuming a finished run with the same budget does nothing
+
+
 def test_resume_with_a_mismatched_agent_is_a_clear_error(tmp_path):
     train(SlipperyChain(), make_agent(), quiet(total_steps=10), tmp_path)
     wrong_shape = TinyQAgent(7, 2, make_rng(0))

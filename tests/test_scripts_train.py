@@ -94,6 +94,10 @@ def test_resume_continues_a_finished_run_with_more_steps(tmp_path, capsys):
     assert meta["loop"]["step"] == 2500 and meta["agent"]["steps"] == 2500
     config = json.loads((run_dir / "config.json").read_text())
     assert config["loop"]["total_steps"] == 2500 and len(config["resumed"]) == 1
+    with pytest.raises(SystemExit):
+        train_script.main(["--resume", str(run_dir), "--total-steps", "2000"])
+    assert "has trained 2500 steps already" in capsys.readouterr().err
+    assert json.loads((run_dir / "config.json").read_text()) == config  # left as it was
 
 
 @pytest.mark.parametrize(
