@@ -77,6 +77,8 @@ def test_custom_id_takes_a_layout_name_or_path(tmp_path):
         ({"obs_type": "pixels"}, "unknown obs_type"),
         ({"render_mode": "window"}, "unknown render_mode"),
         ({"layout": "nosuchmaze"}, "built-in layouts are"),
+        ({"tile_size": 2}, "tile_size"),
+        ({"render_fps": 0}, "render_fps"),
     ],
 )
 def test_bad_constructor_arguments_are_explained(kwargs, words):

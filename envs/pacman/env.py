@@ -93,6 +93,8 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
             )
         if obs_type not in OBS_TYPES:
             raise ValueError(f"unknown obs_type {obs_type!r}; choose one of {', '.join(OBS_TYPES)}")
+        if not isinstance(tile_size, int) or tile_size < 4:
+            raise ValueError(f"tile_size must be an integer of at least 4, got {tile_size!r}")
         if render_fps is not None:  # this instance only: the class keeps the default
             if render_fps <= 0:
                 raise ValueError(f"render_fps must be positive, got {render_fps}")
