@@ -222,6 +222,17 @@ def load_run(run_dir: str | Path) -> Run:
         raise ValueError(f"{config_path} is not a valid run config: {err}") from None
 
 
+def json_object(text: str) -> dict:
+    """argparse type for --env-kwargs: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as {{}}, got {text!r}")
+    return value
+
+
 def build_parser(algo: Algo | None, algo_name: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train.py",
@@ -232,7 +243,7 @@ def build_parser(algo: Algo | None, algo_name: str | None) -> argparse.ArgumentP
     parser.add_argument("--algo", choices=list(ALGOS), help="learning algorithm")
     parser.add_argument("--env", dest="env_id", metavar="ID",
                         help="Gymnasium environment id, e.g. CartPole-v1 or PacGrid/Small-v0")
-    parser.add_argument("--env-kwargs", type=json.loads, metavar="JSON", default=None,
+    parser.add_argument("--env-kwargs", type=json_object, metavar="JSON", default=None,
                         help='extra gym.make arguments, e.g. \'{"ghosts": "directional"}\'')
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="output folder (default: runs/<env>-<algo>-<seed>-<time>)")
@@ -316,8 +327,12 @@ def resolve_resume(args: argparse.Namespace, run: Run) -> tuple[Run, dict]:
     return run, config
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def prepare(argv: list[str]) -> tuple[Run, dict, bool]:
+    """Parse the command line into a run (new or resumed) and its config.json contents.
+
+    Parsing happens in two passes: the first finds --algo (or the algorithm of the run to
+    resume), so the second parser can offer that algorithm's hyperparameters as flags.
+    """
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--algo")
     first.add_argument("--resume", type=Path)
@@ -338,27 +353,43 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--algo is required; choose one of {', '.join(ALGOS)}")
         else:
             run, config = resolve_new_run(args, algo, argv)
-        env = run.make_env()
-        eval_env = run.make_env()
-        agent = run.make_agent(env)
+            if (run.run_dir / CHECKPOINT_NAME).exists():
+                raise UsageError(f"{run.run_dir} already holds a run; resume it with "
+                                 f"--resume {run.run_dir}")
+            if (run.run_dir / METRICS_NAME).exists():
+                raise UsageError(f"{run.run_dir} holds the metrics of a run that never wrote a "
+                                 "checkpoint; delete that folder or choose another --run-dir")
+        run.make_env().close()  # fail here, as a usage error, on a bad env id or env kwargs
     except (UsageError, ValueError, TypeError) as err:
         parser.error(str(err))
+    return run, config, stored is not None
 
-    if stored is None and (run.run_dir / CHECKPOINT_NAME).exists():
-        parser.error(f"{run.run_dir} already holds a run; resume it with --resume {run.run_dir}")
-    if stored is None and (run.run_dir / METRICS_NAME).exists():
-        parser.error(f"{run.run_dir} holds the metrics of a run that never wrote a checkpoint; "
-                     "delete that folder or choose another --run-dir")
+
+def main(argv: list[str] | None = None) -> int:
+    run, config, resuming = prepare(list(sys.argv[1:] if argv is None else argv))
+    env, eval_env = run.make_env(), run.make_env()
+    try:
+        agent = run.make_agent(env)
+    except (ValueError, TypeError) as err:  # e.g. a tabular agent on a continuous observation
+        print(f"error: cannot build the {run.algo_name} agent for {run.env_id}: {err}",
+              file=sys.stderr)
+        return 2
     run.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run.run_dir / CONFIG_NAME, config)
-    loop_config = dataclasses.replace(run.loop_config, resume=stored is not None)
+    loop_config = dataclasses.replace(run.loop_config, resume=resuming)
     print(f"training {run.algo_name} on {run.env_id} (seed {run.seed}) into {run.run_dir}")
     status = 0
     try:
         history = train(env, agent, loop_config, run.run_dir, eval_env=eval_env)
+        summary = {"steps": history.steps, "episodes": history.episodes,
+                   "elapsed_s": round(history.elapsed_s, 1)}
+        if history.evaluations:
+            last = history.evaluations[-1]
+            summary.update({k: v for k, v in last.items() if k.startswith("eval_")})
+        print(json.dumps(summary))
     except NonFiniteMetricError as err:
         print(f"error: {err}", file=sys.stderr)
-        status = 1
+        status = 1  # still plot what was logged: the curve shows where it diverged
     except (FileExistsError, FileNotFoundError, ValueError) as err:  # incl. CheckpointError
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -369,13 +400,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         env.close()
         eval_env.close()
-    if status == 0:
-        last = history.evaluations[-1] if history.evaluations else None
-        summary = {"steps": history.steps, "episodes": history.episodes,
-                   "elapsed_s": round(history.elapsed_s, 1)}
-        if last is not None:
-            summary.update({k: v for k, v in last.items() if k.startswith("eval_")})
-        print(json.dumps(summary))
     written = [name for name in (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME)
                if (run.run_dir / name).exists()]
     try:
