@@ -327,7 +327,7 @@ def resolve_resume(args: argparse.Namespace, run: Run) -> tuple[Run, dict]:
     return run, config
 
 
-def prepare(argv: list[str]) -> tuple[Run, dict, bool]:
+def prepare(argv: list[str]) -> tuple[Run, dict, bool, argparse.ArgumentParser]:
     """Parse the command line into a run (new or resumed) and its config.json contents.
 
     Parsing happens in two passes: the first finds --algo (or the algorithm of the run to
@@ -359,21 +359,18 @@ def prepare(argv: list[str]) -> tuple[Run, dict, bool]:
             if (run.run_dir / METRICS_NAME).exists():
                 raise UsageError(f"{run.run_dir} holds the metrics of a run that never wrote a "
                                  "checkpoint; delete that folder or choose another --run-dir")
-        run.make_env().close()  # fail here, as a usage error, on a bad env id or env kwargs
     except (UsageError, ValueError, TypeError) as err:
         parser.error(str(err))
-    return run, config, stored is not None
+    return run, config, stored is not None, parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    run, config, resuming = prepare(list(sys.argv[1:] if argv is None else argv))
-    env, eval_env = run.make_env(), run.make_env()
+    run, config, resuming, parser = prepare(list(sys.argv[1:] if argv is None else argv))
     try:
-        agent = run.make_agent(env)
-    except (ValueError, TypeError) as err:  # e.g. a tabular agent on a continuous observation
-        print(f"error: cannot build the {run.algo_name} agent for {run.env_id}: {err}",
-              file=sys.stderr)
-        return 2
+        env, eval_env = run.make_env(), run.make_env()
+        agent = run.make_agent(env)  # agents check their config and the env's spaces
+    except (UsageError, ValueError, TypeError) as err:
+        parser.error(str(err))
     run.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run.run_dir / CONFIG_NAME, config)
     loop_config = dataclasses.replace(run.loop_config, resume=resuming)
