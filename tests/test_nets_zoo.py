@@ -155,3 +155,31 @@ def test_bench_script_rejects_bad_values(capsys):
 
     assert bench_nets.main(["--repeats", "0"]) == 2
     assert "--repeats" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("in_channels", "size", "kernel", "stride", "padding", "pool"),
+    [(1, 9, 3, 1, 0, 2),  # odd conv output (7): the last row/column is dropped by pooling
+     (2, 11, 3, 2, 1, 2),  # strided convolution
+     (3, 10, 2, 1, 1, 3),  # 3x3 pooling
+     (2, 8, 5, 1, 2, 2)],
+)
+def test_fused_conv_relu_pool_equals_the_three_layers_also_with_ties(
+        in_channels, size, kernel, stride, padding, pool):
+    rng = np.random.default_rng(7)
+    fused = nets.ConvReLUPool(in_channels, 4, kernel, stride, padding, pool_size=pool, rng=rng)
+    fused.params["b"][...] = rng.standard_normal(4)
+    separate = nets.Sequential(
+        ("conv", nets.Conv2D(in_channels, 4, kernel, stride, padding)), ("relu", nets.ReLU()),
+        ("pool", nets.MaxPool2D(pool)))
+    separate["conv"].params["W"][...] = fused.params["W"]
+    separate["conv"].params["b"][...] = fused.params["b"]
+    # Integer-valued images with flat regions: many exact ties inside pooling windows.
+    x = rng.integers(0, 2, (3, in_channels, size, size)).astype(np.float32)
+    x[:, :, : size // 2] = 0.0
+    out = fused.forward(x)
+    np.testing.assert_allclose(out, separate.forward(x), rtol=1e-6, atol=1e-6)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_allclose(fused.backward(dout), separate.backward(dout), atol=1e-5)
+    np.testing.assert_allclose(fused.grads["W"], separate["conv"].grads["W"], atol=1e-4)
+    np.testing.assert_allclose(fused.grads["b"], separate["conv"].grads["b"], atol=1e-4)

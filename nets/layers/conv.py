@@ -7,6 +7,7 @@ faster than the (N*OH*OW, C*KH*KW) order on this kind of CPU), and the product
 W (F, C*KH*KW) @ col is already the next layer's (F, N, OH, OW) data: no transposing copies.
 """
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -92,10 +93,19 @@ class PaddedBuffer:
 
 
 class Im2Col:
-    """Image <-> column matrix for one kernel size, stride and padding."""
+    """Image <-> column matrix for one kernel size, stride and padding.
 
-    def __init__(self, kernel: Pair, stride: Pair = 1, padding: Pair = 0) -> None:
+    group=g (used by ConvReLUPool with g x g max-pooling) orders the columns so that the g*g
+    output positions of each pooling window land in g*g separate blocks: columns run over
+    (dy, dx, n, py, px) for the output position (py*g + dy, px*g + dx). The product W @ col
+    then holds each window offset as one contiguous (F, N*PH*PW) block, and pooling becomes
+    an element-wise maximum of g*g blocks. Output rows/columns that do not fill a window are
+    left out, as pooling drops them anyway. g=1 is the plain order (n, y, x).
+    """
+
+    def __init__(self, kernel: Pair, stride: Pair = 1, padding: Pair = 0, group: int = 1):
         self.kernel, self.stride, self.padding = pair(kernel), pair(stride), pair(padding)
+        self.group = group
         self.pad = PaddedBuffer(self.padding)
         self.cols: dict[tuple[Any, ...], np.ndarray] = {}
 
@@ -103,42 +113,49 @@ class Im2Col:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         return output_size(x_shape[2], kh, sh, ph), output_size(x_shape[3], kw, sw, pw)
 
+    def grouped_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int]:
+        """Number of whole groups (pooling windows) down and across the output."""
+        oh, ow = self.out_shape(x_shape)
+        return oh // self.group, ow // self.group
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x (N, C, H, W) -> col (C*KH*KW, N*OH*OW); col[(c, i, j), (n, y, x)] is
-        padded_x[n, c, y*stride + i, x*stride + j]."""
+        """x (N, C, H, W) -> col (C*KH*KW, g*g*N*GH*GW); for g=1, col[(c, i, j), (n, y, x)]
+        is padded_x[n, c, y*stride + i, x*stride + j]."""
         self.x_shape = x.shape
         n, c = x.shape[:2]
-        (kh, kw), (sh, sw) = self.kernel, self.stride
-        oh, ow = self.out_shape(x.shape)
+        (kh, kw), (sh, sw), g = self.kernel, self.stride, self.group
+        gh, gw = self.grouped_shape(x.shape)
         xp = self.pad(x)
         s_n, s_c, s_h, s_w = xp.strides
-        windows = as_strided(xp, (c, kh, kw, n, oh, ow), (s_c, s_h, s_w, s_n, s_h * sh, s_w * sw),
-                             writeable=False)
+        windows = as_strided(
+            xp, (c, kh, kw, g, g, n, gh, gw),
+            (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n, s_h * sh * g, s_w * sw * g),
+            writeable=False,
+        )
         key = (windows.shape, x.dtype)
         if key not in self.cols:
             if len(self.cols) >= 4:
                 self.cols.clear()
-            self.cols[key] = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
+            self.cols[key] = np.empty((c * kh * kw, windows[0, 0, 0].size), dtype=x.dtype)
         col = self.cols[key]
         np.copyto(col.reshape(windows.shape), windows)  # the one copy im2col needs
         return col
 
     def backward(self, dcol: np.ndarray) -> np.ndarray:
-        """col2im: dcol (C*KH*KW, N*OH*OW) -> dx (N, C, H, W), summing overlapping windows.
+        """col2im: dcol (C*KH*KW, g*g*N*GH*GW) -> dx (N, C, H, W), summing overlapping windows.
 
-        One vectorized add per kernel offset (i, j): KH*KW adds, no loop over pixels. This is
-        much faster than np.add.at, which handles arbitrary repeated indices one by one.
+        One vectorized add per kernel offset (i, j) and group offset (dy, dx): no loop over
+        pixels. This is much faster than np.add.at, which handles repeated indices one by one.
         """
         n, c, h, w = self.x_shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
-        oh, ow = self.out_shape(self.x_shape)
-        dcol = dcol.reshape(c, kh, kw, n, oh, ow)
+        (kh, kw), (sh, sw), (ph, pw), g = self.kernel, self.stride, self.padding, self.group
+        gh, gw = self.grouped_shape(self.x_shape)
+        dcol = dcol.reshape(c, kh, kw, g, g, n, gh, gw)
         dxp = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=dcol.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                dxp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += (
-                    dcol[:, i, j]
-                )
+        for i, j, dy, dx in itertools.product(range(kh), range(kw), range(g), range(g)):
+            top, left = i + dy * sh, j + dx * sw
+            dxp[:, :, top : top + sh * g * (gh - 1) + 1 : sh * g,
+                left : left + sw * g * (gw - 1) + 1 : sw * g] += dcol[:, i, j, dy, dx]
         return dxp[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)
 
 
@@ -189,9 +206,9 @@ class Conv2D(Layer):
         rows += self.params["b"][:, None]
         return self.to_images(rows)
 
-    def backward_convolve(self, dout: np.ndarray) -> np.ndarray | None:
-        """dW from dout (N, F, OH, OW); then dx, unless input_grad is off."""
-        drows = as_rows(dout)  # (F, N*OH*OW)
+    def backward_convolve(self, drows: np.ndarray) -> np.ndarray | None:
+        """dW from the output gradient as rows (F, N*OH*OW); then dx, unless input_grad is
+        off."""
         np.matmul(drows, self.col.T, out=self.grads["W"].reshape(self.out_channels, -1))
         if not self.input_grad:
             return None
@@ -199,5 +216,6 @@ class Conv2D(Layer):
         return self.im2col.backward(dcol)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        np.sum(as_rows(dout), axis=1, out=self.grads["b"])
-        return self.backward_convolve(dout)
+        drows = as_rows(dout)  # (F, N*OH*OW)
+        np.sum(drows, axis=1, out=self.grads["b"])
+        return self.backward_convolve(drows)
