@@ -34,6 +34,7 @@ class Optimizer:
         self.lr, self.weight_decay, self.clip_norm = lr, weight_decay, clip_norm
         self.t = 0  # number of updates done
         self.state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
+        self.scratch: dict[str, np.ndarray] = {}  # temporaries reused across steps, not state
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         scale = 1.0
@@ -56,6 +57,12 @@ class Optimizer:
         if name not in store:
             store[name] = np.zeros_like(param)
         return store[name]
+
+    def temp(self, name: str, param: np.ndarray) -> np.ndarray:
+        """A scratch array shaped like `param`, reused every step (no allocation per update)."""
+        if name not in self.scratch or self.scratch[name].shape != param.shape:
+            self.scratch[name] = np.empty_like(param)
+        return self.scratch[name]
 
     def step(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
         raise NotImplementedError
@@ -157,10 +164,16 @@ class RMSProp(Optimizer):
         self.decay, self.eps = decay, eps
 
     def step(self, name, param, grad):
-        h = self.slot("h", name, param)
+        h, temp = self.slot("h", name, param), self.temp(name, param)
         h *= self.decay
-        h += (1.0 - self.decay) * grad * grad
-        param -= self.lr * grad / (np.sqrt(h) + self.eps)
+        np.multiply(grad, grad, out=temp)
+        temp *= 1.0 - self.decay
+        h += temp
+        np.sqrt(h, out=temp)
+        temp += self.eps
+        np.divide(grad, temp, out=temp)
+        temp *= self.lr
+        param -= temp
 
 
 class Adam(Optimizer):
@@ -176,12 +189,21 @@ class Adam(Optimizer):
 
     def step(self, name, param, grad):
         m, v = self.slot("m", name, param), self.slot("v", name, param)
+        temp = self.temp(name, param)
         lr_t = self.lr * np.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
+        # In-place form of m += (1 - b1)(g - m), v += (1 - b2)(g^2 - v), W -= lr_t m / (sqrt(v)+eps)
         m *= self.beta1
-        m += (1.0 - self.beta1) * grad
+        np.multiply(grad, 1.0 - self.beta1, out=temp)
+        m += temp
         v *= self.beta2
-        v += (1.0 - self.beta2) * (grad * grad)
-        param -= np.asarray(lr_t, param.dtype) * m / (np.sqrt(v) + self.eps)
+        np.multiply(grad, grad, out=temp)
+        temp *= 1.0 - self.beta2
+        v += temp
+        np.sqrt(v, out=temp)
+        temp += self.eps
+        np.divide(m, temp, out=temp)
+        temp *= lr_t
+        param -= temp
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -105,7 +105,7 @@ class Sequential(Model):
         rows.append(("total", "", "", f"{self.num_params():,}"))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = [
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows
         ]
         lines.insert(1, "-" * len(lines[0]))
