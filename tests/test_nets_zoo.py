@@ -158,20 +158,24 @@ def test_bench_script_rejects_bad_values(capsys):
 
 
 @pytest.mark.parametrize(
-    ("in_channels", "size", "kernel", "stride", "padding", "pool"),
-    [(1, 9, 3, 1, 0, 2),  # odd conv output (7): the last row/column is dropped by pooling
-     (2, 11, 3, 2, 1, 2),  # strided convolution
-     (3, 10, 2, 1, 1, 3),  # 3x3 pooling
-     (2, 8, 5, 1, 2, 2)],
+    ("in_channels", "filters", "size", "kernel", "stride", "padding", "pool"),
+    [(1, 4, 9, 3, 1, 0, 2),  # odd conv output (7): the last row/column is dropped by pooling
+     (2, 4, 11, 3, 2, 1, 2),  # strided convolution
+     (3, 4, 10, 2, 1, 1, 3),  # 3x3 pooling
+     (2, 4, 8, 5, 1, 2, 2),
+     # filters >= C*KH*KW: the layer builds its im2col columns grouped by window offset
+     (1, 8, 10, 2, 1, 0, 2), (1, 12, 11, 3, 2, 1, 2), (1, 6, 10, 2, 1, 1, 3)],
 )
 def test_fused_conv_relu_pool_equals_the_three_layers_also_with_ties(
-        in_channels, size, kernel, stride, padding, pool):
+        in_channels, filters, size, kernel, stride, padding, pool):
     rng = np.random.default_rng(7)
-    fused = nets.ConvReLUPool(in_channels, 4, kernel, stride, padding, pool_size=pool, rng=rng)
-    fused.params["b"][...] = rng.standard_normal(4)
+    fused = nets.ConvReLUPool(in_channels, filters, kernel, stride, padding, pool_size=pool,
+                              rng=rng)
+    assert fused.grouped_columns == (in_channels * kernel**2 <= filters)
+    fused.params["b"][...] = rng.standard_normal(filters)
     separate = nets.Sequential(
-        ("conv", nets.Conv2D(in_channels, 4, kernel, stride, padding)), ("relu", nets.ReLU()),
-        ("pool", nets.MaxPool2D(pool)))
+        ("conv", nets.Conv2D(in_channels, filters, kernel, stride, padding)),
+        ("relu", nets.ReLU()), ("pool", nets.MaxPool2D(pool)))
     separate["conv"].params["W"][...] = fused.params["W"]
     separate["conv"].params["b"][...] = fused.params["b"]
     # Integer-valued images with flat regions: many exact ties inside pooling windows.

@@ -7,7 +7,6 @@ faster than the (N*OH*OW, C*KH*KW) order on this kind of CPU), and the product
 W (F, C*KH*KW) @ col is already the next layer's (F, N, OH, OW) data: no transposing copies.
 """
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -142,20 +141,23 @@ class Im2Col:
         return col
 
     def backward(self, dcol: np.ndarray) -> np.ndarray:
-        """col2im: dcol (C*KH*KW, g*g*N*GH*GW) -> dx (N, C, H, W), summing overlapping windows.
+        """col2im: dcol (C*KH*KW, N*OH*OW) -> dx (N, C, H, W), summing overlapping windows.
 
-        One vectorized add per kernel offset (i, j) and group offset (dy, dx): no loop over
-        pixels. This is much faster than np.add.at, which handles repeated indices one by one.
+        dcol is in the plain column order (n, y, x) whatever the group: regrouping the
+        (usually smaller) output gradient first is cheaper than strided adds per group offset.
+        One vectorized add per kernel offset (i, j): KH*KW adds, no loop over pixels. This is
+        much faster than np.add.at, which handles arbitrary repeated indices one by one.
         """
         n, c, h, w = self.x_shape
-        (kh, kw), (sh, sw), (ph, pw), g = self.kernel, self.stride, self.padding, self.group
-        gh, gw = self.grouped_shape(self.x_shape)
-        dcol = dcol.reshape(c, kh, kw, g, g, n, gh, gw)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        oh, ow = self.out_shape(self.x_shape)
+        dcol = dcol.reshape(c, kh, kw, n, oh, ow)
         dxp = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=dcol.dtype)
-        for i, j, dy, dx in itertools.product(range(kh), range(kw), range(g), range(g)):
-            top, left = i + dy * sh, j + dx * sw
-            dxp[:, :, top : top + sh * g * (gh - 1) + 1 : sh * g,
-                left : left + sw * g * (gw - 1) + 1 : sw * g] += dcol[:, i, j, dy, dx]
+        for i in range(kh):
+            for j in range(kw):
+                dxp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += (
+                    dcol[:, i, j]
+                )
         return dxp[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)
 
 
@@ -206,10 +208,13 @@ class Conv2D(Layer):
         rows += self.params["b"][:, None]
         return self.to_images(rows)
 
-    def backward_convolve(self, drows: np.ndarray) -> np.ndarray | None:
-        """dW from the output gradient as rows (F, N*OH*OW); then dx, unless input_grad is
-        off."""
+    def weight_gradient(self, drows: np.ndarray) -> None:
+        """dW from the output gradient as rows (F, columns), in the column order of `col`."""
         np.matmul(drows, self.col.T, out=self.grads["W"].reshape(self.out_channels, -1))
+
+    def input_gradient(self, drows: np.ndarray) -> np.ndarray | None:
+        """dx from the output gradient as rows (F, N*OH*OW) in plain order; None when
+        input_grad is off (nothing upstream needs it)."""
         if not self.input_grad:
             return None
         dcol = self.params["W"].reshape(self.out_channels, -1).T @ drows
@@ -218,4 +223,5 @@ class Conv2D(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         drows = as_rows(dout)  # (F, N*OH*OW)
         np.sum(drows, axis=1, out=self.grads["b"])
-        return self.backward_convolve(drows)
+        self.weight_gradient(drows)
+        return self.input_gradient(drows)

@@ -20,10 +20,13 @@ class ConvReLUPool(Conv2D):
     Shapes: x (N, C, H, W) -> (N, F, PH, PW) with PH = OH // pool_size (conv output OH).
     Params: W (F, C, KH, KW), b (F,), as Conv2D, so weights transfer between the two.
 
-    The column matrix is built grouped by window offset (see Im2Col), so the convolution
-    comes out as pool_size**2 contiguous blocks (F, N*PH*PW), one per offset in the window:
-    pooling is a running maximum over those blocks and its backward pass writes each block
-    once, with no strided window views.
+    Pooling wants the convolution output grouped by window offset: pool_size**2 contiguous
+    blocks (F, N*PH*PW), one per offset in the window. Then pooling is a running maximum
+    over the blocks, and its backward pass writes each block once, with no strided window
+    views. Either the im2col columns are built in that order (see Im2Col), a strided gather
+    over C*KH*KW rows, or the plain output is regrouped, a gather over F rows: the layer
+    picks the smaller (grouped columns for SimpleConvNet's 1-channel input, regrouping for
+    DeepConvNet's 16-64-channel ones).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Pair,
@@ -31,20 +34,26 @@ class ConvReLUPool(Conv2D):
                  init: str | float = "he", rng: np.random.Generator | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, init, rng)
         self.pool_size = pool_size
-        self.im2col = Im2Col(kernel_size, stride, padding, group=pool_size)
+        kh, kw = self.im2col.kernel
+        self.grouped_columns = in_channels * kh * kw <= out_channels
+        if self.grouped_columns:
+            self.im2col = Im2Col(kernel_size, stride, padding, group=pool_size)
 
     def config_args(self) -> dict[str, Any]:
         return {**super().config_args(), "pool_size": self.pool_size}
 
     def check(self, x: np.ndarray) -> np.ndarray:
         x = super().check(x)
-        ok = min(self.im2col.grouped_shape(x.shape)) >= 1
+        oh, ow = self.im2col.out_shape(x.shape)
+        ok = min(oh, ow) >= self.pool_size
         self.expect(x, 4, f"(N, {self.in_channels}, H, W) with a convolution output of at "
                     f"least {self.pool_size}x{self.pool_size} to pool", ok)
         return x
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        blocks = self.convolve(x).reshape(self.out_channels, self.pool_size**2, -1)
+        rows = self.convolve(x)
+        blocks = (rows.reshape(self.out_channels, self.pool_size**2, -1)
+                  if self.grouped_columns else self.group(rows))
         # Running maximum over the window offsets. winner = the offset of the first maximum:
         # strict ">" keeps earlier offsets on ties, so exactly one input gets the gradient.
         # Offsets only grow, so max(winner, offset * better) sets winner = offset where better.
@@ -58,7 +67,7 @@ class ConvReLUPool(Conv2D):
         out += self.params["b"][:, None]
         self.mask = out > 0
         np.maximum(out, 0, out=out)
-        ph, pw = self.im2col.grouped_shape(x.shape)
+        ph, pw = self.pooled_shape()
         return out.reshape(self.out_channels, len(x), ph, pw).transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -69,4 +78,41 @@ class ConvReLUPool(Conv2D):
                            dtype=dpooled.dtype)
         for offset in range(self.pool_size**2):
             np.multiply(dpooled, self.winner == offset, out=dblocks[:, offset])
-        return self.backward_convolve(dblocks.reshape(self.out_channels, -1))
+        if self.grouped_columns:
+            self.weight_gradient(dblocks.reshape(self.out_channels, -1))
+            return self.input_gradient(self.ungroup(dblocks)) if self.input_grad else None
+        drows = self.ungroup(dblocks)
+        self.weight_gradient(drows)
+        return self.input_gradient(drows)
+
+    def pooled_shape(self) -> tuple[int, int]:
+        oh, ow = self.im2col.out_shape(self.im2col.x_shape)
+        return oh // self.pool_size, ow // self.pool_size
+
+    def window_offsets(self, plain: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(k, view) for each window offset k = dy*pool_size + dx: plain[..., y, x] rows
+        (F, N, OH, OW) at y = py*pool_size + dy, x = px*pool_size + dx, as (F, N, PH, PW)."""
+        p = self.pool_size
+        ph, pw = self.pooled_shape()
+        return [(dy * p + dx, plain[:, :, dy : dy + p * ph : p, dx : dx + p * pw : p])
+                for dy in range(p) for dx in range(p)]
+
+    def group(self, rows: np.ndarray) -> np.ndarray:
+        """Plain rows (F, N*OH*OW) -> blocks (F, pool_size**2, N*PH*PW)."""
+        n = self.im2col.x_shape[0]
+        plain = rows.reshape(self.out_channels, n, *self.im2col.out_shape(self.im2col.x_shape))
+        ph, pw = self.pooled_shape()
+        blocks = np.empty((self.out_channels, self.pool_size**2, n, ph, pw), dtype=rows.dtype)
+        for k, view in self.window_offsets(plain):
+            blocks[:, k] = view
+        return blocks.reshape(self.out_channels, self.pool_size**2, -1)
+
+    def ungroup(self, dblocks: np.ndarray) -> np.ndarray:
+        """Blocks (F, pool_size**2, N*PH*PW) -> plain rows (F, N*OH*OW), zero at the output
+        rows/columns that no window covers."""
+        n = self.im2col.x_shape[0]
+        oh, ow = self.im2col.out_shape(self.im2col.x_shape)
+        drows = np.zeros((self.out_channels, n, oh, ow), dtype=dblocks.dtype)
+        for k, view in self.window_offsets(drows):
+            view[...] = dblocks[:, k].reshape(view.shape)
+        return drows.reshape(self.out_channels, -1)
