@@ -19,6 +19,10 @@ from nets.layers import __all__ as _layer_names
 from nets.module import REGISTRY, Layer, Model, build, polyak_update, register
 from nets.sequential import Sequential
 
+# The function shadows its module's name here; this keeps the spelling
+# nets.gradcheck.gradcheck(...) working as well as nets.gradcheck(...).
+gradcheck.gradcheck = gradcheck
+
 __all__ = [
     *_layer_names,
     "REGISTRY", "CheckpointError", "Concat", "Layer", "Model", "NonFiniteLossError", "Residual",
