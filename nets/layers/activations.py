@@ -9,7 +9,7 @@ from nets.module import Layer, register
 
 @register
 class ReLU(Layer):
-    """y = max(x, 0); dy/dx = 1 where x > 0, else 0."""
+    """y = max(x, 0); dy/dx = 1 where x > 0, else 0. Any shape in, same shape out."""
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self.mask = x > 0
@@ -21,7 +21,7 @@ class ReLU(Layer):
 
 @register
 class LeakyReLU(Layer):
-    """y = x where x > 0, alpha * x elsewhere."""
+    """y = x where x > 0, alpha * x elsewhere. Any shape in, same shape out."""
 
     def __init__(self, alpha: float = 0.01) -> None:
         super().__init__()
@@ -40,7 +40,7 @@ class LeakyReLU(Layer):
 
 @register
 class Sigmoid(Layer):
-    """y = 1 / (1 + exp(-x)); dy/dx = y (1 - y)."""
+    """y = 1 / (1 + exp(-x)); dy/dx = y (1 - y). Any shape in, same shape out."""
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         # 0.5 (1 + tanh(x/2)) equals the logistic function and never overflows exp.
@@ -53,7 +53,7 @@ class Sigmoid(Layer):
 
 @register
 class Tanh(Layer):
-    """y = tanh(x); dy/dx = 1 - y^2."""
+    """y = tanh(x); dy/dx = 1 - y^2. Any shape in, same shape out."""
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self.out = np.tanh(x)
@@ -66,6 +66,7 @@ class Tanh(Layer):
 @register
 class Step(Layer):
     """y = 1 where x > 0, else 0 (the perceptron's activation, for the book's demo).
+    Any shape in, same shape out.
 
     Its derivative is zero almost everywhere (and undefined at 0), so backward returns zeros:
     no gradient flows through a step, which is why networks trained by backprop do not use it.
@@ -80,7 +81,7 @@ class Step(Layer):
 
 @register
 class Softmax(Layer):
-    """y_i = exp(x_i) / sum_j exp(x_j) over the last axis.
+    """y_i = exp(x_i) / sum_j exp(x_j) over the last axis. (N, K) in, (N, K) out.
 
     Backward is the Jacobian-vector product dx = y * (dout - sum(dout * y)). For training a
     classifier prefer losses.SoftmaxCrossEntropy on logits: it is fused and more stable.
