@@ -415,11 +415,42 @@ class DQNAgent:
             self.buffer.load_state_dict(part("replay/"), meta["buffer"])
 
 
-# Per-environment starting points; scripts/train.py layers the user's flags on top.
+# Per-environment starting points; scripts/train.py layers the user's flags on top. Keys are
+# DQNConfig fields or rl.loop.LoopConfig fields (total_steps, eval_every, ...).
+_CARTPOLE_STEPS = 50_000
 presets: dict[str, dict[str, Any]] = {
-    "CartPole-v1": {},
-    "PacGrid/Tiny-v0": {},
-    "PacGrid/Small-v0": {},
-    "PacGrid/Medium-v0": {},
-    "PacGrid/Classic-v0": {},
+    # Solves CartPole-v1 (greedy mean >= 475) within 50k steps on most seeds: a 256-256 MLP
+    # learning every step, 3-step returns, soft target updates, and a learning rate annealed
+    # to nearly zero so the final policy stops drifting.
+    "CartPole-v1": {
+        "total_steps": _CARTPOLE_STEPS, "eval_every": 5_000, "eval_episodes": 10,
+        "checkpoint_every": 10_000,
+        "hidden": (256, 256), "batch_size": 64, "buffer_size": _CARTPOLE_STEPS,
+        "learning_starts": 1_000, "train_freq": 1, "n_step": 3, "tau": 0.005,
+        "learning_rate": schedules.linear(1e-3, 1e-5, _CARTPOLE_STEPS - 1_000).config(),
+        "epsilon": schedules.linear(1.0, 0.01, 10_000).config(),
+    },
 }
+
+
+def _pacman_preset(total_steps: int, exploration_steps: int) -> dict[str, Any]:
+    """The CNN settings shared by the Pac-Man layouts; longer runs explore for longer."""
+    updates = total_steps // 4
+    return {
+        "total_steps": total_steps, "eval_every": max(total_steps // 20, 1_000),
+        "eval_episodes": 20, "checkpoint_every": max(total_steps // 20, 1_000),
+        "log_every": 2_000,
+        "hidden": (128,), "conv_channels": (16, 32), "conv_strides": (1, 2), "dueling": True,
+        "batch_size": 32, "buffer_size": min(total_steps, 200_000), "learning_starts": 5_000,
+        "train_freq": 4, "target_update_interval": 1_000, "n_step": 3, "reward_scale": 0.1,
+        "learning_rate": schedules.linear(5e-4, 5e-5, updates).config(),
+        "epsilon": schedules.linear(1.0, 0.02, exploration_steps).config(),
+    }
+
+
+presets.update({
+    "PacGrid/Tiny-v0": _pacman_preset(30_000, 10_000),
+    "PacGrid/Small-v0": _pacman_preset(300_000, 100_000),
+    "PacGrid/Medium-v0": _pacman_preset(1_000_000, 300_000),
+    "PacGrid/Classic-v0": _pacman_preset(2_000_000, 500_000),
+})

@@ -1,0 +1,47 @@
+"""DQN scripts with tiny budgets: train.py on other envs, the benchmark JSON, the demo."""
+
+import json
+
+import pytest
+
+from scripts import bench_dqn, demo, train
+
+
+@pytest.mark.parametrize("env_id", ["Acrobot-v1", "envs:PacGrid/Tiny-v0"])
+def test_train_script_runs_dqn_on_any_box_discrete_env(tmp_path, env_id, capsys):
+    run_dir = tmp_path / "run"
+    status = train.main(["--algo", "dqn", "--env", env_id, "--total-steps", "300",
+                         "--learning-starts", "100", "--batch-size", "8", "--hidden", "8",
+                         "--eval-every", "0", "--eval-episodes", "1", "--no-progress",
+                         "--run-dir", str(run_dir)])
+    assert status == 0
+    assert (run_dir / "checkpoint.npz").is_file() and (run_dir / "config.json").is_file()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["agent"]["learning_starts"] == 100 and config["agent"]["hidden"] == [8]
+
+
+def test_benchmark_prints_one_json_object(capsys):
+    assert bench_dqn.main(["--steps", "1100", "--workloads", "cartpole", "--no-sb3"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    result = json.loads(out[0])
+    ours = result["cartpole"]["ours"]
+    assert ours["steps_per_s"] > 0 and ours["update_ms"] > 0 and ours["act_us"] > 0
+    assert result["sb3"] == "skipped"
+
+
+def test_benchmark_rejects_a_budget_without_updates(capsys):
+    with pytest.raises(SystemExit):
+        bench_dqn.main(["--steps", "10"])
+    assert "learning_starts" in capsys.readouterr().err
+
+
+def test_demo_writes_curve_and_gif(tmp_path, capsys):
+    run_dir = tmp_path / "demo"
+    status = demo.main(["--total-steps", "400", "--eval-episodes", "2", "--run-dir",
+                        str(run_dir)])
+    assert status == 0
+    assert (run_dir / "learning_curve.png").stat().st_size > 0
+    assert (run_dir / "play.gif").read_bytes()[:3] == b"GIF"
+    out = capsys.readouterr().out
+    assert str(run_dir / "play.gif") in out and str(run_dir / "learning_curve.png") in out
