@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from nets import io as nets_io
 from nets import losses, optim
@@ -178,6 +179,8 @@ def train(
             if bar is not None:
                 bar.set_postfix(epoch=epoch, train_acc=f"{train_acc:.4f}",
                                 test_acc=f"{test_acc:.4f}")
+                tqdm.write(f"{name} epoch {epoch}: train acc {train_acc:.4f}, test acc "
+                           f"{test_acc:.4f}, test loss {test_loss:.4f}, {seconds:.1f} s")
             if out_dir is not None and history.best_epoch == epoch:
                 nets_io.save(out_dir / f"{name}_best.npz", model,
                              extra={"epoch": epoch, "test_acc": test_acc, "config": asdict(cfg)})
@@ -212,8 +215,6 @@ def _train_epoch(model, x_train, t_train, loss, optimizer, batch_size: int,
 def _progress_bar(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
-
     return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True)
 
 

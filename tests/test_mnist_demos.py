@@ -56,6 +56,7 @@ def data_dir(tmp_path_factory) -> Path:
         rng.shuffle(labels)
         images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
         images[np.arange(n), 2 + 2 * labels, :] = 255
+        images[:, :, :8] = 0  # a blank margin, as in MNIST: whole 5x5 patches of exact zeros
         write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
         write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
     return folder

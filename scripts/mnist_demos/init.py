@@ -70,15 +70,20 @@ def plot_histograms(activation: str, outputs: Outputs, cfg: Config) -> dict[str,
     fig = Figure(figsize=(2.2 * cfg.hist_layers, 2.0 * len(INITS)))
     axes = fig.subplots(len(INITS), cfg.hist_layers, squeeze=False)
     spreads = {}
-    value_range = (0, 1) if activation == "sigmoid" else (0, 3)
     for row, (label, init) in enumerate(INITS.items()):
         acts = layer_activations(activation, init, cfg)
         spreads[label] = [float(a.std()) for a in acts]
+        # One x range per row, from its first layer, so growth or shrinking shows across the row.
+        first = acts[0][acts[0] > 0]
+        high = 1.0 if activation == "sigmoid" else float(np.quantile(first, 0.99)) if first.size \
+            else 1.0
         for col, values in enumerate(acts):
             ax = axes[row, col]
             # ReLU outputs are mostly exact zeros; leaving them out shows the rest of the shape.
             shown = values[values > 0] if activation == "relu" else values
-            ax.hist(shown.ravel(), bins=30, range=value_range, color=f"C{row}")
+            ax.hist(shown.ravel(), bins=30, range=(0.0, high), color=f"C{row}")
+            ax.text(0.97, 0.95, f"σ={values.std():.3g}", transform=ax.transAxes, ha="right",
+                    va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.7, "lw": 0})
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(f"layer {col + 1}")

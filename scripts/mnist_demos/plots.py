@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -45,13 +46,14 @@ def accuracy_curves(histories: dict[str, object], path: Path, title: str,
         if train:
             ax.plot(history.epoch, history.train_acc, "--", color=color, label=f"{label} train")
     ax.set(xlabel="epoch", ylabel="accuracy", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save(fig, path)
 
 
 def loss_curves(losses: dict[str, Sequence[float]], path: Path, title: str,
-                window: int = 20, log: bool = True) -> Path:
+                window: int = 20, log: bool = False) -> Path:
     """Minibatch training loss per iteration (moving average), one line per run."""
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
