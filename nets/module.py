@@ -238,8 +238,15 @@ def polyak_update(target: Model, source: Model, tau: float) -> None:
         raise ValueError(f"tau must be in [0, 1], got {tau}")
     source_state = source._live_state()
     target_state = target._live_state()
-    if source_state.keys() != target_state.keys():
-        raise CheckpointError("polyak_update needs two models of the same architecture")
+    mismatched = sorted(
+        name for name in source_state.keys() | target_state.keys()
+        if name not in source_state or name not in target_state
+        or source_state[name].shape != target_state[name].shape
+    )
+    if mismatched:
+        raise CheckpointError(
+            f"polyak_update needs two models of the same architecture; differing: {mismatched}"
+        )
     for name, value in target_state.items():
         value *= 1.0 - tau
         value += tau * source_state[name]

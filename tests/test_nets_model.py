@@ -87,6 +87,11 @@ def test_copy_to_and_polyak_update():
     np.testing.assert_array_equal(target.predict(X), source.predict(X))
     target["fc1"].params["W"][0, 0] += 1.0  # a hard copy, not shared arrays
     assert source["fc1"].params["W"][0, 0] != target["fc1"].params["W"][0, 0]
+    other = nets.Sequential(("fc1", nets.Dense(64, 3)))
+    with pytest.raises(nets.CheckpointError, match=r"conv1\.W"):
+        nets.polyak_update(other, source, 0.5)
+    with pytest.raises(nets.CheckpointError, match="missing"):
+        source.copy_to(other)
 
 
 def test_freeze_excludes_parameters_from_training_and_unfreeze_restores_them():
