@@ -338,6 +338,8 @@ def run(args: argparse.Namespace) -> int:
                     failed.append(result)
                 bar.update()
     except KeyboardInterrupt:
+        if hasattr(results, "close"):
+            results.close()  # stops the backend's workers now, not at interpreter exit
         print(f"\ninterrupted: rerun the same command to resume the sweep in {sweep_dir}")
         return 130
     print(f"wrote {len(trials)} trial folders under {sweep_dir}")

@@ -15,6 +15,7 @@ import importlib
 import json
 import multiprocessing
 import os
+import signal
 import tempfile
 import time
 import traceback
@@ -162,26 +163,38 @@ def _failed(trial: Trial, resume: bool, error: str) -> TrialResult:
 # --- local: a process pool ----------------------------------------------------------------------
 
 
+def _ignore_interrupts() -> None:
+    """Pool worker initializer: Ctrl-C is for the driver, which stops the whole pool at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_local(trials: Sequence[tuple[Trial, bool]], workers: int) -> Iterator[TrialResult]:
-    """Run (trial, resume) pairs on a pool of `workers` processes; yield results as they finish."""
+    """Run (trial, resume) pairs on a pool of `workers` processes; yield results as they finish.
+
+    If the driver is interrupted (or stops reading), queued trials are dropped and running ones
+    are terminated: they resume from their last checkpoint when the sweep is run again.
+    """
     # "spawn" starts each worker as a fresh interpreter: no forked copies of the driver's
     # threads (tqdm's monitor) or of its half-initialised libraries, and the same on every OS.
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {
-            pool.submit(run_trial, trial, resume): (trial, resume) for trial, resume in trials
-        }
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                trial, resume = futures[future]
-                try:
-                    yield future.result()
-                except Exception as err:  # the worker process itself died (killed, out of memory)
-                    yield _failed(trial, resume, f"worker died: {type(err).__name__}: {err}")
-        except BaseException:
-            for future in futures:  # Ctrl-C: drop the queued trials; running ones have checkpoints
-                future.cancel()
-            raise
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_ignore_interrupts
+    )
+    futures = {pool.submit(run_trial, trial, resume): (trial, resume) for trial, resume in trials}
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            trial, resume = futures[future]
+            try:
+                result = future.result()
+            except Exception as err:  # the worker process itself died (killed, out of memory)
+                result = _failed(trial, resume, f"worker died: {type(err).__name__}: {err}")
+            yield result
+    except BaseException:  # KeyboardInterrupt, or GeneratorExit when the driver stops early
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in multiprocessing.active_children():
+            worker.terminate()  # checkpoints are written atomically: killing one is safe
+        raise
+    pool.shutdown()
 
 
 # --- ray: each trial a Ray task -----------------------------------------------------------------
@@ -252,12 +265,11 @@ def run_ray(
             runtime_env=runtime_env,
             log_to_driver=False,
         )
+    pending: dict = {}
     try:
         task = ray.remote(num_cpus=cpus_per_trial)(run_trial_elsewhere)
-        pending = {}
         for trial, resume in trials:
-            run_dir = Path(trial.run_dir)
-            files = _read_files(run_dir) if resume else {}
+            files = _read_files(Path(trial.run_dir)) if resume else {}
             pending[task.remote(trial, resume, files)] = (trial, resume)
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
@@ -265,12 +277,14 @@ def run_ray(
             try:
                 result, files = ray.get(ref)
             except Exception as err:  # the task's worker died, or Ray lost the node
-                yield _failed(trial, resume, f"ray task failed: {type(err).__name__}: {err}")
-                continue
-            # The result was written in the worker's scratch folder: point it home.
-            Path(trial.run_dir).mkdir(parents=True, exist_ok=True)
-            write_files(Path(trial.run_dir), files)
+                result = _failed(trial, resume, f"ray task failed: {type(err).__name__}: {err}")
+            else:  # the trial ran in the worker's scratch folder: bring its files home
+                write_files(Path(trial.run_dir), files)
             yield result
+    except BaseException:  # Ctrl-C, or the driver stopped early: stop the remaining tasks
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
     finally:
         if started_here:
             ray.shutdown()
