@@ -110,9 +110,13 @@ def wrap_env(env: gym.Env, config: DQNConfig) -> gym.Env:
 
 
 def guess_image_layout(obs_shape: tuple[int, ...]) -> str:
-    """"hwc" when the last axis is the short one (channels), else "chw" (frame axis excluded)."""
-    height_or_channels, _, last = obs_shape[-3:]
-    return "hwc" if last <= height_or_channels else "chw"
+    """"hwc" unless the first image axis is shorter than the last (then it holds channels).
+
+    A guess: a 5-row grid with 6 channels looks like CHW. Gymnasium images are HWC, so ties
+    go to HWC; set DQNConfig.image_layout when the shape is ambiguous.
+    """
+    first, _, last = obs_shape[-3:]
+    return "chw" if first < last else "hwc"
 
 
 @register

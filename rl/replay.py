@@ -158,11 +158,13 @@ class ReplayBuffer:
         """Uniform over ready slots, by rejection (nearly every stored slot is ready)."""
         if not self.ready.any():
             raise ValueError("the replay buffer holds no complete transition yet; add more first")
-        slots = np.empty(0, dtype=np.int64)
-        while len(slots) < batch_size:
-            candidates = rng.integers(0, self.size, size=2 * batch_size)
-            slots = np.concatenate([slots, candidates[self.ready[candidates]]])
-        return slots[:batch_size]
+        slots = rng.integers(0, self.size, size=batch_size)
+        ready = self.ready[slots]
+        while not ready.all():  # redraw only the misses; usually no pass at all
+            misses = np.flatnonzero(~ready)
+            slots[misses] = rng.integers(0, self.size, size=len(misses))
+            ready[misses] = self.ready[slots[misses]]
+        return slots
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """A uniform minibatch of `batch_size` n-step transitions (with replacement)."""

@@ -11,7 +11,8 @@ PacGrid/Small-v0 with the CNN and batch 32) it measures, for the same step budge
 When torch and stable-baselines3 import (they are not dependencies of this project; e.g. run
 this script with a venv that has both), SB3's DQN runs the same workloads with the same network
 sizes and hyperparameters in the same process, and `speedup_vs_sb3` = ours / SB3 steps per
-second is reported (higher is better). Both libraries use whatever threads they default to.
+second is reported (higher is better). Both run on one thread by default (OPENBLAS_NUM_THREADS=1,
+torch.set_num_threads(1)): on a small shared CPU, extra BLAS threads mostly fight each other.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def _time_per_call(fn, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def sb3(workload: Workload, steps: int, seed: int) -> dict[str, float] | None:
+def sb3(workload: Workload, steps: int, seed: int, threads: int) -> dict[str, float] | None:
     """The same workload with Stable-Baselines3's DQN, or None when it is not installed."""
     try:
         import torch
@@ -109,6 +110,8 @@ def sb3(workload: Workload, steps: int, seed: int) -> dict[str, float] | None:
         from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
     except ImportError:
         return None
+    if threads > 0:
+        torch.set_num_threads(threads)
 
     class SmallCnn(BaseFeaturesExtractor):
         """Our CNN encoder in torch: 3x3 convs (padding 1), flatten, one dense layer + ReLU."""
@@ -166,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sb3", action="store_true",
                         help="skip Stable-Baselines3 even when it is installed")
     parser.add_argument("--seed", type=int, default=0, help="seed of both agents (default: 0)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads for SB3; 1 matches our single BLAS thread, 0 keeps "
+                             "torch's default (default: 1)")
     args = parser.parse_args(argv)
     if args.steps <= LEARNING_STARTS:
         parser.error(f"--steps must exceed learning_starts={LEARNING_STARTS} so updates happen")
@@ -181,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         entry: dict[str, object] = {"env": workload.env_id, "hidden": list(workload.hidden),
                                     "batch_size": workload.batch_size}
         entry["ours"] = ours(workload, args.steps, args.seed)
-        theirs = None if args.no_sb3 else sb3(workload, args.steps, args.seed)
+        theirs = None if args.no_sb3 else sb3(workload, args.steps, args.seed,
+                                                args.torch_threads)
         if theirs is not None:
             entry["sb3"] = theirs
             entry["speedup_vs_sb3"] = entry["ours"]["steps_per_s"] / theirs["steps_per_s"]

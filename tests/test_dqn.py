@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 import nets
-from agents.dqn import DQNAgent, DQNConfig, DuelingCombine, ImageInput, build_q_network, wrap_env
+from agents.dqn import (
+    DQNAgent,
+    DQNConfig,
+    DuelingCombine,
+    ImageInput,
+    build_q_network,
+    guess_image_layout,
+    wrap_env,
+)
 from rl import schedules
 
 
@@ -164,13 +172,15 @@ def test_polyak_target_update():
 # --- networks ---
 
 
-def test_cnn_accepts_hwc_and_chw_and_uint8_or_bool():
+@pytest.mark.parametrize(("height", "layout"), [(7, "auto"), (5, "hwc")])
+def test_cnn_accepts_hwc_and_chw_and_uint8_or_bool(height, layout):
     rng = np.random.default_rng(3)
-    grid = rng.integers(0, 2, size=(5, 7, 6), dtype=np.uint8)
-    config = DQNConfig(hidden=(32,))
-    hwc = build_q_network(gym.spaces.Box(0, 1, (5, 7, 6), np.uint8), 5, config,
+    grid = rng.integers(0, 2, size=(height, 9, 6), dtype=np.uint8)
+    config = DQNConfig(hidden=(32,), image_layout=layout)
+    hwc = build_q_network(gym.spaces.Box(0, 1, (height, 9, 6), np.uint8), 5, config,
                           np.random.default_rng(0))
-    chw = build_q_network(gym.spaces.Box(0, 1, (6, 5, 7), np.uint8), 5, config,
+    config.image_layout = "auto" if layout == "auto" else "chw"
+    chw = build_q_network(gym.spaces.Box(0, 1, (6, height, 9), np.uint8), 5, config,
                           np.random.default_rng(0))
     q_hwc = hwc.forward(grid[None])
     assert q_hwc.shape == (1, 5) and q_hwc.dtype == np.float32
@@ -178,6 +188,13 @@ def test_cnn_accepts_hwc_and_chw_and_uint8_or_bool():
     np.testing.assert_allclose(hwc.forward(grid.astype(bool)[None]), q_hwc, rtol=1e-6)
     with pytest.raises(nets.ShapeError):
         hwc.forward(grid.transpose(2, 0, 1)[None])
+
+
+def test_image_layout_guess():
+    assert guess_image_layout((7, 20, 6)) == "hwc"
+    assert guess_image_layout((4, 7, 20, 6)) == "hwc"  # stacked frames
+    assert guess_image_layout((3, 84, 84)) == "chw"
+    assert guess_image_layout((5, 5, 5)) == "hwc"
 
 
 def test_cnn_with_stacked_frames_and_pixels():
