@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 from tqdm import tqdm
 
 try:
@@ -314,9 +315,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     trials = expand(cfg)
     sweep_dir = Path(cfg.out).resolve() / cfg.name
+    finished, to_run = plan(trials)  # before writing anything: it may refuse the sweep
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(sweep_dir / SPEC_FILE, dataclasses.asdict(cfg))
-    finished, to_run = plan(trials)
     resuming = sum(resume for _, resume in to_run)
     print(
         f"sweep {cfg.name}: {len(trials)} trials ({len(trials) // len(cfg.seeds)} configurations"
@@ -324,9 +325,10 @@ def run(args: argparse.Namespace) -> int:
         f"{len(to_run) - resuming} to start; backend {args.backend}"
     )
     run_dirs = {trial.name: trial.run_dir for trial in trials}
-    workers = args.workers or os.cpu_count() or 1
+    workers = min(args.workers or os.cpu_count() or 1, max(len(to_run), 1))
+    # Both backends are generators: nothing starts until the loop below asks for results.
     if args.backend == "local":
-        results = run_local(to_run, workers=min(workers, max(len(to_run), 1)))
+        results = run_local(to_run, workers)
     else:
         results = run_ray(to_run, args.address, args.cpus_per_trial, num_cpus=args.workers)
     failed = []
@@ -338,8 +340,7 @@ def run(args: argparse.Namespace) -> int:
                     failed.append(result)
                 bar.update()
     except KeyboardInterrupt:
-        if hasattr(results, "close"):
-            results.close()  # stops the backend's workers now, not at interpreter exit
+        results.close()  # stops the backend's workers now, not at interpreter exit
         print(f"\ninterrupted: rerun the same command to resume the sweep in {sweep_dir}")
         return 130
     print(f"wrote {len(trials)} trial folders under {sweep_dir}")
@@ -378,7 +379,7 @@ def collect(sweep_dir: Path) -> tuple[list[TrialScores], list[dict], list[str]]:
     markers = {}
     for path in sorted(sweep_dir.rglob(MARKER)):
         marker = read_marker(path.parent)
-        if marker is not None:
+        if isinstance(marker, dict) and {"name", "status", "config_name"} <= set(marker):
             markers[marker["name"]] = (path.parent, marker)
     finished, problems = [], []
     for name in expected + sorted(set(markers) - set(expected)):
@@ -427,12 +428,8 @@ def plot_learning_curves(
     groups: dict[str, list[TrialScores]], out_png: Path, rng: np.random.Generator,
     reps: int, confidence: float, title: str,
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
     for config_name, curves in groups.items():
         steps, mean, low, high = mean_curve_with_band(curves, rng, reps, confidence)
         (line,) = ax.plot(steps, mean, label=f"{config_name} (n={len(curves)})")
@@ -444,22 +441,17 @@ def plot_learning_curves(
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
-    plt.close(fig)
 
 
 def plot_performance_profiles(
     scores: dict[str, np.ndarray], out_png: Path, rng: np.random.Generator,
     reps: int, confidence: float, title: str,
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     every = np.concatenate(list(scores.values()))
     margin = 0.05 * (every.max() - every.min()) or 0.5
     taus = np.linspace(every.min() - margin, every.max() + margin, 201)
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
     for config_name, final in scores.items():
         profile = stats.performance_profile(final, taus)
         low, high = stats.performance_profile_ci(final, taus, rng, reps, confidence)
@@ -474,7 +466,6 @@ def plot_performance_profiles(
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
-    plt.close(fig)
 
 
 def markdown_report(
@@ -496,10 +487,14 @@ def markdown_report(
         "|---|---:|---|---|---|---|---|---|",
     ]
     for config_name, summary in summaries.items():
-        cells = [str(summary[kind][stat]) for kind in ("final", "best")
-                 for stat in ("mean", "median", "iqm")]
         runs = sum(t.config_name == config_name for t in finished)
+        estimates = [summary[kind][stat] for kind in ("final", "best")
+                     for stat in ("mean", "median", "iqm")]
+        # One run has no spread to resample: show its score alone, not a [x, x] interval.
+        cells = [str(e) if runs > 1 else stats.short(e.value) for e in estimates]
         lines.append(f"| {config_name} | {runs} | " + " | ".join(cells) + " |")
+    if any(sum(t.config_name == c for t in finished) == 1 for c in summaries):
+        lines += ["", "A configuration with a single run has no confidence interval."]
     lines += ["", "## Trials", "", "| trial | status | final | best | last step | wall s |",
               "|---|---|---:|---:|---:|---:|"]
     for t in finished:
@@ -558,8 +553,7 @@ def report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog="See the module docstring (head scripts/sweep.py) for examples.",
+        prog="sweep.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -584,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--address",
                             help="ray: address of a running cluster (e.g. auto or "
                                  "ray://host:10001); default: start a local Ray instance")
-    run_parser.add_argument("--cpus-per-trial", type=float, default=1.0,
+    run_parser.add_argument("--cpus-per-trial", type=_positive_float, default=1.0,
                             help="ray: CPUs each trial asks for (default 1)")
     run_parser.set_defaults(handler=run)
 
@@ -602,6 +596,13 @@ def build_parser() -> argparse.ArgumentParser:
                                help="seed of the bootstrap's generator (default 0)")
     report_parser.set_defaults(handler=report)
     return parser
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
