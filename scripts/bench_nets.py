@@ -16,6 +16,10 @@ gets `ratio_vs_torch` = our time / PyTorch's time (lower is better) and
 our weights into PyTorch's (a check that the architectures really are identical).
 
 Prints ONE JSON object on stdout (and writes it to --out when given). Times are medians.
+Usage: `python scripts/bench_nets.py` with a Python that also has torch for the ratios.
+Threads: numpy's BLAS picks its own count (OPENBLAS_NUM_THREADS=1 forces one); PyTorch gets
+the same. On a busy 2-core machine two threads of each wait on each other and every figure
+gets several times slower, so compare one-thread runs there; the JSON records the load.
 """
 
 from __future__ import annotations
@@ -270,7 +274,7 @@ def time_pair(ours: Callable[[], Any], theirs: Callable[[], Any] | None, cfg: Be
     return statistics.median(our_times), (statistics.median(their_times) if their_times else None)
 
 
-def bench_network(name: str, net: Network, cfg: BenchConfig, use_torch: bool) -> dict[str, Any]:
+def bench_network(net: Network, cfg: BenchConfig, use_torch: bool) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed)
     ours = OurStep(net, rng)
     result: dict[str, Any] = {"batch": net.batch, "input_shape": list(net.input_shape),
@@ -324,8 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     use_torch = cfg.torch and torch_available()
     blas = blas_info()
+    # The load average tells whether other processes shared the CPU during the run: both
+    # frameworks slow down then, multi-threaded BLAS/OpenMP most (threads wait for each other).
     report: dict[str, Any] = {"numpy": np.__version__, "blas": blas, "repeats": cfg.repeats,
-                              "warmup": cfg.warmup}
+                              "warmup": cfg.warmup, "load_average_before": os.getloadavg()[0]}
     if use_torch:
         import torch
 
@@ -334,8 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         report.update(torch=torch.__version__, torch_threads=threads)
     else:
         report["torch"] = None
-    report["networks"] = {name: bench_network(name, NETWORKS[name], cfg, use_torch)
+    report["networks"] = {name: bench_network(NETWORKS[name], cfg, use_torch)
                           for name in args.networks}
+    report["load_average_after"] = os.getloadavg()[0]
     text = json.dumps(report)
     print(text)
     if cfg.out:
