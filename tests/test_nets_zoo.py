@@ -190,3 +190,17 @@ def test_fused_conv_relu_pool_equals_the_three_layers_also_with_ties(
     np.testing.assert_allclose(fused.backward(dout), separate.backward(dout), atol=1e-5)
     np.testing.assert_allclose(fused.grads["W"], separate["conv"].grads["W"], atol=1e-4)
     np.testing.assert_allclose(fused.grads["b"], separate["conv"].grads["b"], atol=1e-4)
+
+
+def test_book_networks_have_the_books_parameter_shapes():
+    simple = dict(zoo.simple_conv_net().named_params())
+    assert {name: value.shape for name, value in simple.items()} == {
+        "conv1.W": (30, 1, 5, 5), "conv1.b": (30,), "fc1.W": (30 * 12 * 12, 100),
+        "fc1.b": (100,), "fc2.W": (100, 10), "fc2.b": (10,)}
+    deep = dict(zoo.deep_conv_net().named_params())
+    kernels = [deep[f"conv{i}.W"].shape for i in range(1, 7)]
+    assert kernels == [(16, 1, 3, 3), (16, 16, 3, 3), (32, 16, 3, 3), (32, 32, 3, 3),
+                       (64, 32, 3, 3), (64, 64, 3, 3)]
+    assert deep["fc1.W"].shape == (64 * 4 * 4, 50) and deep["fc2.W"].shape == (50, 10)
+    # LeNet-5: about 60 thousand parameters, as in the paper (C3 here is fully connected).
+    assert zoo.lenet5().num_params() == 156 + 2416 + 48120 + 10164 + 850
