@@ -200,7 +200,8 @@ def run_local(trials: Sequence[tuple[Trial, bool]], workers: int) -> Iterator[Tr
 # --- ray: each trial a Ray task -----------------------------------------------------------------
 
 
-def _read_files(folder: Path) -> dict[str, bytes]:
+def read_files(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by relative path, as bytes (what travels with a Ray task)."""
     return {
         str(path.relative_to(folder)): path.read_bytes()
         for path in sorted(folder.rglob("*"))
@@ -231,7 +232,7 @@ def run_trial_elsewhere(
     with tempfile.TemporaryDirectory(prefix="sweep-trial-") as scratch:
         write_files(Path(scratch), files)
         result = run_trial(replace(trial, run_dir=scratch), resume)
-        return result, _read_files(Path(scratch))
+        return result, read_files(Path(scratch))
 
 
 def run_ray(
@@ -245,6 +246,10 @@ def run_ray(
     Connects to the cluster at `address`, or starts a local Ray instance (with `num_cpus`
     CPUs) when there is none; reuses a Ray session the caller already started. Ray does the
     scheduling: each task asks for `cpus_per_trial` CPUs and waits until a node has them.
+
+    On a local instance the workers share this machine's disk, so each trial writes its own
+    folder in place. On a cluster (or a session started elsewhere) a worker may be on another
+    machine: the trial's files travel with its task and come back with its result.
     """
     try:
         import ray
@@ -265,22 +270,30 @@ def run_ray(
             runtime_env=runtime_env,
             log_to_driver=False,
         )
+    ship_files = not (started_here and address is None)
     pending: dict = {}
     try:
-        task = ray.remote(num_cpus=cpus_per_trial)(run_trial_elsewhere)
+        if ship_files:
+            task = ray.remote(num_cpus=cpus_per_trial)(run_trial_elsewhere)
+        else:
+            task = ray.remote(num_cpus=cpus_per_trial)(run_trial)
         for trial, resume in trials:
-            files = _read_files(Path(trial.run_dir)) if resume else {}
-            pending[task.remote(trial, resume, files)] = (trial, resume)
+            if ship_files:
+                files = read_files(Path(trial.run_dir)) if resume else {}
+                pending[task.remote(trial, resume, files)] = (trial, resume)
+            else:
+                pending[task.remote(trial, resume)] = (trial, resume)
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             trial, resume = pending.pop(ref)
             try:
-                result, files = ray.get(ref)
+                output = ray.get(ref)
             except Exception as err:  # the task's worker died, or Ray lost the node
-                result = _failed(trial, resume, f"ray task failed: {type(err).__name__}: {err}")
-            else:  # the trial ran in the worker's scratch folder: bring its files home
+                output = _failed(trial, resume, f"ray task failed: {type(err).__name__}: {err}")
+            if isinstance(output, tuple):  # (result, files) from a trial run elsewhere
+                output, files = output
                 write_files(Path(trial.run_dir), files)
-            yield result
+            yield output
     except BaseException:  # Ctrl-C, or the driver stopped early: stop the remaining tasks
         for ref in pending:
             ray.cancel(ref, force=True)

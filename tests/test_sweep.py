@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scripts import sweep
+from scripts import sweep, sweep_backends
 from scripts import train as train_script
 
 # A trial trains tabular Q-learning for 2000 steps: well under a second of training.
@@ -169,3 +169,31 @@ def test_report_of_a_missing_folder_says_what_to_pass(tmp_path):
         sweep.main(["report", str(tmp_path / "nope")])
     with pytest.raises(SystemExit, match="no finished trials"):
         sweep.main(["report", str(tmp_path)])
+
+
+def test_a_trial_run_elsewhere_brings_its_files_home_and_resumes_from_shipped_ones(tmp_path):
+    # What a Ray task on another machine does: train in a scratch folder, return every file.
+    def one_trial(total_steps: int) -> sweep.Trial:
+        base = {**TINY, "total_steps": total_steps}
+        cfg = sweep.SweepConfig(name="far", base=base, grid={"alpha": [0.5]}, seeds=[3],
+                                out=str(tmp_path))
+        return sweep.expand(cfg)[0]
+
+    short_trial = one_trial(1000)
+    result, files = sweep_backends.run_trial_elsewhere(short_trial, False, {})
+    assert result.status == "done", result.error
+    assert {"config.json", "metrics.csv", "checkpoint.npz", "trial.json", "train.log"} <= set(files)
+    home = Path(short_trial.run_dir)
+    assert not home.exists()  # nothing was written on the driver's side...
+    sweep_backends.write_files(home, files)  # ...until the driver writes what came back
+    assert marker(home)["status"] == "done"
+
+    # Resuming ships the checkpoint to the worker and the continued run back.
+    long_trial = one_trial(2000)
+    result, files = sweep_backends.run_trial_elsewhere(
+        long_trial, True, sweep_backends.read_files(home)
+    )
+    assert result.status == "done" and result.resumed, result.error
+    sweep_backends.write_files(home, files)
+    steps, _ = sweep.read_eval_curve(home)
+    assert steps.tolist() == [500, 1000, 1500, 2000]
