@@ -204,3 +204,14 @@ def test_book_networks_have_the_books_parameter_shapes():
     assert deep["fc1.W"].shape == (64 * 4 * 4, 50) and deep["fc2.W"].shape == (50, 10)
     # LeNet-5: about 60 thousand parameters, as in the paper (C3 here is fully connected).
     assert zoo.lenet5().num_params() == 156 + 2416 + 48120 + 10164 + 850
+
+
+@pytest.mark.parametrize("name", ["simple_conv_net", "inception_small", "resnet_small"])
+def test_zoo_models_survive_a_save_and_load(tmp_path, name):
+    model = MODELS[name](np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    model.forward(x, train=True)
+    nets.io.save(tmp_path / "model.npz", model, extra={"zoo": name})
+    loaded, extra = nets.io.load(tmp_path / "model.npz")
+    assert extra == {"zoo": name}
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
