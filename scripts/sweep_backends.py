@@ -122,7 +122,8 @@ def run_trial(trial: Trial, resume: bool) -> TrialResult:
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 code = _resolve_entry(trial.entry)(argv)
             if code not in (0, None):
-                error = f"training returned exit status {code}"
+                log.flush()
+                error = f"training returned exit status {code}: {_last_error_line(log_path)}"
         except SystemExit as exit_:  # argparse rejects a bad flag or value this way
             log.flush()
             if exit_.code not in (0, None):
@@ -130,7 +131,14 @@ def run_trial(trial: Trial, resume: bool) -> TrialResult:
         except Exception as err:
             traceback.print_exc(file=log)
             error = f"{type(err).__name__}: {err}"
-    result = TrialResult(
+    result = _result(trial, resume, error, wall_s=round(time.perf_counter() - start, 3))
+    write_json_atomic(run_dir / MARKER, asdict(result))
+    return result
+
+
+def _result(trial: Trial, resume: bool, error: str | None, wall_s: float = 0.0) -> TrialResult:
+    """The result of a trial: done when there is no error."""
+    return TrialResult(
         name=trial.name,
         config_name=trial.config_name,
         params=trial.params,
@@ -139,24 +147,7 @@ def run_trial(trial: Trial, resume: bool) -> TrialResult:
         status="failed" if error else "done",
         error=error,
         resumed=resume,
-        wall_s=round(time.perf_counter() - start, 3),
-    )
-    write_json_atomic(run_dir / MARKER, asdict(result))
-    return result
-
-
-def _failed(trial: Trial, resume: bool, error: str) -> TrialResult:
-    """A result for a trial whose worker died before it could report."""
-    return TrialResult(
-        name=trial.name,
-        config_name=trial.config_name,
-        params=trial.params,
-        seed=trial.seed,
-        argv=list(trial.argv),
-        status="failed",
-        error=error,
-        resumed=resume,
-        wall_s=0.0,
+        wall_s=wall_s,
     )
 
 
@@ -187,7 +178,7 @@ def run_local(trials: Sequence[tuple[Trial, bool]], workers: int) -> Iterator[Tr
             try:
                 result = future.result()
             except Exception as err:  # the worker process itself died (killed, out of memory)
-                result = _failed(trial, resume, f"worker died: {type(err).__name__}: {err}")
+                result = _result(trial, resume, f"worker died: {type(err).__name__}: {err}")
             yield result
     except BaseException:  # KeyboardInterrupt, or GeneratorExit when the driver stops early
         pool.shutdown(wait=False, cancel_futures=True)
@@ -289,7 +280,7 @@ def run_ray(
             try:
                 output = ray.get(ref)
             except Exception as err:  # the task's worker died, or Ray lost the node
-                output = _failed(trial, resume, f"ray task failed: {type(err).__name__}: {err}")
+                output = _result(trial, resume, f"ray task failed: {type(err).__name__}: {err}")
             if isinstance(output, tuple):  # (result, files) from a trial run elsewhere
                 output, files = output
                 write_files(Path(trial.run_dir), files)

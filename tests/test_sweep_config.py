@@ -1,10 +1,11 @@
 """Sweep files, command-line grids, trial names and flags (scripts/sweep.py), without training."""
 
 import json
+import sys
 
 import pytest
 
-from scripts import sweep
+from scripts import sweep, sweep_backends
 from scripts.sweep_backends import MARKER
 
 
@@ -122,3 +123,32 @@ def test_plan_skips_done_trials_resumes_checkpointed_ones_and_guards_changed_fla
     )
     with pytest.raises(SystemExit, match="different flags"):
         sweep.plan(changed)
+
+
+def _entry_that_raises(argv):
+    raise ValueError("learning rate too large for this test")
+
+
+def _entry_that_diverges(argv):
+    print("error: loss became NaN at step 120; try a lower --learning-rate", file=sys.stderr)
+    return 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("_entry_that_raises", "ValueError: learning rate too large for this test"),
+        ("_entry_that_diverges", "exit status 1: error: loss became NaN at step 120"),
+    ],
+)
+def test_run_trial_reports_what_went_wrong(tmp_path, entry, expected):
+    trial = sweep_backends.Trial(
+        name="x=1/seed=0", config_name="x=1", params={"x": 1}, seed=0, argv=("--x", "1"),
+        resume_argv=(), run_dir=str(tmp_path / "trial"), entry=f"tests.test_sweep_config:{entry}",
+    )
+    result = sweep_backends.run_trial(trial, resume=False)
+    assert result.status == "failed" and expected in result.error
+    written = json.loads((tmp_path / "trial" / MARKER).read_text())
+    assert written["status"] == "failed" and written["error"] == result.error
+    log = (tmp_path / "trial" / "train.log").read_text()
+    assert "--run-dir" in log and ("Traceback" in log or "NaN" in log)
