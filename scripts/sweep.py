@@ -311,6 +311,14 @@ def describe(result: TrialResult, run_dir: Path) -> str:
 # --- run ----------------------------------------------------------------------------------------
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (a container or taskset may allow fewer than exist)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     trials = expand(cfg)
@@ -325,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(to_run) - resuming} to start; backend {args.backend}"
     )
     run_dirs = {trial.name: trial.run_dir for trial in trials}
-    workers = min(args.workers or os.cpu_count() or 1, max(len(to_run), 1))
+    workers = min(args.workers or usable_cores(), max(len(to_run), 1))
     # Both backends are generators: nothing starts until the loop below asks for results.
     if args.backend == "local":
         results = run_local(to_run, workers)
