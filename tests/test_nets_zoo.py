@@ -215,3 +215,31 @@ def test_zoo_models_survive_a_save_and_load(tmp_path, name):
     loaded, extra = nets.io.load(tmp_path / "model.npz")
     assert extra == {"zoo": name}
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("name", ["simple_conv_net", "deep_conv_net", "dqn_cnn"])
+def test_benchmark_networks_match_pytorch_outputs_and_gradients(name):
+    # Runs only where PyTorch happens to be installed (it is not a dependency).
+    pytest.importorskip("torch")
+    from scripts import bench_nets
+
+    net = bench_nets.NETWORKS[name]
+    ours = bench_nets.OurStep(net, np.random.default_rng(0))
+    ours.x, ours.target = ours.x[:8], ours.target[:8]
+    for _, layer in ours.model.layers:
+        if isinstance(layer, nets.Dropout):
+            layer.p = 0.0  # deterministic: PyTorch's model runs in eval mode below
+    theirs = bench_nets.TorchStep(net, ours)
+    theirs.model.eval()
+    out = ours.model.forward(ours.x, train=True)
+    ours.loss.forward(out, ours.target)
+    ours.model.backward(ours.loss.backward())
+    expected = theirs.model(theirs.x)
+    theirs.loss(expected, theirs.target).backward()
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-4, atol=1e-5)
+    for (param_name, grad), param in zip(ours.model.named_grads(), theirs.model.parameters(),
+                                         strict=True):
+        expected_grad = param.grad.numpy()
+        expected_grad = expected_grad.T if grad.ndim == 2 else expected_grad
+        scale = float(np.max(np.abs(expected_grad))) + 1e-12
+        assert np.max(np.abs(grad - expected_grad)) <= 1e-4 * scale, param_name
