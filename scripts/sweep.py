@@ -161,6 +161,9 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
             f"unknown sweep file key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
     cfg = SweepConfig(**data)
+    if isinstance(cfg.base, dict) and isinstance(cfg.grid, dict):  # `total-steps` = total_steps
+        cfg.base = {key.replace("-", "_"): value for key, value in cfg.base.items()}
+        cfg.grid = {key.replace("-", "_"): value for key, value in cfg.grid.items()}
     for text in args.base:
         key, value = _split_assignment(text, "--base")
         cfg.base[key] = parse_value(value)

@@ -16,7 +16,7 @@ def parse(argv):
 def test_toml_file_and_command_line_combine(tmp_path):
     path = tmp_path / "alpha.toml"
     path.write_text(
-        'seeds = [1, 2]\n[base]\nalgo = "qlearning"\ntotal_steps = 500\n'
+        'seeds = [1, 2]\n[base]\nalgo = "qlearning"\ntotal-steps = 500\n'
         "[grid]\nalpha = [0.1, 0.5]\n"
     )
     cfg = parse([str(path), "--base", "gamma=0.9", "--grid", "initial_q=0,1", "--out", "x"])
