@@ -1,9 +1,13 @@
 """The experiments of *Deep Learning from Scratch* on MNIST / Fashion-MNIST, one subcommand each.
 
-Every demo trains nets models on the real dataset (see nets.datasets for where the files come
-from), writes PNG plots and a metrics.json into its output folder (default runs/mnist/<demo>),
-and prints where. Quick try: `python scripts/mnist.py convnet --data fashion --epochs 1`.
-Tiny runs: add `--subset 2000` (first 2000 training and test images).
+Every demo trains nets models on the real dataset, writes PNG plots and a metrics.json into its
+output folder (default runs/mnist/<demo>), and prints where. Quick try:
+`python scripts/mnist.py convnet --data fashion --epochs 1`. Tiny runs: add `--subset 2000`.
+
+Data: the four IDX files are looked for in --data-dir, then ~/.cache/rlsandbox/<mnist|fashion>
+($XDG_CACHE_HOME respected), then (Fashion-MNIST) /usr/share/datasets/fashion-mnist, which
+`sudo apt-get install dataset-fashion-mnist` fills; otherwise they are downloaded once (into
+--data-dir if given, else the cache) and checked against their SHA-256.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class DemoConfig:
     subset: int = 0
     # Seed of every random generator of the run (initial weights, shuffling, dropout).
     seed: int = 0
-    # Output folder for plots and metrics (default: runs/mnist/<demo>).
+    # Output folder for plots and metrics; none means runs/mnist/<demo>.
     out: str | None = None
     # Show tqdm progress bars.
     progress: bool = True

@@ -42,7 +42,8 @@ def accuracy_curves(histories: dict[str, object], path: Path, title: str,
     ax = fig.subplots()
     for index, (label, history) in enumerate(histories.items()):
         color = f"C{index}"
-        ax.plot(history.epoch, history.test_acc, "-o", color=color, ms=3, label=f"{label} test")
+        style = "-o" if len(history.epoch) <= 30 else "-"  # markers hide long curves
+        ax.plot(history.epoch, history.test_acc, style, color=color, ms=3, label=f"{label} test")
         if train:
             ax.plot(history.epoch, history.train_acc, "--", color=color, label=f"{label} train")
     ax.set(xlabel="epoch", ylabel="accuracy", title=title)

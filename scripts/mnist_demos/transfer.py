@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from nets import zoo
 from nets.trainer import train
@@ -31,9 +32,10 @@ HELP = "pretrain on classes 0-4, then 5-9 with conv layers frozen vs from scratc
 
 @dataclass
 class Config(DemoConfig):
+    # Pretraining epochs on classes 0-4 (all their training images).
     epochs: int = 3
     # Training images of classes 5-9 available for the second task (the small budget).
-    finetune_samples: int = 1000
+    finetune_samples: int = 250
     # Epochs on the second task.
     finetune_epochs: int = 10
 
@@ -82,6 +84,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
                 label=f"{label} (train)")
     ax.set(title=f"classes 5-9 from {len(x_b)} images", xlabel="epoch", ylabel="accuracy")
     for axis in (pre_ax, ax):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     fig.suptitle(f"transfer learning on {data.name}")

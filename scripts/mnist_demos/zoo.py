@@ -83,7 +83,8 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     time_ax.barh(names, [row["seconds_per_epoch"] for row in rows], color="C1")
     time_ax.set(xlabel="seconds per epoch (training only)")
     time_ax.set_yticks([])
-    fig.suptitle(f"zoo on {data.name}: {cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr}")
+    fig.suptitle(f"zoo on {len(data.x_train)} {data.name} images: {cfg.epochs} epoch(s), "
+                 f"{cfg.optimizer} lr {cfg.lr}")
     fig.tight_layout()
     plots.save(fig, outputs.path("zoo.png"))
     plots.accuracy_curves(histories, outputs.path("accuracy.png"), f"zoo on {data.name}",
