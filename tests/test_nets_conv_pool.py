@@ -134,6 +134,29 @@ def test_fused_conv_relu_pool_equals_the_three_layers():
                                atol=1e-5)
 
 
+@settings(max_examples=25, deadline=None)
+@given(shapes, st.integers(1, 3), st.integers(0, 2**31))
+def test_conv_input_gradient_matches_naive_loops(shape, filters, seed):
+    n, c, h, w, kernel, stride, padding = shape
+    if h + 2 * padding < kernel or w + 2 * padding < kernel:
+        return
+    rng = np.random.default_rng(seed)
+    layer = nets.Conv2D(c, filters, kernel, stride=stride, padding=padding, rng=rng)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    dout = rng.standard_normal(layer.forward(x).shape).astype(np.float32)
+    weight = layer.params["W"].astype(np.float64)
+    # Naive: every output position sends dout * W back to the inputs it read.
+    dxp = np.zeros((n, c, h + 2 * padding, w + 2 * padding))
+    for b in range(n):
+        for o in range(filters):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    dxp[b, :, i * stride : i * stride + kernel,
+                        j * stride : j * stride + kernel] += dout[b, o, i, j] * weight[o]
+    expected = dxp[:, :, padding : padding + h, padding : padding + w]
+    np.testing.assert_allclose(layer.backward(dout), expected, rtol=1e-4, atol=1e-4)
+
+
 def test_conv_input_grad_off_skips_dx_but_keeps_weight_gradients():
     rng = np.random.default_rng(0)
     with_dx = nets.Conv2D(2, 3, 3, rng=np.random.default_rng(1))

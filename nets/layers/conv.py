@@ -176,6 +176,14 @@ class Conv2D(Layer):
         self.in_channels, self.out_channels, self.init = in_channels, out_channels, init
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.im2col = Im2Col(kernel_size, stride, padding)
+        (kh, kw), (ph, pw) = self.im2col.kernel, self.im2col.padding
+        # dx by correlating the output gradient with the flipped kernel (see input_gradient):
+        # for stride 1, when F <= C makes its column matrix no larger than the forward's.
+        self.gradient_im2col = (
+            Im2Col(kernel_size, 1, (kh - 1 - ph, kw - 1 - pw))
+            if self.im2col.stride == (1, 1) and ph < kh and pw < kw
+            and out_channels <= in_channels else None
+        )
         shape = (out_channels, in_channels, *self.im2col.kernel)
         self.add_param("W", initialize(init, shape, default_rng(rng)))
         self.add_param("b", np.zeros(out_channels))
@@ -219,8 +227,25 @@ class Conv2D(Layer):
         input_grad is off (nothing upstream needs it)."""
         if not self.input_grad:
             return None
+        if self.gradient_im2col is not None:
+            return self.correlate_gradient(drows)
         dcol = self.params["W"].reshape(self.out_channels, -1).T @ drows
         return self.im2col.backward(dcol)
+
+    def correlate_gradient(self, drows: np.ndarray) -> np.ndarray:
+        """dx for stride 1 as a convolution: dout padded by K-1-padding, correlated with the
+        kernel flipped in space and transposed in channels. From y[u, v] = sum W[i, j] x[u+i-p,
+        v+j-p]: dx[a, b] = sum W[i, j] dy[a+p-i, b+p-j] = sum W'[i', j'] dy'[a+i', b+j'] with
+        W'[i', j'] = W[K-1-i', K-1-j'] and dy' = dy padded by K-1-p. One im2col and one matrix
+        product (C, F*KH*KW) @ (F*KH*KW, N*H*W) replace the product and col2im's strided adds.
+        """
+        n, c, h, w = self.im2col.x_shape
+        oh, ow = self.im2col.out_shape(self.im2col.x_shape)
+        dout = drows.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3)
+        flipped = self.params["W"][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        flipped = np.ascontiguousarray(flipped).reshape(c, -1)
+        dx_rows = flipped @ self.gradient_im2col.forward(dout)  # (C, N*H*W)
+        return dx_rows.reshape(c, n, h, w).transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         drows = as_rows(dout)  # (F, N*OH*OW)
