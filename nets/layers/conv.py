@@ -177,8 +177,8 @@ class Conv2D(Layer):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.im2col = Im2Col(kernel_size, stride, padding)
         (kh, kw), (ph, pw) = self.im2col.kernel, self.im2col.padding
-        # dx by correlating the output gradient with the flipped kernel (see input_gradient):
-        # for stride 1, when F <= C makes its column matrix no larger than the forward's.
+        # dx by correlating the output gradient with the flipped kernel (correlate_gradient)
+        # for stride 1 when F <= C, so that its column matrix is no larger than the forward's.
         self.gradient_im2col = (
             Im2Col(kernel_size, 1, (kh - 1 - ph, kw - 1 - pw))
             if self.im2col.stride == (1, 1) and ph < kh and pw < kw
