@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from tqdm import tqdm
 
 # Folder name of this project inside the user cache.
 CACHE_FOLDER = "rlsandbox"
@@ -283,41 +284,44 @@ def download(
     mirrors = tuple(spec.mirrors if mirrors is None else mirrors)
     opener = opener or _default_opener
     folder.mkdir(parents=True, exist_ok=True)
-    failures: list[str] = []
     missing = set(_missing_names(folder, spec))
     roles = [role for role in FILE_ROLES if spec.files[role] in missing]
-    bar = _progress(roles, progress, f"downloading {spec.title}")
-    for role in bar:
-        name = spec.files[role]
-        for base in mirrors:
-            url = base.rstrip("/") + "/" + name
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out, opener(url) as stream:
-                    digest = _sha256_of_stream(stream, out)
-                if digest != spec.sha256[role]:
-                    failures.append(f"{url}: SHA-256 {digest} does not match the expected "
-                                    f"{spec.sha256[role]}")
-                    continue
-                os.replace(tmp, folder / name)
-                break
-            except (OSError, http.client.HTTPException) as err:  # URLError, timeouts, disk
-                failures.append(f"{url}: {err}")
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-        else:
-            raise DatasetError(f"could not download {name}:\n  " + "\n  ".join(failures))
+    bar = tqdm(total=len(roles), desc=f"downloading {spec.title}", unit="file") \
+        if progress and roles else None
+    try:
+        for role in roles:
+            _download_file(spec, role, folder, mirrors, opener)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     found = dataset_files(folder, spec)
     assert found is not None, "every missing file was downloaded or an error was raised"
     return found
 
 
-def _progress(items: list[str], enabled: bool, desc: str) -> Iterable[str]:
-    if not enabled or not items:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=desc, unit="file")
+def _download_file(spec: DatasetSpec, role: str, folder: Path, mirrors: tuple[str, ...],
+                   opener: Opener) -> None:
+    """Fetch one file from the first mirror that serves it with the right SHA-256."""
+    name = spec.files[role]
+    failures: list[str] = []
+    for base in mirrors:
+        url = base.rstrip("/") + "/" + name
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out, opener(url) as stream:
+                digest = _sha256_of_stream(stream, out)
+            if digest == spec.sha256[role]:
+                os.replace(tmp, folder / name)
+                return
+            failures.append(f"{url}: SHA-256 {digest} does not match the expected "
+                            f"{spec.sha256[role]}")
+        except (OSError, http.client.HTTPException) as err:  # URLError, timeouts, disk
+            failures.append(f"{url}: {err}")
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    raise DatasetError(f"could not download {name}:\n  " + "\n  ".join(failures))
 
 
 def find_dataset(

@@ -304,3 +304,14 @@ def test_interrupted_download_never_looks_complete(tmp_path, monkeypatch):
     data = load_mnist("mnist", data_dir=target, opener=lambda url: io.BytesIO(
         (mirror / url.rsplit("/", 1)[1]).read_bytes()), progress=False)
     assert data.x_train.shape == (20, 1, 28, 28)
+
+
+def test_a_mirror_with_wrong_bytes_is_skipped_for_the_next(tmp_path, monkeypatch):
+    good, sums = served_files(tmp_path)
+    bad = tmp_path / "bad-mirror"
+    make_dataset(bad, seed=99)  # valid IDX files, but not the ones the checksums describe
+    spec = replace(datasets.DATASETS["mnist"], sha256=sums,
+                   mirrors=(bad.as_uri() + "/", good.as_uri() + "/"))
+    monkeypatch.setitem(datasets.DATASETS, "mnist", spec)
+    data = load_mnist("mnist", data_dir=tmp_path / "target", progress=False)
+    np.testing.assert_array_equal(data.t_test, read_idx(good / "t10k-labels-idx1-ubyte.gz"))
