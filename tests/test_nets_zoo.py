@@ -243,3 +243,10 @@ def test_benchmark_networks_match_pytorch_outputs_and_gradients(name):
         expected_grad = expected_grad.T if grad.ndim == 2 else expected_grad
         scale = float(np.max(np.abs(expected_grad))) + 1e-12
         assert np.max(np.abs(grad - expected_grad)) <= 1e-4 * scale, param_name
+
+
+def test_fused_block_rejects_a_pool_size_it_cannot_index():
+    with pytest.raises(ValueError, match="pool_size"):
+        nets.ConvReLUPool(1, 4, 3, pool_size=0)
+    with pytest.raises(ValueError, match="pool_size"):
+        nets.ConvReLUPool(1, 4, 3, pool_size=17)

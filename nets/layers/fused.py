@@ -32,8 +32,10 @@ class ConvReLUPool(Conv2D):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Pair,
                  stride: Pair = 1, padding: Pair = 0, pool_size: int = 2,
                  init: str | float = "he", rng: np.random.Generator | None = None) -> None:
+        if not 1 <= pool_size <= 16:  # the winning offset is stored as a uint8 (< 256)
+            raise ValueError(f"pool_size must be an int from 1 to 16, got {pool_size!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, init, rng)
-        self.pool_size = pool_size
+        self.pool_size = int(pool_size)
         kh, kw = self.im2col.kernel
         self.grouped_columns = in_channels * kh * kw <= out_channels
         if self.grouped_columns:
