@@ -21,7 +21,8 @@ def test_train_script_runs_dqn_on_any_box_discrete_env(tmp_path, env_id, capsys)
 
 
 def test_benchmark_prints_one_json_object(capsys):
-    assert bench_dqn.main(["--steps", "1100", "--workloads", "cartpole", "--no-sb3"]) == 0
+    assert bench_dqn.main(["--steps", "1100", "--workloads", "cartpole", "--no-sb3",
+                           "--repeats", "1"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     result = json.loads(out[0])
