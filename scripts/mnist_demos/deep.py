@@ -74,7 +74,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
             data.x_test[shown, 0], outputs.path("misclassified.png"),
             f"{len(wrong)} of {len(data.t_test)} test images misclassified (first "
             f"{len(shown)}; true → predicted)",
-            titles=[f"{names[data.t_test[i]]}→{names[predicted[i]]}" for i in shown],
+            titles=[f"{names[data.t_test[i]]}\n→ {names[predicted[i]]}" for i in shown],
             ncols=10, cmap="gray_r",
         )
     matrix = confusion_matrix(data.t_test, predicted, len(names))

@@ -75,7 +75,8 @@ def image_grid(images: np.ndarray, path: Path, title: str, titles: Sequence[str]
     count = len(images)
     ncols = max(1, min(ncols, count))
     nrows = max(1, -(-count // ncols))
-    fig = Figure(figsize=(scale * 1.1 * ncols, scale * (1.25 if titles else 1.1) * nrows + 0.6))
+    title_lines = max((t.count("\n") + 1 for t in titles), default=0) if titles else 0
+    fig = Figure(figsize=(scale * 1.1 * ncols, scale * (1.1 + 0.18 * title_lines) * nrows + 0.6))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for index, ax in enumerate(axes):
         ax.set_axis_off()
