@@ -446,7 +446,11 @@ def _pacman_preset(total_steps: int, exploration_steps: int) -> dict[str, Any]:
         "log_every": 2_000,
         "hidden": (128,), "conv_channels": (16, 32), "conv_strides": (1, 2), "dueling": True,
         "batch_size": 32, "buffer_size": min(total_steps, 200_000), "learning_starts": 5_000,
-        "train_freq": 4, "target_update_interval": 1_000, "n_step": 3, "reward_scale": 0.1,
+        "train_freq": 4, "target_update_interval": 1_000, "n_step": 3,
+        # Pac-Man's rewards span ±500: scaled to ±5 and with the Huber loss quadratic up to 5,
+        # a death still moves the values strongly (with ±50 and δ = 1 the capped gradient
+        # almost ignored the rare deaths, and the Tiny layout learned on one seed of two).
+        "reward_scale": 0.01, "huber_delta": 5.0,
         "learning_rate": schedules.linear(5e-4, 5e-5, updates).config(),
         "epsilon": schedules.linear(1.0, 0.02, exploration_steps).config(),
     }
