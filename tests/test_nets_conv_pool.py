@@ -1,10 +1,12 @@
 """Conv and pooling against naive loop references, max-pool ties, the fused block."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nets
+import nets.layers.conv
 
 
 def naive_conv(x, weight, bias, stride, padding):
@@ -22,6 +24,27 @@ def naive_conv(x, weight, bias, stride, padding):
                     patch = xp[b, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
                     out[b, o, i, j] = np.sum(patch * weight[o]) + bias[o]
     return out
+
+
+def naive_conv_backward(x, weight, dout, stride, padding):
+    """(dx, dW): every output position sends dout * W back to the inputs it read, and
+    dout * those inputs to W."""
+    n, c, h, w = x.shape
+    filters, _, kernel, _ = weight.shape
+    weight = weight.astype(np.float64)
+    xp = np.zeros((n, c, h + 2 * padding, w + 2 * padding))
+    xp[:, :, padding : padding + h, padding : padding + w] = x
+    dxp = np.zeros_like(xp)
+    dweight = np.zeros_like(weight)
+    for b in range(n):
+        for o in range(filters):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    rows = slice(i * stride, i * stride + kernel)
+                    cols = slice(j * stride, j * stride + kernel)
+                    dxp[b, :, rows, cols] += dout[b, o, i, j] * weight[o]
+                    dweight[o] += dout[b, o, i, j] * xp[b, :, rows, cols]
+    return dxp[:, :, padding : padding + h, padding : padding + w], dweight
 
 
 def naive_pool(x, kernel, stride, padding, reduce):
@@ -116,7 +139,10 @@ def test_max_pool_sends_each_window_gradient_to_exactly_one_input_on_flat_region
             assert np.array_equal((windows != 0).sum(axis=(3, 5)), np.ones((2, 3, 4, 4)))
 
 
-def test_fused_conv_relu_pool_equals_the_three_layers():
+@pytest.mark.parametrize("block_bytes", [None, 1])  # None: the default; 1: image by image
+def test_fused_conv_relu_pool_equals_the_three_layers(monkeypatch, block_bytes):
+    if block_bytes is not None:
+        monkeypatch.setattr(nets.layers.conv, "BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(3)
     fused = nets.ConvReLUPool(2, 4, 3, padding=1, rng=rng)
     fused.params["b"][...] = rng.standard_normal(4)
@@ -144,17 +170,27 @@ def test_conv_input_gradient_matches_naive_loops(shape, filters, seed):
     layer = nets.Conv2D(c, filters, kernel, stride=stride, padding=padding, rng=rng)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     dout = rng.standard_normal(layer.forward(x).shape).astype(np.float32)
-    weight = layer.params["W"].astype(np.float64)
-    # Naive: every output position sends dout * W back to the inputs it read.
-    dxp = np.zeros((n, c, h + 2 * padding, w + 2 * padding))
-    for b in range(n):
-        for o in range(filters):
-            for i in range(dout.shape[2]):
-                for j in range(dout.shape[3]):
-                    dxp[b, :, i * stride : i * stride + kernel,
-                        j * stride : j * stride + kernel] += dout[b, o, i, j] * weight[o]
-    expected = dxp[:, :, padding : padding + h, padding : padding + w]
+    expected, _ = naive_conv_backward(x, layer.params["W"], dout, stride, padding)
     np.testing.assert_allclose(layer.backward(dout), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("filters", [2, 5])  # F <= C: dx by correlation; F > C: by col2im
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_in_several_image_blocks_matches_naive_loops(monkeypatch, filters, stride):
+    # A block budget below one image's columns: every image is its own block.
+    monkeypatch.setattr(nets.layers.conv, "BLOCK_BYTES", 1)
+    rng = np.random.default_rng(filters + stride)
+    layer = nets.Conv2D(3, filters, 3, stride=stride, padding=1, rng=rng)
+    layer.params["b"][...] = rng.standard_normal(filters)
+    x = rng.standard_normal((4, 3, 7, 6)).astype(np.float32)
+    out = layer.forward(x)
+    np.testing.assert_allclose(out, naive_conv(x, layer.params["W"], layer.params["b"], stride,
+                                               1), rtol=1e-4, atol=1e-4)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx, dweight = naive_conv_backward(x, layer.params["W"], dout, stride, 1)
+    np.testing.assert_allclose(layer.backward(dout), dx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.grads["W"], dweight, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.grads["b"], dout.sum(axis=(0, 2, 3)), rtol=1e-4, atol=1e-4)
 
 
 def test_conv_input_grad_off_skips_dx_but_keeps_weight_gradients():

@@ -1,4 +1,5 @@
-"""Convolution through im2col: all receptive fields become columns, then one matrix product.
+"""Convolution through im2col: all receptive fields become columns, then a matrix product
+(built and multiplied in cache-sized blocks of images, see BLOCK_BYTES).
 
 Memory layout. Arrays are (N, C, H, W) at the interface, but the buffers made here are stored
 channel-major, (C, N, H, W) in memory, and handed out as transposed views. That makes the
@@ -7,6 +8,7 @@ faster than the (N*OH*OW, C*KH*KW) order on this kind of CPU), and the product
 W (F, C*KH*KW) @ col is already the next layer's (F, N, OH, OW) data: no transposing copies.
 """
 
+import math
 from typing import Any
 
 import numpy as np
@@ -91,22 +93,36 @@ class PaddedBuffer:
         return padded
 
 
+# Columns are built and multiplied one block of whole images at a time, each block's column
+# matrix about this many bytes. For the whole batch, DeepConvNet's column matrices are 15-45 MB:
+# writing them to memory and streaming them back through the product took longer than the
+# arithmetic. A block that fits the core's cache (2 MB of L2 here) is written and read there.
+BLOCK_BYTES = 2**20
+
+
 class Im2Col:
     """Image <-> column matrix for one kernel size, stride and padding.
+
+    The products with the column matrix run block by block (see BLOCK_BYTES): each block is
+    one vectorized copy of the receptive fields of several whole images and one matrix product.
+    The loop over blocks is cache tiling, as BLAS does inside a product, not a loop over batch
+    items: its steps are sized in bytes, and a batch that fits one block takes one step.
 
     group=g (used by ConvReLUPool with g x g max-pooling) orders the columns so that the g*g
     output positions of each pooling window land in g*g separate blocks: columns run over
     (dy, dx, n, py, px) for the output position (py*g + dy, px*g + dx). The product W @ col
     then holds each window offset as one contiguous (F, N*PH*PW) block, and pooling becomes
     an element-wise maximum of g*g blocks. Output rows/columns that do not fill a window are
-    left out, as pooling drops them anyway. g=1 is the plain order (n, y, x).
+    left out, as pooling drops them anyway. g=1 is the plain order (n, y, x). Grouped columns
+    are built for the whole batch at once: ConvReLUPool groups them only when C*KH*KW <= F,
+    so they are no larger than the layer's output.
     """
 
     def __init__(self, kernel: Pair, stride: Pair = 1, padding: Pair = 0, group: int = 1):
         self.kernel, self.stride, self.padding = pair(kernel), pair(stride), pair(padding)
         self.group = group
         self.pad = PaddedBuffer(self.padding)
-        self.cols: dict[tuple[Any, ...], np.ndarray] = {}
+        self.buffer = np.empty(0, dtype=np.float32)  # storage for one block's columns, reused
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int]:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
@@ -117,47 +133,89 @@ class Im2Col:
         oh, ow = self.out_shape(x_shape)
         return oh // self.group, ow // self.group
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """x (N, C, H, W) -> col (C*KH*KW, g*g*N*GH*GW); for g=1, col[(c, i, j), (n, y, x)]
-        is padded_x[n, c, y*stride + i, x*stride + j]."""
-        self.x_shape = x.shape
+    def receptive_fields(self, x: np.ndarray) -> np.ndarray:
+        """x (N, C, H, W) -> a read-only view (C, KH, KW, g, g, N, GH, GW) of the padded x;
+        for g=1, [c, i, j, 0, 0, n, y, x] is padded_x[n, c, y*stride + i, x*stride + j]."""
         n, c = x.shape[:2]
         (kh, kw), (sh, sw), g = self.kernel, self.stride, self.group
         gh, gw = self.grouped_shape(x.shape)
         xp = self.pad(x)
         s_n, s_c, s_h, s_w = xp.strides
-        windows = as_strided(
+        return as_strided(
             xp, (c, kh, kw, g, g, n, gh, gw),
             (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n, s_h * sh * g, s_w * sw * g),
             writeable=False,
         )
-        key = (windows.shape, x.dtype)
-        if key not in self.cols:
-            if len(self.cols) >= 4:
-                self.cols.clear()
-            self.cols[key] = np.empty((c * kh * kw, windows[0, 0, 0].size), dtype=x.dtype)
-        col = self.cols[key]
-        np.copyto(col.reshape(windows.shape), windows)  # the one copy im2col needs
+
+    def image_blocks(self, whole: bool = False) -> list[slice]:
+        """Slices of the batch whose column matrices take about BLOCK_BYTES (one if whole)."""
+        n, c = self.x_shape[:2]
+        oh, ow = self.out_shape(self.x_shape)
+        image_bytes = c * self.kernel[0] * self.kernel[1] * oh * ow * self.dtype.itemsize
+        per_block = n if whole else max(1, BLOCK_BYTES // image_bytes)
+        return [slice(start, min(start + per_block, n)) for start in range(0, n, per_block)]
+
+    def columns(self, images: slice) -> np.ndarray:
+        """The column matrix (C*KH*KW, g*g*m*GH*GW) of m images of the last `product`'s x,
+        in the reused buffer (overwritten by the next call)."""
+        fields = self.fields[..., images, :, :]
+        if self.buffer.size < fields.size or self.buffer.dtype != fields.dtype:
+            self.buffer = np.empty(fields.size, dtype=fields.dtype)
+        col = self.buffer[: fields.size].reshape(math.prod(fields.shape[:3]), -1)
+        np.copyto(col.reshape(fields.shape), fields)  # the one copy im2col needs
         return col
 
-    def backward(self, dcol: np.ndarray) -> np.ndarray:
-        """col2im: dcol (C*KH*KW, N*OH*OW) -> dx (N, C, H, W), summing overlapping windows.
+    def product(self, weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """weights (F, C*KH*KW) @ col(x) -> (F, g*g*N*GH*GW), for x (N, C, H, W).
 
-        dcol is in the plain column order (n, y, x) whatever the group: regrouping the
-        (usually smaller) output gradient first is cheaper than strided adds per group offset.
-        One vectorized add per kernel offset (i, j): KH*KW adds, no loop over pixels. This is
-        much faster than np.add.at, which handles arbitrary repeated indices one by one.
+        Keeps a view of x's receptive fields for `weight_product` and `transpose_product`.
+        """
+        self.x_shape, self.dtype = x.shape, np.result_type(weights, x)
+        self.fields = self.receptive_fields(x)
+        out = np.empty((len(weights), self.fields[0, 0, 0].size), dtype=self.dtype)
+        image_columns = out.shape[1] // len(x)
+        blocks = self.image_blocks(whole=self.group > 1)
+        for images in blocks:
+            block = out[:, images.start * image_columns : images.stop * image_columns]
+            col = self.columns(images)
+            np.matmul(weights, col, out=block)
+        # With a single block, its columns are still in the buffer for weight_product.
+        self.kept = col if len(blocks) == 1 else None
+        return out
+
+    def weight_product(self, drows: np.ndarray) -> np.ndarray:
+        """col(x) @ drows^T -> (C*KH*KW, F) for the x of the last `product`, with drows
+        (F, columns) in the same column order: the weight gradient of that product."""
+        total = np.zeros((math.prod(self.fields.shape[:3]), len(drows)), dtype=self.dtype)
+        image_columns = drows.shape[1] // self.x_shape[0]
+        for images in self.image_blocks(whole=self.group > 1):
+            block = drows[:, images.start * image_columns : images.stop * image_columns]
+            col = self.kept if self.kept is not None else self.columns(images)
+            # col @ block^T rather than block @ col^T: the same product, but OpenBLAS runs this
+            # long reduction (over the columns) up to 1.5x faster in this orientation.
+            total += col @ block.T
+        return total
+
+    def transpose_product(self, weights: np.ndarray, drows: np.ndarray) -> np.ndarray:
+        """col2im(weights^T @ drows) -> dx (N, C, H, W) for the x of the last `product`, with
+        drows (F, N*OH*OW) in the plain column order (n, y, x) whatever the group.
+
+        col2im sums the overlapping windows with one vectorized add per kernel offset (i, j)
+        and block, no loop over pixels; much faster than np.add.at, which handles arbitrary
+        repeated indices one by one.
         """
         n, c, h, w = self.x_shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         oh, ow = self.out_shape(self.x_shape)
-        dcol = dcol.reshape(c, kh, kw, n, oh, ow)
-        dxp = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=dcol.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                dxp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += (
-                    dcol[:, i, j]
-                )
+        dxp = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=self.dtype)
+        for images in self.image_blocks():
+            dcol = weights.T @ drows[:, images.start * oh * ow : images.stop * oh * ow]
+            dcol = dcol.reshape(c, kh, kw, -1, oh, ow)
+            dxp_block = dxp[:, images]
+            for i in range(kh):
+                for j in range(kw):
+                    dxp_block[:, :, i : i + sh * (oh - 1) + 1 : sh,
+                              j : j + sw * (ow - 1) + 1 : sw] += dcol[:, i, j]
         return dxp[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)
 
 
@@ -203,8 +261,7 @@ class Conv2D(Layer):
 
     def convolve(self, x: np.ndarray) -> np.ndarray:
         """x (N, C, H, W) -> W * x without bias, as rows (F, N*OH*OW)."""
-        self.col = self.im2col.forward(self.check(x))
-        return self.params["W"].reshape(self.out_channels, -1) @ self.col
+        return self.im2col.product(self.params["W"].reshape(self.out_channels, -1), self.check(x))
 
     def to_images(self, rows: np.ndarray) -> np.ndarray:
         """Rows (F, N*OH*OW) -> (N, F, OH, OW), a transposed view (no copy)."""
@@ -217,10 +274,10 @@ class Conv2D(Layer):
         return self.to_images(rows)
 
     def weight_gradient(self, drows: np.ndarray) -> None:
-        """dW from the output gradient as rows (F, columns), in the column order of `col`."""
-        # Computed as (col @ drows^T)^T: the same product, but OpenBLAS runs this long
-        # reduction (over N*OH*OW) up to 1.5x faster in this orientation (measured here).
-        np.copyto(self.grads["W"].reshape(self.out_channels, -1), (self.col @ drows.T).T)
+        """dW from the output gradient as rows (F, columns), in the column order of the
+        forward product."""
+        np.copyto(self.grads["W"].reshape(self.out_channels, -1),
+                  self.im2col.weight_product(drows).T)
 
     def input_gradient(self, drows: np.ndarray) -> np.ndarray | None:
         """dx from the output gradient as rows (F, N*OH*OW) in plain order; None when
@@ -229,22 +286,22 @@ class Conv2D(Layer):
             return None
         if self.gradient_im2col is not None:
             return self.correlate_gradient(drows)
-        dcol = self.params["W"].reshape(self.out_channels, -1).T @ drows
-        return self.im2col.backward(dcol)
+        return self.im2col.transpose_product(self.params["W"].reshape(self.out_channels, -1),
+                                             drows)
 
     def correlate_gradient(self, drows: np.ndarray) -> np.ndarray:
         """dx for stride 1 as a convolution: dout padded by K-1-padding, correlated with the
         kernel flipped in space and transposed in channels. From y[u, v] = sum W[i, j] x[u+i-p,
         v+j-p]: dx[a, b] = sum W[i, j] dy[a+p-i, b+p-j] = sum W'[i', j'] dy'[a+i', b+j'] with
-        W'[i', j'] = W[K-1-i', K-1-j'] and dy' = dy padded by K-1-p. One im2col and one matrix
-        product (C, F*KH*KW) @ (F*KH*KW, N*H*W) replace the product and col2im's strided adds.
+        W'[i', j'] = W[K-1-i', K-1-j'] and dy' = dy padded by K-1-p. An im2col and the product
+        (C, F*KH*KW) @ (F*KH*KW, N*H*W) replace the product and col2im's strided adds.
         """
         n, c, h, w = self.im2col.x_shape
         oh, ow = self.im2col.out_shape(self.im2col.x_shape)
         dout = drows.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3)
         flipped = self.params["W"][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
         flipped = np.ascontiguousarray(flipped).reshape(c, -1)
-        dx_rows = flipped @ self.gradient_im2col.forward(dout)  # (C, N*H*W)
+        dx_rows = self.gradient_im2col.product(flipped, dout)  # (C, N*H*W)
         return dx_rows.reshape(c, n, h, w).transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
