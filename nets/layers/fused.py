@@ -100,21 +100,21 @@ class ConvReLUPool(Conv2D):
                 for dy in range(p) for dx in range(p)]
 
     def group(self, rows: np.ndarray) -> np.ndarray:
-        """Plain rows (F, N*OH*OW) -> blocks (F, pool_size**2, N*PH*PW)."""
+        """Rows in the product's plain order -> blocks (F, pool_size**2, N*PH*PW)."""
         n = self.im2col.x_shape[0]
-        plain = rows.reshape(self.out_channels, n, *self.im2col.out_shape(self.im2col.x_shape))
         ph, pw = self.pooled_shape()
         blocks = np.empty((self.out_channels, self.pool_size**2, n, ph, pw), dtype=rows.dtype)
-        for k, view in self.window_offsets(plain):
+        for k, view in self.window_offsets(self.im2col.to_images(rows)):
             blocks[:, k] = view
         return blocks.reshape(self.out_channels, self.pool_size**2, -1)
 
     def ungroup(self, dblocks: np.ndarray) -> np.ndarray:
-        """Blocks (F, pool_size**2, N*PH*PW) -> plain rows (F, N*OH*OW), zero at the output
-        rows/columns that no window covers."""
+        """Blocks (F, pool_size**2, N*PH*PW) -> rows in the plain order of the product (see
+        Im2Col.from_images), zero at the output rows/columns that no window covers."""
         n = self.im2col.x_shape[0]
-        oh, ow = self.im2col.out_shape(self.im2col.x_shape)
-        drows = np.zeros((self.out_channels, n, oh, ow), dtype=dblocks.dtype)
-        for k, view in self.window_offsets(drows):
+        oh = self.im2col.out_shape(self.im2col.x_shape)[0]
+        drows = np.zeros((self.out_channels, n * oh * self.im2col.row_width()),
+                         dtype=dblocks.dtype)
+        for k, view in self.window_offsets(self.im2col.to_images(drows)):
             view[...] = dblocks[:, k].reshape(view.shape)
-        return drows.reshape(self.out_channels, -1)
+        return drows
