@@ -4,7 +4,7 @@ from typing import Any
 
 import numpy as np
 
-from nets.layers.conv import Conv2D, Im2Col, Pair, as_rows, to_channel_major
+from nets.layers.conv import Conv2D, Im2Col, Pair, to_channel_major
 from nets.module import register
 
 
@@ -20,13 +20,12 @@ class ConvReLUPool(Conv2D):
     Shapes: x (N, C, H, W) -> (N, F, PH, PW) with PH = OH // pool_size (conv output OH).
     Params: W (F, C, KH, KW), b (F,), as Conv2D, so weights transfer between the two.
 
-    Pooling wants the convolution output grouped by window offset: pool_size**2 contiguous
-    blocks (F, N*PH*PW), one per offset in the window. Then pooling is a running maximum
-    over the blocks, and its backward pass writes each block once, with no strided window
-    views. Either the im2col columns are built in that order (see Im2Col), a strided gather
-    over C*KH*KW rows, or the plain output is regrouped, a gather over F rows: the layer
-    picks the smaller (grouped columns for SimpleConvNet's 1-channel input, regrouping for
-    DeepConvNet's 16-64-channel ones).
+    Pooling reads the convolution output by window offset: pool_size**2 views (F, N, PH, PW),
+    one per offset in the window; pooling is a running maximum over them, and its backward
+    pass writes each view once. When C*KH*KW <= F (SimpleConvNet's 1-channel input) the
+    im2col columns are built grouped by offset (see Im2Col) and the views are contiguous
+    blocks. Otherwise grouping the columns (a strided gather over C*KH*KW rows) would cost
+    more than reading strided views of the plain output in place, which DeepConvNet does.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Pair,
@@ -54,67 +53,65 @@ class ConvReLUPool(Conv2D):
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         rows = self.convolve(x)
-        blocks = (rows.reshape(self.out_channels, self.pool_size**2, -1)
-                  if self.grouped_columns else self.group(rows))
+        self.rows_shape = rows.shape
+        offsets = self.offset_views(rows)
         # Running maximum over the window offsets. winner = the offset of the first maximum:
         # strict ">" keeps earlier offsets on ties, so exactly one input gets the gradient.
         # Offsets only grow, so max(winner, offset * better) sets winner = offset where better.
-        out = blocks[:, 0].copy()
+        out = offsets[0].copy()
         self.winner = np.zeros(out.shape, dtype=np.uint8)
         better = np.empty(out.shape, dtype=bool)
         for offset in range(1, self.pool_size**2):
-            np.greater(blocks[:, offset], out, out=better)
-            np.maximum(out, blocks[:, offset], out=out)
+            np.greater(offsets[offset], out, out=better)
+            np.maximum(out, offsets[offset], out=out)
             np.maximum(self.winner, better.view(np.uint8) * np.uint8(offset), out=self.winner)
-        out += self.params["b"][:, None]
+        out += self.params["b"][:, None, None, None]
         self.mask = out > 0
         np.maximum(out, 0, out=out)
-        ph, pw = self.pooled_shape()
-        return out.reshape(self.out_channels, len(x), ph, pw).transpose(1, 0, 2, 3)
+        return out.transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        dpooled = as_rows(to_channel_major(dout)) * self.mask  # (F, N*PH*PW)
-        np.sum(dpooled, axis=1, out=self.grads["b"])
-        # Each window's gradient goes to its winning offset; the other offsets get zero.
-        dblocks = np.empty((self.out_channels, self.pool_size**2, dpooled.shape[1]),
-                           dtype=dpooled.dtype)
-        for offset in range(self.pool_size**2):
-            np.multiply(dpooled, self.winner == offset, out=dblocks[:, offset])
-        if self.grouped_columns:
-            self.weight_gradient(dblocks.reshape(self.out_channels, -1))
-            return self.input_gradient(self.ungroup(dblocks)) if self.input_grad else None
-        drows = self.ungroup(dblocks)
+        dpooled = to_channel_major(dout).transpose(1, 0, 2, 3) * self.mask  # (F, N, PH, PW)
+        np.sum(dpooled, axis=(1, 2, 3), out=self.grads["b"])
+        # Each window's gradient goes to its winning offset; the other offsets get zero, and
+        # so do the output rows/columns that no window covers.
+        drows = np.zeros(self.rows_shape, dtype=dpooled.dtype)
+        for offset, view in enumerate(self.offset_views(drows)):
+            np.multiply(dpooled, self.winner == offset, out=view)
         self.weight_gradient(drows)
-        return self.input_gradient(drows)
+        if not self.input_grad:
+            return None
+        return self.input_gradient(self.ungroup(drows) if self.grouped_columns else drows)
 
     def pooled_shape(self) -> tuple[int, int]:
         oh, ow = self.im2col.out_shape(self.im2col.x_shape)
         return oh // self.pool_size, ow // self.pool_size
 
-    def window_offsets(self, plain: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """(k, view) for each window offset k = dy*pool_size + dx: plain[..., y, x] rows
-        (F, N, OH, OW) at y = py*pool_size + dy, x = px*pool_size + dx, as (F, N, PH, PW)."""
+    def window_offsets(self, plain: np.ndarray) -> list[np.ndarray]:
+        """Views (F, N, PH, PW) of plain (F, N, OH, OW), one per window offset k = dy*pool_size
+        + dx: the positions y = py*pool_size + dy, x = px*pool_size + dx."""
         p = self.pool_size
         ph, pw = self.pooled_shape()
-        return [(dy * p + dx, plain[:, :, dy : dy + p * ph : p, dx : dx + p * pw : p])
+        return [plain[:, :, dy : dy + p * ph : p, dx : dx + p * pw : p]
                 for dy in range(p) for dx in range(p)]
 
-    def group(self, rows: np.ndarray) -> np.ndarray:
-        """Rows in the product's plain order -> blocks (F, pool_size**2, N*PH*PW)."""
-        n = self.im2col.x_shape[0]
+    def offset_views(self, rows: np.ndarray) -> list[np.ndarray]:
+        """The window offsets of the product's rows, each (F, N, PH, PW): contiguous blocks for
+        grouped columns, strided views of the plain order otherwise (pooling reads them in
+        place rather than gathering them into blocks first: one pass less over the output)."""
+        if not self.grouped_columns:
+            return self.window_offsets(self.im2col.to_images(rows))
         ph, pw = self.pooled_shape()
-        blocks = np.empty((self.out_channels, self.pool_size**2, n, ph, pw), dtype=rows.dtype)
-        for k, view in self.window_offsets(self.im2col.to_images(rows)):
-            blocks[:, k] = view
-        return blocks.reshape(self.out_channels, self.pool_size**2, -1)
+        blocks = rows.reshape(self.out_channels, self.pool_size**2, -1, ph, pw)
+        return list(blocks.transpose(1, 0, 2, 3, 4))
 
-    def ungroup(self, dblocks: np.ndarray) -> np.ndarray:
-        """Blocks (F, pool_size**2, N*PH*PW) -> rows in the plain order of the product (see
-        Im2Col.from_images), zero at the output rows/columns that no window covers."""
+    def ungroup(self, drows: np.ndarray) -> np.ndarray:
+        """Rows in grouped column order -> rows in plain order (F, N*OH*OW), zero at the output
+        rows/columns that no window covers."""
         n = self.im2col.x_shape[0]
-        oh = self.im2col.out_shape(self.im2col.x_shape)[0]
-        drows = np.zeros((self.out_channels, n * oh * self.im2col.row_width()),
-                         dtype=dblocks.dtype)
-        for k, view in self.window_offsets(self.im2col.to_images(drows)):
-            view[...] = dblocks[:, k].reshape(view.shape)
-        return drows
+        oh, ow = self.im2col.out_shape(self.im2col.x_shape)
+        plain = np.zeros((self.out_channels, n * oh * ow), dtype=drows.dtype)
+        for view, block in zip(self.window_offsets(self.im2col.to_images(plain)),
+                               self.offset_views(drows), strict=True):
+            view[...] = block
+        return plain
