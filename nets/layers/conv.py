@@ -74,22 +74,34 @@ class PaddedBuffer:
 
     Only the interior is written on each call, so the border is filled once, not per call
     (np.pad would allocate and fill a new array every time).
+
+    shared_columns=True pads each row on the left only: in memory a row's left padding comes
+    right after the previous row's pixels, so it is that row's right padding too (Im2Col's wide
+    rows read across the row end). Rows are then W + pw wide instead of W + 2*pw.
+    slack: room for that many more values after the buffer's end (see channel_major).
     """
 
-    def __init__(self, padding: tuple[int, int], fill: float = 0.0, slack: int = 0) -> None:
-        self.padding, self.fill, self.slack = padding, fill, slack  # slack: see channel_major
+    def __init__(self, padding: tuple[int, int], fill: float = 0.0, slack: int = 0,
+                 shared_columns: bool = False) -> None:
+        self.padding, self.fill, self.slack = padding, fill, slack
+        self.shared_columns = shared_columns
         self.buffers: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def padded_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        n, c, h, w = shape
+        ph, pw = self.padding
+        return n, c, h + 2 * ph, w + (pw if self.shared_columns else 2 * pw)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         ph, pw = self.padding
         if ph == 0 and pw == 0:
             return x
-        n, c, h, w = x.shape
+        h, w = x.shape[2:]
         key = (x.shape, x.dtype)
         if key not in self.buffers:
             if len(self.buffers) >= 4:  # e.g. train batch, eval batch, single observation
                 self.buffers.clear()
-            self.buffers[key] = channel_major((n, c, h + 2 * ph, w + 2 * pw), self.fill, x.dtype,
+            self.buffers[key] = channel_major(self.padded_shape(x.shape), self.fill, x.dtype,
                                               self.slack)
         padded = self.buffers[key]
         padded[:, :, ph : ph + h, pw : pw + w] = x
@@ -112,13 +124,15 @@ class Im2Col:
     items: its steps are sized in bytes, and a batch that fits one block takes one step.
 
     Wide rows. Where windows move one column at a time (stride 1 across) over a padded copy of
-    the input, the columns run over whole rows of the padded image: positions x = 0 .. Wp-1
-    instead of 0 .. OW-1 (Wp = padded width). For one channel, kernel offset and image, the
-    receptive fields are then one contiguous run of OH*Wp values, so im2col copies long runs
-    instead of OH runs of OW values (2-3x faster on 8-28 pixel wide images). The KW-1 extra
-    outputs per row are computed and dropped (`to_images`); gradients get zeros there
-    (`from_images`), so they add nothing to dW or dx. The last row's reads run KW-1 values
-    past the padded image: the padded buffer keeps that much room after its end.
+    the input, the columns run over whole rows of the padded image: positions x = 0 .. R-1
+    instead of 0 .. OW-1, R = W + pw the width of a padded row whose left padding is shared
+    with the previous row's right (PaddedBuffer's shared_columns). For one channel, kernel
+    offset and image, the receptive fields are then one contiguous run of OH*R values, so
+    im2col copies long runs instead of OH runs of OW values (2-3x faster on 8-28 pixel wide
+    images). The R - OW = KW-1-pw extra outputs per row are computed and dropped
+    (`to_images`); gradients get zeros there (`from_images`), so they add nothing to dW or dx.
+    The last row's reads run KW-1 values past the padded image: the padded buffer keeps that
+    much room after its end.
 
     group=g (used by ConvReLUPool with g x g max-pooling) orders the columns so that the g*g
     output positions of each pooling window land in g*g separate blocks: columns run over
@@ -133,8 +147,10 @@ class Im2Col:
     def __init__(self, kernel: Pair, stride: Pair = 1, padding: Pair = 0, group: int = 1):
         self.kernel, self.stride, self.padding = pair(kernel), pair(stride), pair(padding)
         self.group = group
-        self.wide = group == 1 and self.stride[1] == 1 and self.padding != (0, 0)
-        self.pad = PaddedBuffer(self.padding, slack=self.kernel[1] - 1 if self.wide else 0)
+        self.wide = (group == 1 and self.stride[1] == 1 and self.padding != (0, 0)
+                     and self.padding[1] < self.kernel[1])
+        self.pad = PaddedBuffer(self.padding, slack=self.kernel[1] - 1 if self.wide else 0,
+                                shared_columns=self.wide)
         self.buffer = np.empty(0, dtype=np.float32)  # storage for one block's columns, reused
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -147,9 +163,9 @@ class Im2Col:
         return oh // self.group, ow // self.group
 
     def row_width(self) -> int:
-        """Columns per output row: the padded width with wide rows, else OW."""
+        """Columns per output row: the padded row width W + pw with wide rows, else OW."""
         if self.wide:
-            return self.x_shape[3] + 2 * self.padding[1]
+            return self.x_shape[3] + self.padding[1]
         return self.out_shape(self.x_shape)[1]
 
     def receptive_fields(self, xp: np.ndarray, group: int, writeable: bool = False) -> np.ndarray:
@@ -242,9 +258,9 @@ class Im2Col:
         and block, into a view of dx shaped like the receptive fields: no loop over pixels,
         and much faster than np.add.at, which handles arbitrary repeated indices one by one.
         """
-        n, c, h, w = self.x_shape
+        n, _, h, w = self.x_shape
         (kh, kw), (ph, pw) = self.kernel, self.padding
-        dxp = channel_major((n, c, h + 2 * ph, w + 2 * pw), 0.0, self.dtype, self.pad.slack)
+        dxp = channel_major(self.pad.padded_shape(self.x_shape), 0.0, self.dtype, self.pad.slack)
         dx_fields = self.receptive_fields(dxp, 1, writeable=True)[:, :, :, 0, 0]
         image_columns = drows.shape[1] // n
         for images in self.image_blocks():
