@@ -4,8 +4,9 @@
 Memory layout. Arrays are (N, C, H, W) at the interface, but the buffers made here are stored
 channel-major, (C, N, H, W) in memory, and handed out as transposed views. That makes the
 column matrix (C*KH*KW, N*OH*OW) a copy whose innermost runs are contiguous image rows (3-6x
-faster than the (N*OH*OW, C*KH*KW) order on this kind of CPU), and the product
-W (F, C*KH*KW) @ col is already the next layer's (F, N, OH, OW) data: no transposing copies.
+faster than the (N*OH*OW, C*KH*KW) order on this kind of CPU; whole padded rows with
+Im2Col's wide rows), and the product W (F, C*KH*KW) @ col is already the next layer's
+(F, N, OH, OW) data, as a view: no transposing copies.
 """
 
 import math
