@@ -15,9 +15,6 @@ the ε-greedy policy (Expected SARSA).
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +22,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from nets.io import CheckpointError, load_arrays, save_arrays
 from rl import schedules
 from rl.seeding import rng_state, set_rng_state
 
@@ -281,20 +279,9 @@ class QLearningAgent:
         return bytes.fromhex(key) if isinstance(key, str) else key
 
     def save(self, path: str | Path) -> Path:
-        """Write the agent to one .npz file (table arrays + a JSON meta string), atomically."""
-        path = Path(path)
+        """Write the agent to one .npz file (table arrays + JSON metadata), atomically."""
         arrays, meta = self.state_dict()
-        arrays["meta_json"] = np.array(json.dumps(meta))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return save_arrays(path, arrays, meta)
 
     def load(self, path: str | Path) -> None:
         """Load a file written by `save` (never unpickles)."""
@@ -302,13 +289,9 @@ class QLearningAgent:
         if not path.exists():
             raise FileNotFoundError(f"no Q-table file at {path}; train one with scripts/train.py")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-            meta = json.loads(str(arrays.pop("meta_json")))
-        except (ValueError, KeyError, OSError, json.JSONDecodeError) as err:
-            raise ValueError(
-                f"{path} is not a Q-table file written by QLearningAgent.save: {err}"
-            ) from None
+            arrays, meta = load_arrays(path)
+        except CheckpointError as err:
+            raise ValueError(f"not a Q-table file written by QLearningAgent.save: {err}") from None
         try:
             self.load_state_dict(arrays, meta)
         except (KeyError, TypeError) as err:

@@ -8,18 +8,42 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from nets.errors import CheckpointError
 from nets.module import Model, build
 
-__all__ = ["CheckpointError", "load", "load_arrays", "save", "save_arrays"]
+__all__ = ["CheckpointError", "atomic_write", "load", "load_arrays", "save", "save_arrays"]
 
 META_KEY = "__meta__"
 MODEL_FORMAT = "nets-model-v1"
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO]:
+    """Open a temporary file beside `path` for writing; rename it over `path` on success.
+
+    A crash or an exception leaves either the old file or the new one, never half of one, and
+    no temporary file behind. The result is readable by everyone (mkstemp makes it 0600).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, mode, **open_kwargs) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
@@ -31,18 +55,8 @@ def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str,
         meta_text = json.dumps(meta)
     except TypeError as error:
         raise TypeError(f"metadata for {path} is not JSON-serialisable: {error}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target then rename: a crash leaves the old file or the new, never half.
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **{META_KEY: np.array(meta_text)}, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as file:
+        np.savez(file, **{META_KEY: np.array(meta_text)}, **arrays)
     return path
 
 

@@ -10,7 +10,6 @@ the metadata, refuses arrays that would need pickle, and names the file in every
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -39,7 +38,6 @@ def save_checkpoint(path: str | Path, arrays: dict[str, np.ndarray], meta: dict)
             "store numbers, or put the values in the JSON metadata"
         )
     save_arrays(path, payload, {"format": FORMAT, "version": VERSION, "meta": meta})
-    os.chmod(path, 0o644)  # the temporary file was private (0600); a checkpoint is not secret
     return path
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nets.io import atomic_write
 
 # Columns that always come first, in this order, so the file reads the same across runs.
 LEADING_COLUMNS = (
@@ -78,13 +79,11 @@ class CsvLogger:
         """Write header + rows to a temp file, rename it over the log, reopen for appending."""
         if getattr(self, "_file", None) is not None:
             self._file.close()
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_write(self.path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns)
             if columns:
                 writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.path)
         self.columns = columns
         self.rows_written = len(rows)
         self._file = open(self.path, "a", newline="")  # closed by close()

@@ -9,7 +9,6 @@ episodes instead. Uses matplotlib's object API (no pyplot), so it never needs a 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from nets.io import atomic_write
 from rl.logging import read_metrics
 
 _GRID_POINTS = 200  # x positions at which several runs' curves are averaged
@@ -169,9 +169,6 @@ def plot_learning_curves(
         figure.suptitle(title)
 
     out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_write(out_png) as f:
         figure.savefig(f, format="png", dpi=110)
-    os.replace(tmp, out_png)
     return out_png

@@ -39,6 +39,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import gymnasium as gym
 
 import envs  # noqa: F401  (registers the PacGrid ids)
+from nets.io import atomic_write
 from rl.config import add_dataclass_args, from_args
 
 LAYOUT_IDS = {
@@ -165,12 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report)
     print(text)
     if cfg.out:
-        out = Path(cfg.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temporary = out.with_name(out.name + ".tmp")
-        temporary.write_text(text + "\n")
-        os.replace(temporary, out)
-        print(f"bench_env.py: wrote {out}", file=sys.stderr)
+        with atomic_write(cfg.out, "w") as f:
+            f.write(text + "\n")
+        print(f"bench_env.py: wrote {cfg.out}", file=sys.stderr)
     return 0
 
 

@@ -42,6 +42,7 @@ if __package__ in (None, ""):  # run as `python scripts/bench_nets.py`: make pac
 
 import nets
 from nets import zoo
+from nets.io import atomic_write
 from rl.config import add_dataclass_args, from_args
 
 
@@ -346,12 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report)
     print(text)
     if cfg.out:
-        out = Path(cfg.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temporary = out.with_name(out.name + ".tmp")
-        temporary.write_text(text + "\n")
-        os.replace(temporary, out)
-        print(f"bench_nets.py: wrote {out}", file=sys.stderr)
+        with atomic_write(cfg.out, "w") as f:
+            f.write(text + "\n")
+        print(f"bench_nets.py: wrote {cfg.out}", file=sys.stderr)
     return 0
 
 

@@ -14,7 +14,6 @@ import contextlib
 import importlib
 import json
 import multiprocessing
-import os
 import signal
 import tempfile
 import time
@@ -24,11 +23,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from nets.io import atomic_write
+
 MARKER = "trial.json"  # written last, when a trial has finished (or failed): its status
 CHECKPOINT = "checkpoint.npz"  # written by the training loop; its presence means "resumable"
 LOG = "train.log"  # the trial's own stdout and stderr
 METRICS = "metrics.csv"  # written by the training loop
-FILE_MODE = 0o644  # mkstemp makes private files; results are ordinary readable files
 
 # Folders a Ray cluster does not need in the project code it is sent.
 RAY_CODE_EXCLUDES = ["runs/", ".venv/", ".git/", "**/__pycache__/", "data/", "*.egg-info/"]
@@ -67,17 +67,9 @@ class TrialResult:
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON to a temporary file in the same folder, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
 
 
 def _resolve_entry(entry: str) -> Any:
@@ -204,12 +196,8 @@ def write_files(folder: Path, files: dict[str, bytes]) -> None:
     """Write files that came back from a Ray task into `folder`, each atomically, marker last."""
     for relative in sorted(files, key=lambda name: name == MARKER):
         path = folder / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
             f.write(files[relative])
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
 
 
 def run_trial_elsewhere(

@@ -17,7 +17,6 @@ import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
-import os
 import platform
 import sys
 from collections.abc import Callable
@@ -31,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
+from nets.io import atomic_write
 from rl.checkpoint import load_checkpoint_meta
 from rl.config import add_dataclass_args, from_json, given_fields, to_json
 from rl.loop import (
@@ -161,9 +161,8 @@ def versions() -> dict[str, str]:
 
 def write_json(path: Path, data: dict) -> None:
     """Write JSON atomically (temp file in the same folder, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
 
 
 @dataclasses.dataclass

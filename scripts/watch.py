@@ -22,6 +22,7 @@ if __package__ in (None, ""):  # run as `python scripts/watch.py`: make the proj
 import numpy as np
 from PIL import Image
 
+from nets.io import atomic_write
 from rl.evaluate import DEFAULT_MAX_EPISODE_STEPS
 from rl.seeding import episode_seed, make_rng
 from scripts.train import UsageError, load_run
@@ -41,11 +42,9 @@ def has_display() -> bool:
 def write_gif(path: Path, frames: list[np.ndarray], fps: float) -> Path:
     """Write RGB frames (H, W, 3) uint8 to an animated GIF atomically."""
     images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                   duration=max(round(1000 / fps), 20), loop=0)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                       duration=max(round(1000 / fps), 20), loop=0)
     return path
 
 

@@ -13,6 +13,7 @@ from agents.q_learning import (
     greedy_action,
     td_target,
 )
+from nets.io import save_arrays
 from rl import schedules
 
 
@@ -331,10 +332,7 @@ def test_load_rejects_bad_files(tmp_path):
     with pytest.raises(ValueError, match="not a Q-table file"):
         make_agent().load(junk)
     no_table = tmp_path / "no_table.npz"
-    np.savez(
-        no_table,
-        meta_json=np.array('{"agent": "QLearningAgent", "table": "dense", "n_actions": 2}'),
-    )
+    save_arrays(no_table, {}, {"agent": "QLearningAgent", "table": "dense", "n_actions": 2})
     with pytest.raises(ValueError, match="incomplete"):
         make_agent().load(no_table)
     path = make_agent(n_states=2).save(tmp_path / "two.npz")
