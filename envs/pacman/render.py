@@ -183,17 +183,25 @@ class Renderer:
 
     def _draw_status(self, state: GameState) -> None:
         left = f"SCORE {state.score}"
+        # The result replaces the food counter: on narrow layouts both would not fit the bar.
         if state.win:
-            left += "   YOU WIN!"
+            right = "YOU WIN!"
         elif state.loss:
-            left += "   GAME OVER"
-        right = f"FOOD {state.food_left}"
-        text = self.font.render(left, True, TEXT)
+            right = "GAME OVER"
+        else:
+            right = f"FOOD {state.food_left}"
+        texts = [self.font.render(left, True, TEXT), self.font.render(right, True, TEXT)]
+        margin, width = self.tile // 2, self.surface.get_width()
+        room = width - 3 * margin  # both margins and a gap between the two texts
+        needed = texts[0].get_width() + texts[1].get_width()
+        if needed > room:  # a narrow layout (tiny): shrink the text rather than overlap it
+            scale = room / needed
+            texts = [self.pygame.transform.smoothscale(
+                text, (int(text.get_width() * scale), int(text.get_height() * scale)))
+                for text in texts]
         bar = status_bar_height(self.tile)
-        y = self.maze_top + (bar - text.get_height()) // 2
-        self.surface.blit(text, (self.tile // 2, y))
-        text = self.font.render(right, True, TEXT)
-        self.surface.blit(text, (self.surface.get_width() - text.get_width() - self.tile // 2, y))
+        for text, x in zip(texts, (margin, width - texts[1].get_width() - margin), strict=True):
+            self.surface.blit(text, (x, self.maze_top + (bar - text.get_height()) // 2))
 
 
 def _draw_walls(pygame, surface, walls: np.ndarray, tile: int) -> None:
