@@ -46,7 +46,7 @@ class DemoConfig:
     # Greedy episodes of the final evaluation.
     eval_episodes: int = 100
     # Episodes recorded into the GIF.
-    gif_episodes: int = 1
+    gif_episodes: int = 3
 
 
 def parse_args(argv: list[str] | None) -> DemoConfig:
