@@ -85,6 +85,12 @@ class DQNConfig:
     conv_strides: tuple[int, ...] = (1, 2)
     # Layout of image observations: "auto" guesses from the shape, or "hwc" / "chw".
     image_layout: Literal["auto", "hwc", "chw"] = "auto"
+    # Agent-centred view (grids): the channel that marks the agent's cell (3 = Pac-Man in PacGrid).
+    # The CNN then sees the grid shifted so that this cell is at the centre, so "ghost just
+    # north of me" is the same input wherever the agent stands (none = the grid as given).
+    center_channel: int | None = None
+    # With center_channel: the channel set to 1 outside the shifted grid (0 = walls in PacGrid).
+    outside_channel: int | None = None
     # Proportional prioritized replay instead of uniform.
     prioritized: bool = False
     # Prioritization exponent α (0 = uniform).
@@ -180,6 +186,51 @@ class DuelingCombine(Layer):
         return np.concatenate([dvalue, dadvantage], axis=1)
 
 
+@register
+class CenterOn(Layer):
+    """(N, C, H, W) -> (N, C, 2H-1, 2W-1): each grid shifted so that its agent cell is central.
+
+    The agent's cell is where channel `center` is largest (in the last of `frames` stacked
+    frames); cells outside the original grid are 0, except `outside` (if set), which is 1 there.
+    """
+
+    def __init__(self, channels: int, frames: int, center: int, outside: int | None = None) -> None:
+        super().__init__()
+        self.channels, self.frames = int(channels), int(frames)
+        self.center, self.outside = int(center), None if outside is None else int(outside)
+        per_frame = self.channels // self.frames
+        if not 0 <= self.center < per_frame or not (
+                self.outside is None or 0 <= self.outside < per_frame):
+            raise ValueError(f"center/outside channels must be in [0, {per_frame}), got "
+                             f"{self.center}, {self.outside}")
+        self._offsets: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        n, c, h, w = x.shape
+        per_frame = c // self.frames
+        out = np.zeros((n, c, 2 * h - 1, 2 * w - 1), dtype=x.dtype)
+        if self.outside is not None:
+            out[:, self.outside::per_frame] = 1.0
+        marker = x[:, (self.frames - 1) * per_frame + self.center].reshape(n, -1).argmax(axis=1)
+        rows, cols = h - 1 - marker // w, w - 1 - marker % w
+        for i in range(n):  # a batch is small (32 rows): one slice copy each
+            out[i, :, rows[i]:rows[i] + h, cols[i]:cols[i] + w] = x[i]
+        self._offsets = np.stack([rows, cols], axis=1)
+        self._shape = (h, w)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        h, w = self._shape
+        dx = np.empty((len(dout), dout.shape[1], h, w), dtype=dout.dtype)
+        for i, (row, col) in enumerate(self._offsets):
+            dx[i] = dout[i, :, row:row + h, col:col + w]
+        return dx
+
+    def config_args(self) -> dict[str, Any]:
+        return {"channels": self.channels, "frames": self.frames, "center": self.center,
+                "outside": self.outside}
+
+
 def input_scale(space: gym.spaces.Box) -> float:
     """1/high for integer pixels above 1 (e.g. 1/255), else 1: bounded inputs near [0, 1]."""
     if np.issubdtype(space.dtype, np.integer) and np.all(np.isfinite(space.high)):
@@ -210,6 +261,11 @@ def build_q_network(
         image = ImageInput(list(shape), layout, input_scale(observation_space))
         layers.append(("input", image))
         channels, height, width_px = image.output_shape()
+        if config.center_channel is not None:
+            frames = int(np.prod(shape[:-3], dtype=int))
+            layers.append(("center", CenterOn(channels, frames, config.center_channel,
+                                              config.outside_channel)))
+            height, width_px = 2 * height - 1, 2 * width_px - 1
         if len(config.conv_strides) != len(config.conv_channels):
             raise ValueError("conv_strides needs one stride per entry of conv_channels")
         for i, (out_channels, stride) in enumerate(
@@ -458,7 +514,12 @@ def _pacman_preset(total_steps: int, exploration_steps: int) -> dict[str, Any]:
 
 presets.update({
     "PacGrid/Tiny-v0": _pacman_preset(30_000, 10_000),
-    "PacGrid/Small-v0": _pacman_preset(300_000, 100_000),
+    # Small (two ghosts): measured with seed 0, 300k steps, 100 greedy games each (see
+    # scripts/evaluate.py): the shared preset scored -432 (0% wins; 250k steps), γ = 0.95 -396,
+    # γ = 0.95 with the Pac-Man-centred view -335 (0% wins, ~28 of 59 food; 23 min on 2 busy
+    # cores). None wins a game yet: the issue's 90% is not reached with these settings.
+    "PacGrid/Small-v0": {**_pacman_preset(300_000, 100_000),
+                         "gamma": 0.95, "center_channel": 3, "outside_channel": 0},
     "PacGrid/Medium-v0": _pacman_preset(1_000_000, 300_000),
     "PacGrid/Classic-v0": _pacman_preset(2_000_000, 500_000),
 })
