@@ -6,6 +6,7 @@ import pytest
 
 import nets
 from agents.dqn import (
+    CenterOn,
     DQNAgent,
     DQNConfig,
     DuelingCombine,
@@ -302,3 +303,28 @@ def test_learns_the_chain():
     assert greedy_return(env, agent) < 1.0  # the untrained greedy policy does not reach +1
     run_agent(env, agent, 3000, seed=0)
     assert greedy_return(env, agent) == pytest.approx(1.0)
+
+
+def test_center_on_moves_the_agent_cell_to_the_centre_and_back():
+    rng = np.random.default_rng(3)
+    # Two stacked frames of 3 channels on a 6x7 grid; channel 1 marks the agent, channel 0 walls.
+    x = rng.integers(0, 2, size=(2, 6, 6, 7)).astype(np.float32)
+    x[:, 4] = 0.0  # the last frame's agent channel (frame 1, channel 1)
+    x[0, 4, 0, 0] = 1.0  # agent in the top-left corner
+    x[1, 4, 5, 3] = 1.0  # agent on the bottom row
+    layer = CenterOn(channels=6, frames=2, center=1, outside=0)
+    out = layer.forward(x)
+    assert out.shape == (2, 6, 11, 13)
+    assert out[0, 4, 5, 6] == 1.0 and out[1, 4, 5, 6] == 1.0  # the centre cell
+    # Top-left agent: the grid occupies rows 5..10, columns 6..12; outside it, walls in channel
+    # 0 of each frame and zeros elsewhere.
+    np.testing.assert_array_equal(out[0, :, 5:, 6:], x[0])
+    assert out[0, 0, 0, 0] == 1.0 and out[0, 3, 0, 0] == 1.0 and out[0, 1, 0, 0] == 0.0
+    np.testing.assert_array_equal(out[1, :, 0:6, 3:10], x[1])
+    # Backward routes each output cell's gradient to the input cell it came from.
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx = layer.backward(dout)
+    np.testing.assert_array_equal(dx[0], dout[0, :, 5:, 6:])
+    np.testing.assert_array_equal(layer.backward(out), x)
+    with pytest.raises(ValueError, match="channels"):
+        CenterOn(channels=6, frames=2, center=3)
