@@ -1,6 +1,7 @@
 """scripts/train.py, evaluate.py, watch.py and plot.py through `main([...])` with tiny budgets."""
 
 import json
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -171,38 +172,43 @@ def test_flags_and_presets_layer_over_the_defaults(monkeypatch, tmp_path):
     assert config["loop"]["eval_every"] == 100  # presets may set loop fields too
 
 
+class Killed(Exception):
+    """Stands for the process being killed in the middle of a run."""
+
+
+def kill_and_resume(new_agent, env_id: str, cfg: LoopConfig, kill_at: int, tmp_path: Path):
+    """Train one agent straight through, and another killed at step `kill_at` then resumed
+    from its last checkpoint; returns both (each from `new_agent()`, same seed)."""
+    straight = new_agent()
+    train(gym.make(env_id), straight, cfg, tmp_path / "straight", eval_env=gym.make(env_id))
+
+    doomed = new_agent()
+    observe = doomed.observe
+
+    def observe_then_die(*args):
+        if doomed.steps == kill_at:
+            raise Killed
+        return observe(*args)
+
+    doomed.observe = observe_then_die
+    with pytest.raises(Killed):
+        train(gym.make(env_id), doomed, cfg, tmp_path / "killed", eval_env=gym.make(env_id))
+    resumed = new_agent()
+    train(gym.make(env_id), resumed, LoopConfig(**{**vars(cfg), "resume": True}),
+          tmp_path / "killed", eval_env=gym.make(env_id))
+    return straight, resumed
+
+
 @pytest.mark.parametrize("method", ["qlearning", "sarsa", "expected_sarsa"])
 def test_q_learning_killed_and_resumed_ends_with_the_same_table(method, tmp_path):
-    class Killed(Exception):
-        pass
-
-    def make_agent(kill_at=None):
+    def new_agent():
         env = gym.make("FrozenLake-v1")
         config = QLearningConfig(method=method, epsilon=schedules.linear(1, 0.1, 2000).config())
-        agent = QLearningAgent(env.observation_space, env.action_space, config, make_rng([7, 0]))
-        if kill_at is not None:
-            observe = agent.observe
-
-            def observe_then_die(*args):
-                if agent.steps == kill_at:
-                    raise Killed
-                return observe(*args)
-
-            agent.observe = observe_then_die
-        return env, agent
+        return QLearningAgent(env.observation_space, env.action_space, config, make_rng([7, 0]))
 
     cfg = LoopConfig(total_steps=3000, checkpoint_every=250, eval_every=1000, eval_episodes=3,
                      seed=7, progress=False)
-    env, straight = make_agent()
-    train(env, straight, cfg, tmp_path / "straight", eval_env=gym.make("FrozenLake-v1"))
-
-    env, doomed = make_agent(kill_at=1800)
-    with pytest.raises(Killed):
-        train(env, doomed, cfg, tmp_path / "killed", eval_env=gym.make("FrozenLake-v1"))
-    env, resumed = make_agent()
-    resume_cfg = LoopConfig(**{**vars(cfg), "resume": True})
-    train(env, resumed, resume_cfg, tmp_path / "killed", eval_env=gym.make("FrozenLake-v1"))
-
+    straight, resumed = kill_and_resume(new_agent, "FrozenLake-v1", cfg, 1800, tmp_path)
     assert resumed.steps == straight.steps == 3000
     assert np.array_equal(resumed.table, straight.table)
     assert np.abs(straight.table).sum() > 0  # it did learn something
@@ -222,35 +228,14 @@ def test_dqn_trains_through_the_registry(tmp_path, capsys):
 def test_dqn_killed_and_resumed_ends_with_the_same_parameters(tmp_path):
     from agents.dqn import DQNAgent, DQNConfig
 
-    class Killed(Exception):
-        pass
-
-    def make_agent(kill_at=None):
+    def new_agent():
         env = gym.make("CartPole-v1")
         config = DQNConfig(hidden=(32,), batch_size=16, learning_starts=100, buffer_size=2000)
-        agent = DQNAgent(env.observation_space, env.action_space, config, make_rng([3, 0]))
-        if kill_at is not None:
-            observe = agent.observe
-
-            def observe_then_die(*args):
-                if agent.steps == kill_at:
-                    raise Killed
-                return observe(*args)
-
-            agent.observe = observe_then_die
-        return env, agent
+        return DQNAgent(env.observation_space, env.action_space, config, make_rng([3, 0]))
 
     cfg = LoopConfig(total_steps=1500, checkpoint_every=200, eval_every=500, eval_episodes=2,
                      seed=3, progress=False)
-    env, straight = make_agent()
-    train(env, straight, cfg, tmp_path / "straight", eval_env=gym.make("CartPole-v1"))
-    env, doomed = make_agent(kill_at=1100)
-    with pytest.raises(Killed):
-        train(env, doomed, cfg, tmp_path / "killed", eval_env=gym.make("CartPole-v1"))
-    env, resumed = make_agent()
-    train(env, resumed, LoopConfig(**{**vars(cfg), "resume": True}), tmp_path / "killed",
-          eval_env=gym.make("CartPole-v1"))
-
+    straight, resumed = kill_and_resume(new_agent, "CartPole-v1", cfg, 1100, tmp_path)
     expected, _ = straight.state_dict()
     found, _ = resumed.state_dict()
     assert expected.keys() == found.keys()
