@@ -31,15 +31,6 @@ class Residual(Model):
             shortcut = (Conv2D(in_channels, out_channels, 1, stride=stride, rng=rng)
                         if projection else Identity())
         self.body, self.shortcut = body, shortcut
-        self._input_grad = True
-
-    @property
-    def input_grad(self) -> bool:
-        return self._input_grad
-
-    @input_grad.setter
-    def input_grad(self, value: bool) -> None:
-        self._input_grad = self.body.input_grad = self.shortcut.input_grad = bool(value)
 
     def children(self) -> list[tuple[str, Layer | Model]]:
         return [("body", self.body), ("shortcut", self.shortcut)]
@@ -76,17 +67,6 @@ class Concat(Model):
 
     def __init__(self, branches: Sequence[Item]) -> None:
         self.branches = name_layers(branches)
-        self._input_grad = True
-
-    @property
-    def input_grad(self) -> bool:
-        return self._input_grad
-
-    @input_grad.setter
-    def input_grad(self, value: bool) -> None:
-        self._input_grad = bool(value)
-        for _, branch in self.branches:
-            branch.input_grad = self._input_grad
 
     def children(self) -> list[tuple[str, Layer | Model]]:
         return self.branches

@@ -98,7 +98,19 @@ class Layer:
 class Model:
     """A container of named layers/models with the model API (names, state, freezing, config)."""
 
-    input_grad = True
+    _input_grad = True
+
+    @property
+    def input_grad(self) -> bool:
+        """False: backward may skip dx and return None (nothing upstream needs it)."""
+        return self._input_grad
+
+    @input_grad.setter
+    def input_grad(self, value: bool) -> None:
+        # A block whose input is not needed needs no input gradient from any of its parts.
+        self._input_grad = bool(value)
+        for _, child in self.children():
+            child.input_grad = self._input_grad
 
     def children(self) -> list[tuple[str, "Layer | Model"]]:
         raise NotImplementedError

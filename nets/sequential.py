@@ -44,11 +44,7 @@ class Sequential(Model):
         self.layers = name_layers(items)
         self.input_grad = input_grad
 
-    @property
-    def input_grad(self) -> bool:
-        return self._input_grad
-
-    @input_grad.setter
+    @Model.input_grad.setter
     def input_grad(self, value: bool) -> None:
         self._input_grad = bool(value)
         # With no input gradient, backward can stop at the first layer that has parameters.
