@@ -31,6 +31,8 @@ from typing import BinaryIO
 import numpy as np
 from tqdm import tqdm
 
+from nets.io import atomic_write
+
 # Folder name of this project inside the user cache.
 CACHE_FOLDER = "rlsandbox"
 
@@ -209,20 +211,9 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
     if path.suffix == ".gz":
         # mtime=0 makes the bytes (and so the checksum) independent of when they were written.
         data = gzip.compress(data, mtime=0)
-    _write_atomic(path, data)
+    with atomic_write(path) as f:
+        f.write(data)
     return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- finding files

@@ -18,7 +18,8 @@ import numpy as np
 from nets.errors import CheckpointError
 from nets.module import Model, build
 
-__all__ = ["CheckpointError", "atomic_write", "load", "load_arrays", "save", "save_arrays"]
+__all__ = ["CheckpointError", "atomic_write", "load", "load_arrays", "save", "save_arrays",
+           "write_json"]
 
 META_KEY = "__meta__"
 MODEL_FORMAT = "nets-model-v1"
@@ -44,6 +45,25 @@ def atomic_write(path: str | Path, mode: str = "wb", **open_kwargs: Any) -> Iter
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write `data` as indented JSON, atomically; NumPy numbers/arrays and paths are converted."""
+    with atomic_write(path, "w") as file:
+        json.dump(data, file, indent=2, default=_plain_json)
+        file.write("\n")
+    return Path(path)
+
+
+def _plain_json(value: Any) -> Any:
+    """NumPy scalars and arrays, and paths, as plain JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:

@@ -12,9 +12,6 @@ so report the final-epoch accuracy as the unbiased figure.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,6 +24,7 @@ from tqdm import tqdm
 from nets import io as nets_io
 from nets import losses, optim
 from nets.errors import NonFiniteLossError
+from nets.io import write_json
 
 
 @dataclass
@@ -216,30 +214,3 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
     return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True)
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write JSON atomically: a temporary file in the same folder, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=_json_default)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _json_default(value: Any) -> Any:
-    """NumPy scalars and arrays, and paths, as plain JSON values."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -39,7 +39,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import gymnasium as gym
 
 import envs  # noqa: F401  (registers the PacGrid ids)
-from nets.io import atomic_write
+from nets.io import write_json
 from rl.config import add_dataclass_args, from_args
 
 LAYOUT_IDS = {
@@ -166,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report)
     print(text)
     if cfg.out:
-        with atomic_write(cfg.out, "w") as f:
-            f.write(text + "\n")
+        write_json(cfg.out, report)
         print(f"bench_env.py: wrote {cfg.out}", file=sys.stderr)
     return 0
 

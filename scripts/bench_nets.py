@@ -42,7 +42,7 @@ if __package__ in (None, ""):  # run as `python scripts/bench_nets.py`: make pac
 
 import nets
 from nets import zoo
-from nets.io import atomic_write
+from nets.io import write_json
 from rl.config import add_dataclass_args, from_args
 
 
@@ -347,8 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report)
     print(text)
     if cfg.out:
-        with atomic_write(cfg.out, "w") as f:
-            f.write(text + "\n")
+        write_json(cfg.out, report)
         print(f"bench_nets.py: wrote {cfg.out}", file=sys.stderr)
     return 0
 

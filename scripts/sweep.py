@@ -48,6 +48,7 @@ except ModuleNotFoundError:  # Python 3.10: JSON sweep files only
 if __package__ in (None, ""):  # run as `python scripts/sweep.py`: make `scripts.*` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from nets.io import write_json
 from rl import stats
 from rl.loop import LoopConfig
 from rl.seeding import make_rng
@@ -58,7 +59,6 @@ from scripts.sweep_backends import (
     TrialResult,
     run_local,
     run_ray,
-    write_json_atomic,
 )
 
 DEFAULT_ENTRY = "scripts.train:main"
@@ -328,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
     sweep_dir = Path(cfg.out).resolve() / cfg.name
     finished, to_run = plan(trials)  # before writing anything: it may refuse the sweep
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(sweep_dir / SPEC_FILE, dataclasses.asdict(cfg))
+    write_json(sweep_dir / SPEC_FILE, dataclasses.asdict(cfg))
     resuming = sum(resume for _, resume in to_run)
     print(
         f"sweep {cfg.name}: {len(trials)} trials ({len(trials) // len(cfg.seeds)} configurations"
@@ -543,7 +543,7 @@ def report(args: argparse.Namespace) -> int:
     text = markdown_report(sweep_dir.name, summaries, finished, problems, args.reps,
                            args.confidence)
     (sweep_dir / "report.md").write_text(text)
-    write_json_atomic(
+    write_json(
         sweep_dir / "report.json",
         {c: {kind: {stat: dataclasses.asdict(e) for stat, e in by_stat.items()}
              for kind, by_stat in summary.items()} for c, summary in summaries.items()},

@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import importlib
-import json
 import multiprocessing
 import signal
 import tempfile
@@ -23,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nets.io import atomic_write
+from nets.io import atomic_write, write_json
 
 MARKER = "trial.json"  # written last, when a trial has finished (or failed): its status
 CHECKPOINT = "checkpoint.npz"  # written by the training loop; its presence means "resumable"
@@ -64,12 +63,6 @@ class TrialResult:
     resumed: bool  # whether it continued from a checkpoint of an interrupted run
     wall_s: float  # seconds the training call took
 
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it over `path`."""
-    with atomic_write(path, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
 
 
 def _resolve_entry(entry: str) -> Any:
@@ -124,7 +117,7 @@ def run_trial(trial: Trial, resume: bool) -> TrialResult:
             traceback.print_exc(file=log)
             error = f"{type(err).__name__}: {err}"
     result = _result(trial, resume, error, wall_s=round(time.perf_counter() - start, 3))
-    write_json_atomic(run_dir / MARKER, asdict(result))
+    write_json(run_dir / MARKER, asdict(result))
     return result
 
 

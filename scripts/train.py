@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
-from nets.io import atomic_write
+from nets.io import write_json
 from rl.checkpoint import load_checkpoint_meta
 from rl.config import add_dataclass_args, from_json, given_fields, to_json
 from rl.loop import (
@@ -158,11 +158,6 @@ def versions() -> dict[str, str]:
         "rlsandbox": version("rlsandbox"),
     }
 
-
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically (temp file in the same folder, then rename)."""
-    with atomic_write(path, "w") as f:
-        f.write(json.dumps(data, indent=2) + "\n")
 
 
 @dataclasses.dataclass

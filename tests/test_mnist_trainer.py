@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import nets
-from nets.trainer import History, TrainConfig, evaluate, train, write_json
+from nets.io import write_json
+from nets.trainer import History, TrainConfig, evaluate, train
 
 
 def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,8 @@ from typing import Any, Literal
 import numpy as np
 
 from nets.datasets import MnistData, load_mnist
-from nets.trainer import History, TrainConfig, write_json
+from nets.io import write_json
+from nets.trainer import History, TrainConfig
 
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
 
