@@ -16,15 +16,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from tqdm import tqdm
 
 from nets import io as nets_io
 from nets import losses, optim
+from nets.augment import augment
 from nets.errors import NonFiniteLossError
 from nets.io import write_json
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -39,7 +42,12 @@ class TrainConfig:
     eval_batch_size: int = 500  # samples per forward pass when scoring (memory vs speed)
     train_eval_samples: int = 10000  # training samples re-scored each epoch (0 = all of them)
     seed: int = 0  # seeds the shuffling Generator when train() is not given one
-    progress: bool = True  # show a tqdm progress bar
+    # Learning rate over the run: "constant", or "cosine" (from lr down to 0 along half a
+    # cosine, step by step; the final epochs then polish instead of jumping around).
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    shift: int = 0  # augmentation: move each training image by up to this many pixels
+    flip: bool = False  # augmentation: mirror half the training images (not for digits)
+    progress: bool = True  # show a tqdm progress bar (without it, one printed line per epoch)
     # On a NaN/Inf loss: False raises NonFiniteLossError; True stops and records the epoch in
     # History.diverged_at (for experiments where divergence is a result, e.g. huge init scales).
     stop_on_divergence: bool = False
@@ -50,8 +58,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.weight_decay < 0 or self.train_eval_samples < 0:
-            raise ValueError("weight_decay and train_eval_samples must not be negative")
+        if self.weight_decay < 0 or self.train_eval_samples < 0 or self.shift < 0:
+            raise ValueError("weight_decay, train_eval_samples and shift must not be negative")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
+                             f"{self.lr_schedule!r}")
 
 
 @dataclass
@@ -153,13 +164,20 @@ def train(
     x_train_eval, t_train_eval = x_train[eval_index], t_train[eval_index]
 
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
-    bar = _progress_bar(cfg.epochs * steps_per_epoch, name, cfg.progress)
+    total_steps = cfg.epochs * steps_per_epoch
+    base_lr = optimizer.lr
+    if cfg.lr_schedule == "cosine":
+        def set_lr(step: int) -> None:
+            optimizer.lr = base_lr * 0.5 * (1.0 + float(np.cos(np.pi * step / total_steps)))
+    else:
+        set_lr = None
+    bar = _progress_bar(total_steps, name, cfg.progress)
     history = History()
     try:
         for epoch in range(1, cfg.epochs + 1):
             try:
-                seconds = _train_epoch(model, x_train, t_train, loss, optimizer, cfg.batch_size,
-                                       rng, history, bar, epoch)
+                seconds = _train_epoch(model, x_train, t_train, loss, optimizer, cfg, rng,
+                                       history, bar, epoch, set_lr)
                 train_loss, train_acc = evaluate(model, x_train_eval, t_train_eval, loss,
                                                  cfg.eval_batch_size)
                 test_loss, test_acc = evaluate(model, x_test, t_test, loss, cfg.eval_batch_size)
@@ -174,11 +192,14 @@ def train(
             history.train_acc.append(train_acc)
             history.test_loss.append(test_loss)
             history.test_acc.append(test_acc)
+            line = (f"{name} epoch {epoch}: train acc {train_acc:.4f}, test acc "
+                    f"{test_acc:.4f}, test loss {test_loss:.4f}, {seconds:.1f} s")
             if bar is not None:
                 bar.set_postfix(epoch=epoch, train_acc=f"{train_acc:.4f}",
                                 test_acc=f"{test_acc:.4f}")
-                tqdm.write(f"{name} epoch {epoch}: train acc {train_acc:.4f}, test acc "
-                           f"{test_acc:.4f}, test loss {test_loss:.4f}, {seconds:.1f} s")
+                tqdm.write(line)
+            else:
+                print(line, flush=True)
             if out_dir is not None and history.best_epoch == epoch:
                 nets_io.save(out_dir / f"{name}_best.npz", model,
                              extra={"epoch": epoch, "test_acc": test_acc, "config": asdict(cfg)})
@@ -192,14 +213,22 @@ def train(
     return history
 
 
-def _train_epoch(model, x_train, t_train, loss, optimizer, batch_size: int,
-                 rng: np.random.Generator, history: History, bar, epoch: int) -> float:
+def _train_epoch(model, x_train, t_train, loss, optimizer, cfg: TrainConfig,
+                 rng: np.random.Generator, history: History, bar, epoch: int,
+                 set_lr: Callable[[int], None] | None) -> float:
     """One pass over the training set in a new random order; returns its duration (s)."""
     start = time.perf_counter()
     order = rng.permutation(len(x_train))
-    for first in range(0, len(x_train), batch_size):
-        batch = order[first:first + batch_size]
-        logits = model.forward(x_train[batch], train=True)
+    step = (epoch - 1) * -(-len(x_train) // cfg.batch_size)
+    for first in range(0, len(x_train), cfg.batch_size):
+        batch = order[first:first + cfg.batch_size]
+        x = x_train[batch]
+        if cfg.shift or cfg.flip:
+            x = augment(x, rng, shift=cfg.shift, flip=cfg.flip)
+        if set_lr is not None:
+            set_lr(step)
+        step += 1
+        logits = model.forward(x, train=True)
         batch_loss = float(loss.forward(logits, t_train[batch]))
         model.backward(loss.backward())
         optimizer.update(model.params(), model.grads())

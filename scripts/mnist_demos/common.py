@@ -32,6 +32,12 @@ class DemoConfig:
     optimizer: OptimizerName = "adam"
     # Learning rate of the optimizer.
     lr: float = 0.001
+    # Learning rate over the run: constant, or cosine (lr decays to 0 by the last step).
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    # Augmentation for convolutional demos: move each training image by up to N pixels.
+    shift: int = 0
+    # Augmentation: mirror half the training images left-right (clothes yes, digits no).
+    flip: bool = False
     # Use only the first N training images and at most N test images (0 = all), for quick runs.
     subset: int = 0
     # Seed of every random generator of the run (initial weights, shuffling, dropout).
@@ -47,6 +53,8 @@ class DemoConfig:
                              f"{self.epochs} and {self.batch_size}")
         if self.lr <= 0:
             raise ValueError(f"--lr must be positive, got {self.lr}")
+        if self.shift < 0:
+            raise ValueError(f"--shift must be 0 (off) or a pixel count, got {self.shift}")
         if self.subset < 0:
             raise ValueError(f"--subset must be 0 (all) or a positive count, got {self.subset}")
 
@@ -54,7 +62,8 @@ class DemoConfig:
 def train_config(cfg: DemoConfig, **overrides: Any) -> TrainConfig:
     """The trainer's config from the demo's common fields (plus overrides)."""
     values = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer,
-              "lr": cfg.lr, "seed": cfg.seed, "progress": cfg.progress}
+              "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, "shift": cfg.shift,
+              "flip": cfg.flip, "seed": cfg.seed, "progress": cfg.progress}
     values.update(overrides)
     return TrainConfig(**values)
 

@@ -1,11 +1,13 @@
 """deep: the book's DeepConvNet (six 3x3 convolutions with ReLU, three max-pools, dense 50 with
-dropout, dense 10; He initialization; Adam) and the test images it still gets wrong
-(the book's figure 8-3), plus the confusion matrix.
+dropout, dense 10; He initialization; Adam), by default on randomly shifted images with a
+cosine-decayed learning rate, and the test images it still gets wrong (the book's figure 8-3),
+plus the confusion matrix.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -29,6 +31,10 @@ HELP = "DeepConvNet: accuracy, misclassified test images, confusion matrix"
 @dataclass
 class Config(DemoConfig):
     epochs: int = 20
+    # The book trains with a constant rate and no augmentation and overfits (Fashion-MNIST:
+    # 97% train, 92.5% test); shifted images and a decaying rate close part of that gap.
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    shift: int = 2
     # Misclassified test images drawn.
     show_wrong: int = 40
 
