@@ -155,6 +155,35 @@ class Model:
         """Gradients of the trainable parameters, same keys as `params()`."""
         return self._trainable("grads")
 
+    def pack_params(self) -> None:
+        """Move all parameters into one contiguous buffer, and their gradients into another.
+
+        Each layer keeps its named arrays, now views into the two buffers, with the same
+        values; nothing else changes. Trainable parameters come first, in `params()` order, so
+        an optimizer finds them back to back and updates them with a few whole-buffer
+        operations instead of a few per parameter (see nets.optim.Optimizer). Frozen ones
+        follow. `astype` unpacks again (it makes new arrays); repacking is always allowed.
+        """
+        leaves = [leaf for _, leaf in self.named_leaves()]
+        entries = [(leaf, key) for leaf in leaves for key in leaf.params if key not in leaf.frozen]
+        entries += [(leaf, key) for leaf in leaves for key in leaf.params if key in leaf.frozen]
+        if not entries:
+            return
+        dtypes = {leaf.params[key].dtype for leaf, key in entries}
+        if len(dtypes) > 1:
+            raise ValueError(f"pack_params needs one parameter dtype, the model has {dtypes}")
+        total = sum(leaf.params[key].size for leaf, key in entries)
+        dtype = dtypes.pop()
+        params, grads = np.empty(total, dtype), np.empty(total, dtype)
+        start = 0
+        for leaf, key in entries:
+            shape, size = leaf.params[key].shape, leaf.params[key].size
+            for store, buffer in ((leaf.params, params), (leaf.grads, grads)):
+                view = buffer[start : start + size].reshape(shape)
+                view[...] = store[key]
+                store[key] = view
+            start += size
+
     def num_params(self) -> int:
         return sum(value.size for _, value in self.named_params())
 
