@@ -325,6 +325,9 @@ class DQNAgent:
         self.q_net = build_q_network(observation_space, self.n_actions, config, self.rng)
         self.target_net = nets.build(self.q_net.config())
         self.q_net.copy_to(self.target_net)
+        # One contiguous buffer of weights (and one of gradients), which the optimizer updates
+        # with a few whole-buffer operations instead of a few per parameter array.
+        self.q_net.pack_params()
         self.params, self.grads = self.q_net.params(), self.q_net.grads()
         self.learning_rate = schedules.from_config(config.learning_rate)
         self.optimizer = nets.optim.make(config.optimizer, lr=self.learning_rate(0),
@@ -397,7 +400,7 @@ class DQNAgent:
             next_actions = next_q_target.argmax(axis=1)
         next_q_value = next_q_target[rows, next_actions]
         target = td_target(batch.reward, next_q_value, batch.discount, batch.terminated)
-        target = target.astype(np.float32)
+        target = target.astype(np.float32, copy=False)
 
         # 3. TD error of the actions that were taken.
         q = self.q_net.forward(batch.obs, train=True)
@@ -406,7 +409,8 @@ class DQNAgent:
 
         # 4. Huber loss (importance-weighted under prioritized replay) and its gradient, which
         #    flows only into the Q-value of the taken action.
-        loss = float(self.loss.forward(q_taken, target, weights=batch.weights))
+        weights = batch.weights if config.prioritized else None  # uniform replay: all 1
+        loss = float(self.loss.forward(q_taken, target, weights=weights))
         if not np.isfinite(loss):
             raise NonFiniteLossError(
                 f"DQN loss is {loss} at update {self.updates}: training diverged. Try a lower "

@@ -83,10 +83,10 @@ class Huber(Loss):
         self._setup(pred, target, weights)
         diff = pred - target
         abs_diff = np.abs(diff)
-        quadratic = np.minimum(abs_diff, self.delta)
-        linear = abs_diff - quadratic
-        self.grad = np.clip(diff, -self.delta, self.delta)  # derivative of each element
-        loss = 0.5 * quadratic * quadratic + self.delta * linear
+        capped = np.minimum(abs_diff, self.delta)
+        self.grad = np.copysign(capped, diff)  # derivative of each element: d clipped to ±δ
+        # 0.5 d^2 inside and delta (|d| - 0.5 delta) outside are both capped * (|d| - capped / 2).
+        loss = capped * (abs_diff - 0.5 * capped)
         return check_finite(float(np.mean(self._weighted(loss))))
 
     def backward(self) -> np.ndarray:

@@ -84,6 +84,11 @@ class ReplayBuffer:
         self.num_added = 0  # transitions added over the buffer's life
         self._last_frame: int | None = None  # slot of the previous next_obs if it may continue
         self._pending: deque[int] = deque()  # transitions whose n-step window is still open
+        # Constants of sampling: the offsets of an n-step window, γ^i for the rewards in it
+        # (float64, summed before rounding to float32), and the bootstrap discounts γ^k.
+        self._window_offsets = np.arange(self.n_step)
+        self._powers = self.gamma ** np.arange(self.n_step, dtype=np.float64)
+        self._discounts = (self.gamma ** np.arange(self.n_step + 1)).astype(np.float32)
 
     # -- storing --
 
@@ -173,14 +178,17 @@ class ReplayBuffer:
 
     def _gather(self, slots: np.ndarray, weights: np.ndarray) -> Batch:
         n = self.n_step
-        window = (slots[:, None] + np.arange(n)) % self.capacity  # (B, n)
-        ends = self.segment_end[window]
-        # Steps after the first segment end do not belong to this transition.
-        after_end = np.cumsum(ends, axis=1) - ends > 0
-        steps = n - after_end.sum(axis=1)  # k in 1..n
-        powers = self.gamma ** np.arange(n, dtype=np.float64)
-        rewards = np.where(after_end, 0.0, self.reward[window]) @ powers
-        last = window[np.arange(len(slots)), steps - 1]
+        if n == 1:  # one-step transitions need none of the window arithmetic below
+            steps, last, rewards = np.ones(len(slots), np.int64), slots, self.reward[slots]
+        else:
+            window = slots[:, None] + self._window_offsets  # (B, n)
+            window %= self.capacity
+            ends = self.segment_end[window]
+            # Steps after the first segment end do not belong to this transition.
+            after_end = np.cumsum(ends, axis=1) - ends > 0
+            steps = n - after_end.sum(axis=1)  # k in 1..n
+            rewards = np.where(after_end, 0.0, self.reward[window]) @ self._powers
+            last = (slots + steps - 1) % self.capacity
         next_slot = (last + 1) % self.capacity
         return Batch(
             obs=self._decode(self.frames[slots]),
@@ -189,7 +197,7 @@ class ReplayBuffer:
             next_obs=self._decode(self.frames[next_slot]),
             terminated=self.terminated[last].astype(np.float32),
             truncated=self.truncated[last].astype(np.float32),
-            discount=(self.gamma**steps).astype(np.float32),
+            discount=self._discounts[steps],
             indices=slots.astype(np.int64),
             weights=weights.astype(np.float32),
         )

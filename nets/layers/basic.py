@@ -1,5 +1,6 @@
 """Dense (affine), Flatten, Scale, Identity and Dropout layers."""
 
+import math
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         x = self.cast(x)
-        ok = x.ndim >= 2 and int(np.prod(x.shape[1:])) == self.in_features
+        ok = x.ndim >= 2 and math.prod(x.shape[1:]) == self.in_features  # math: ~20x faster
         self.expect(x, x.ndim, f"(N, {self.in_features})", ok)
         self.x_shape = x.shape
         self.x = x.reshape(len(x), self.in_features)
