@@ -87,9 +87,10 @@ class Optimizer:
     gradients back to back too, form one `Group` that each element-wise operation covers at
     once: a dozen NumPy calls per update instead of a dozen per parameter, which matters for
     the many small arrays of an MLP. Any other parameter is a group of its own; the result is
-    the same either way (up to the rounding of the clipping norm, summed per group). Large groups are updated CHUNK elements at a time so that the
-    several element-wise passes of an update run on data still in the CPU cache (about 2x
-    faster for the 3.6-million-weight layer of the DQN network than whole-array passes).
+    the same either way (up to the rounding of the clipping norm, summed per group). Large
+    groups are updated CHUNK elements at a time so that the several element-wise passes of
+    an update run on data still in the CPU cache (about 2x faster for the 3.6-million-weight
+    layer of the DQN network than whole-array passes).
     """
 
     slots: tuple[str, ...] = ()  # names of the per-parameter state arrays
