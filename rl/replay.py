@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+EMPTY_BUFFER = "the replay buffer holds no complete transition yet; add more first"
+
 
 class Batch(NamedTuple):
     """A sampled minibatch; arrays share the leading batch dimension B."""
@@ -161,11 +163,13 @@ class ReplayBuffer:
 
     def _sample_slots(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """Uniform over ready slots, by rejection (nearly every stored slot is ready)."""
-        if not self.ready.any():
-            raise ValueError("the replay buffer holds no complete transition yet; add more first")
+        if self.size == 0:
+            raise ValueError(EMPTY_BUFFER)
         slots = rng.integers(0, self.size, size=batch_size)
         ready = self.ready[slots]
         while not ready.all():  # redraw only the misses; usually no pass at all
+            if not self.ready.any():  # checked only here: a scan of the whole buffer
+                raise ValueError(EMPTY_BUFFER)
             misses = np.flatnonzero(~ready)
             slots[misses] = rng.integers(0, self.size, size=len(misses))
             ready[misses] = self.ready[slots[misses]]

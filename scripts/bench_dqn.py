@@ -11,7 +11,9 @@ PacGrid/Small-v0 with the CNN and batch 32) it measures, for the same step budge
 When torch and stable-baselines3 import (they are not dependencies of this project; e.g. run
 this script with a venv that has both), SB3's DQN runs the same workloads with the same network
 sizes and hyperparameters in the same process, and `speedup_vs_sb3` = ours / SB3 steps per
-second is reported (higher is better), plus `update_speedup_vs_sb3` for the update alone. The
+second is reported (higher is better), plus `update_speedup_vs_sb3` for the update alone.
+Our DQN runs with Double DQN (its default), which costs one network forward per update more
+than SB3's DQN, which has no Double DQN; `--no-double-dqn` compares the same algorithm. The
 libraries alternate for `--repeats` rounds and each one's best round counts. Both run on one
 thread by default (OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)): on a small shared CPU,
 extra BLAS threads mostly fight each other.
@@ -67,7 +69,7 @@ TARGET_UPDATE_ENV_STEPS = 1_000  # SB3 counts its interval in env steps; ours co
 GAMMA = 0.99
 
 
-def ours(workload: Workload, steps: int, seed: int) -> dict[str, float]:
+def ours(workload: Workload, steps: int, seed: int, double_dqn: bool = True) -> dict[str, float]:
     """Steps/s of our DQN, time per update and batch-1 action latency."""
     env = gym.make(workload.env_id)
     config = DQNConfig(
@@ -77,7 +79,7 @@ def ours(workload: Workload, steps: int, seed: int) -> dict[str, float]:
         learning_starts=LEARNING_STARTS, train_freq=TRAIN_FREQ, gamma=GAMMA,
         learning_rate=schedules.constant(LEARNING_RATE).config(),
         target_update_interval=TARGET_UPDATE_ENV_STEPS // TRAIN_FREQ,
-        epsilon=schedules.linear(1.0, 0.05, steps // 2).config(),
+        epsilon=schedules.linear(1.0, 0.05, steps // 2).config(), double_dqn=double_dqn,
     )
     agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(seed))
     obs, _ = env.reset(seed=seed)
@@ -173,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of both agents (default: 0)")
     parser.add_argument("--repeats", type=int, default=2,
                         help="rounds per library, alternating; the best round counts (default: 2)")
+    parser.add_argument("--no-double-dqn", action="store_true",
+                        help="run our DQN without Double DQN, the algorithm of SB3's DQN: one "
+                             "network forward less per update (default: Double DQN, our default)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads for SB3; 1 matches our single BLAS thread, 0 keeps "
                              "torch's default (default: 1)")
@@ -186,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "dqn", "steps": args.steps, "train_freq": TRAIN_FREQ,
         "python": platform.python_version(), "numpy": np.__version__,
         "cpu_count": os.cpu_count(), "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "double_dqn": not args.no_double_dqn,
     }
     sb3_ran = False
     for name in args.workloads:
@@ -196,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         # changes over a run, and the best round is the least disturbed one.
         our_rounds, sb3_rounds = [], []
         for _ in range(args.repeats):
-            our_rounds.append(ours(workload, args.steps, args.seed))
+            our_rounds.append(ours(workload, args.steps, args.seed, not args.no_double_dqn))
             if not args.no_sb3:
                 theirs = sb3(workload, args.steps, args.seed, args.torch_threads)
                 if theirs is not None:

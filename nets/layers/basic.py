@@ -36,8 +36,8 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         x = self.cast(x)
-        ok = x.ndim >= 2 and math.prod(x.shape[1:]) == self.in_features  # math: ~20x faster
-        self.expect(x, x.ndim, f"(N, {self.in_features})", ok)
+        if x.ndim < 2 or math.prod(x.shape[1:]) != self.in_features:  # math: ~20x faster than np
+            self.expect(x, x.ndim, f"(N, {self.in_features})", ok=False)
         self.x_shape = x.shape
         self.x = x.reshape(len(x), self.in_features)
         out = self.x @ self.params["W"]
@@ -46,7 +46,7 @@ class Dense(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         np.matmul(self.x.T, dout, out=self.grads["W"])
-        np.sum(dout, axis=0, out=self.grads["b"])
+        dout.sum(axis=0, out=self.grads["b"])
         if not self.input_grad:
             return None
         return (dout @ self.params["W"].T).reshape(self.x_shape)
