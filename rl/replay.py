@@ -167,8 +167,9 @@ class ReplayBuffer:
             raise ValueError(EMPTY_BUFFER)
         slots = rng.integers(0, self.size, size=batch_size)
         ready = self.ready[slots]
-        while not ready.all():  # redraw only the misses; usually no pass at all
-            if not self.ready.any():  # checked only here: a scan of the whole buffer
+        while not ready.all():  # redraw only the misses (the final frames of episodes)
+            # Scan the whole buffer only when no drawn slot was ready: is any ready at all?
+            if not ready.any() and not self.ready.any():
                 raise ValueError(EMPTY_BUFFER)
             misses = np.flatnonzero(~ready)
             slots[misses] = rng.integers(0, self.size, size=len(misses))
