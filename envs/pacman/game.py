@@ -123,6 +123,16 @@ class GameState:
     def done(self) -> bool:
         return self.win or self.loss
 
+    def copy(self) -> GameState:
+        """An independent copy (for looking ahead without touching the real game)."""
+        other = GameState.__new__(GameState)
+        for name in ("pacman", "pacman_dir", "food_left", "score", "steps", "win", "loss"):
+            setattr(other, name, getattr(self, name))
+        other.ghosts, other.ghost_dirs = list(self.ghosts), list(self.ghost_dirs)
+        other.scared = list(self.scared)
+        other.food, other.capsules = bytearray(self.food), bytearray(self.capsules)
+        return other
+
 
 # A ghost behaviour picks one of the (direction, cell) options for ghost number `index`.
 GhostPolicy = Callable[

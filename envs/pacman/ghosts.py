@@ -47,16 +47,21 @@ def directional_ghost(
         return options[0]
     if rng.random() >= DIRECTIONAL_PROBABILITY:
         return options[int(rng.random() * len(options))]
+    best_options = directional_best(maze, state, index, options)
+    if len(best_options) == 1:
+        return best_options[0]
+    return best_options[int(rng.random() * len(best_options))]
+
+
+def directional_best(maze: Maze, state: GameState, index: int, options: Options) -> Options:
+    """The options that bring ghost `index` nearest Pac-Man (farthest when scared)."""
     pac_row, pac_col = maze.coords[state.pacman]
     distances = []
     for _, cell in options:
         row, col = maze.coords[cell]
         distances.append(abs(row - pac_row) + abs(col - pac_col))
     best = max(distances) if state.scared[index] else min(distances)
-    best_options = [option for option, d in zip(options, distances, strict=True) if d == best]
-    if len(best_options) == 1:
-        return best_options[0]
-    return best_options[int(rng.random() * len(best_options))]
+    return tuple(option for option, d in zip(options, distances, strict=True) if d == best)
 
 
 def arcade_ghost(
@@ -111,6 +116,32 @@ def arcade_target(maze: Maze, state: GameState, index: int) -> tuple[int, int]:
     if (row - pac_row) ** 2 + (col - pac_col) ** 2 > SHY_RADIUS**2:
         return pac_row, pac_col
     return corner
+
+
+def move_probabilities(
+    name: str, maze: Maze, state: GameState, index: int, options: Options
+) -> tuple[float, ...]:
+    """The chance that ghost `index` takes each of `options` under the behaviour `name`.
+
+    The policies above draw from exactly these distributions; a planner that looks ahead
+    (scripts/pacman_planner.py) weighs the ghosts' moves with them.
+    """
+    count = len(options)
+    if count == 1:
+        return (1.0,)
+    uniform = (1.0 / count,) * count
+    if name == "random" or (name == "arcade" and state.scared[index]):
+        return uniform
+    if name == "directional":
+        best = directional_best(maze, state, index, options)
+        chase = DIRECTIONAL_PROBABILITY / len(best)
+        return tuple((1.0 - DIRECTIONAL_PROBABILITY) / count + chase * (option in best)
+                     for option in options)
+    if name == "arcade":  # deterministic when not scared: no random numbers are drawn
+        chosen = arcade_ghost(maze, state, index, options, None)
+        return tuple(float(option == chosen) for option in options)
+    raise ValueError(f"no move probabilities for ghost behaviour {name!r}; "
+                     f"choose one of {', '.join(GHOST_POLICIES)}")
 
 
 GHOST_POLICIES: dict[str, GhostPolicy] = {
