@@ -35,6 +35,8 @@ class Config(DemoConfig):
     # 97% train, 92.5% test); shifted images and a decaying rate close part of that gap.
     lr_schedule: Literal["constant", "cosine"] = "cosine"
     shift: int = 2
+    # L2 penalty coefficient (lambda) on every weight, applied by the optimizer.
+    weight_decay: float = 0.0
     # Misclassified test images drawn.
     show_wrong: int = 40
 
@@ -65,8 +67,8 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     model = zoo.deep_conv_net(input_shape=data.x_train.shape[1:],
                               num_classes=len(data.class_names), rng=demo_rng(cfg, 1))
     history = train(model, data.x_train, data.t_train, data.x_test, data.t_test,
-                    train_config(cfg), rng=demo_rng(cfg, 2), out_dir=outputs.folder,
-                    name="deep")
+                    train_config(cfg, weight_decay=cfg.weight_decay), rng=demo_rng(cfg, 2),
+                    out_dir=outputs.folder, name="deep")
     outputs.add("deep_best.npz", "deep_history.json")
     title = f"DeepConvNet on {data.name}"
     plots.accuracy_curves({"DeepConvNet": history}, outputs.path("accuracy.png"), title)
