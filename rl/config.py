@@ -114,6 +114,7 @@ def add_dataclass_args(
         tp, optional = _unwrap_optional(hints[f.name])
         default = _default_of(f)
         help_text = f.metadata.get("help") or comments.get(f.name, "")
+        help_text = help_text.replace("%", "%%")  # argparse %-formats help strings
         help_text = f"{help_text} (default: {_show(default)})".strip()
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         origin = typing.get_origin(tp)

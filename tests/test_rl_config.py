@@ -1,6 +1,7 @@
 """rl.config: dataclass -> flags -> dataclass, and JSON round trips."""
 
 import argparse
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Literal
@@ -71,6 +72,17 @@ def test_help_comes_from_metadata_or_comments(capsys):
     assert "--learning-rate" in text and "Step size of the optimizer." in text
     assert "A label for the run." in text
     assert "--double, --no-double" in text
+
+
+def test_percent_signs_in_comments_do_not_break_help():
+    @dataclasses.dataclass
+    class Rates:
+        # Share of the data kept (100% = all of it).
+        keep: float = 1.0
+
+    parser = argparse.ArgumentParser()
+    add_dataclass_args(parser, Rates)
+    assert "(100% = all of it)" in parser.format_help()
 
 
 @pytest.mark.parametrize(

@@ -31,9 +31,9 @@ HELP = "DeepConvNet: accuracy, misclassified test images, confusion matrix"
 @dataclass
 class Config(DemoConfig):
     epochs: int = 20
-    # The book trains with a constant rate and no augmentation and overfits (Fashion-MNIST:
-    # 97% train, 92.5% test); shifted images and a decaying rate close part of that gap.
+    # Learning rate over the run: constant (the book's), or cosine (decays to 0 by the end).
     lr_schedule: Literal["constant", "cosine"] = "cosine"
+    # Augmentation: move each training image by up to N pixels (0: none, as in the book).
     shift: int = 2
     # L2 penalty coefficient (lambda) on every weight, applied by the optimizer.
     weight_decay: float = 0.0
