@@ -12,6 +12,7 @@ so report the final-epoch accuracy as the unbiased figure.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -166,18 +167,20 @@ def train(
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     base_lr = optimizer.lr
-    if cfg.lr_schedule == "cosine":
-        def set_lr(step: int) -> None:
-            optimizer.lr = base_lr * 0.5 * (1.0 + float(np.cos(np.pi * step / total_steps)))
-    else:
-        set_lr = None
+
+    def lr_at(step: int) -> float:
+        """Learning rate of minibatch `step` (0-based) under cfg.lr_schedule."""
+        if cfg.lr_schedule == "cosine":
+            return base_lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+        return base_lr
+
     bar = _progress_bar(total_steps, name, cfg.progress)
     history = History()
     try:
         for epoch in range(1, cfg.epochs + 1):
             try:
                 seconds = _train_epoch(model, x_train, t_train, loss, optimizer, cfg, rng,
-                                       history, bar, epoch, set_lr)
+                                       history, bar, epoch, lr_at)
                 train_loss, train_acc = evaluate(model, x_train_eval, t_train_eval, loss,
                                                  cfg.eval_batch_size)
                 test_loss, test_acc = evaluate(model, x_test, t_test, loss, cfg.eval_batch_size)
@@ -215,7 +218,7 @@ def train(
 
 def _train_epoch(model, x_train, t_train, loss, optimizer, cfg: TrainConfig,
                  rng: np.random.Generator, history: History, bar, epoch: int,
-                 set_lr: Callable[[int], None] | None) -> float:
+                 lr_at: Callable[[int], float]) -> float:
     """One pass over the training set in a new random order; returns its duration (s)."""
     start = time.perf_counter()
     order = rng.permutation(len(x_train))
@@ -225,8 +228,7 @@ def _train_epoch(model, x_train, t_train, loss, optimizer, cfg: TrainConfig,
         x = x_train[batch]
         if cfg.shift or cfg.flip:
             x = augment(x, rng, shift=cfg.shift, flip=cfg.flip)
-        if set_lr is not None:
-            set_lr(step)
+        optimizer.lr = lr_at(step)
         step += 1
         logits = model.forward(x, train=True)
         batch_loss = float(loss.forward(logits, t_train[batch]))
