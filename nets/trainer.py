@@ -180,7 +180,8 @@ def train(
         for epoch in range(1, cfg.epochs + 1):
             try:
                 seconds = _train_epoch(model, x_train, t_train, loss, optimizer, cfg, rng,
-                                       history, bar, epoch, lr_at)
+                                       history, bar, epoch, lr_at,
+                                       first_step=(epoch - 1) * steps_per_epoch)
                 train_loss, train_acc = evaluate(model, x_train_eval, t_train_eval, loss,
                                                  cfg.eval_batch_size)
                 test_loss, test_acc = evaluate(model, x_test, t_test, loss, cfg.eval_batch_size)
@@ -218,11 +219,11 @@ def train(
 
 def _train_epoch(model, x_train, t_train, loss, optimizer, cfg: TrainConfig,
                  rng: np.random.Generator, history: History, bar, epoch: int,
-                 lr_at: Callable[[int], float]) -> float:
+                 lr_at: Callable[[int], float], first_step: int) -> float:
     """One pass over the training set in a new random order; returns its duration (s)."""
     start = time.perf_counter()
     order = rng.permutation(len(x_train))
-    step = (epoch - 1) * -(-len(x_train) // cfg.batch_size)
+    step = first_step  # minibatches done before this epoch: the clock of lr_at
     for first in range(0, len(x_train), cfg.batch_size):
         batch = order[first:first + cfg.batch_size]
         x = x_train[batch]
