@@ -99,7 +99,16 @@ class SoftmaxCrossEntropy(Loss):
     pred: logits (N, K). target: int labels (N,) or one-hot/probabilities (N, K).
     Computed through log-softmax (x - max - log sum exp) so it never overflows, and the
     gradient of the mean is (softmax - one_hot) / N.
+
+    label_smoothing = e trains towards (1 - e) on the true class and e / K on every class
+    (Szegedy et al. 2016) instead of a one-hot target: the logits stop growing once the
+    prediction is confident enough, a regularizer for nets that fit their training set.
     """
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, pred: np.ndarray, target: np.ndarray, weights=None) -> float:
         if pred.ndim != 2:
@@ -117,6 +126,9 @@ class SoftmaxCrossEntropy(Loss):
                 f"SoftmaxCrossEntropy expected labels ({n},) or one-hot ({n}, {k}), "
                 f"received {target.shape}"
             )
+        if self.label_smoothing:
+            eps = self.label_smoothing
+            target = (1.0 - eps) * target + eps / k * target.sum(axis=1, keepdims=True)
         self._setup(pred, target, weights)
         shifted = pred - pred.max(axis=1, keepdims=True)
         log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))

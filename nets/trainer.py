@@ -48,6 +48,8 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"
     shift: int = 0  # augmentation: move each training image by up to this many pixels
     flip: bool = False  # augmentation: mirror half the training images (not for digits)
+    # Training targets (1 - e) on the true class + e / K everywhere (scores use plain labels).
+    label_smoothing: float = 0.0
     progress: bool = True  # show a tqdm progress bar (without it, one printed line per epoch)
     # On a NaN/Inf loss: False raises NonFiniteLossError; True stops and records the epoch in
     # History.diverged_at (for experiments where divergence is a result, e.g. huge init scales).
@@ -61,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.weight_decay < 0 or self.train_eval_samples < 0 or self.shift < 0:
             raise ValueError("weight_decay, train_eval_samples and shift must not be negative")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
                              f"{self.lr_schedule!r}")
@@ -154,7 +158,9 @@ def train(
         raise ValueError("the training and test sets must not be empty")
     rng = rng if rng is not None else np.random.default_rng(cfg.seed)
     optimizer = optimizer or optim.make(cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loss = loss or losses.SoftmaxCrossEntropy()
+    # Scores (and "best") use the plain cross-entropy even when training smooths the labels.
+    score_loss = loss or losses.SoftmaxCrossEntropy()
+    loss = loss or losses.SoftmaxCrossEntropy(label_smoothing=cfg.label_smoothing)
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -182,9 +188,10 @@ def train(
                 seconds = _train_epoch(model, x_train, t_train, loss, optimizer, cfg, rng,
                                        history, bar, epoch, lr_at,
                                        first_step=(epoch - 1) * steps_per_epoch)
-                train_loss, train_acc = evaluate(model, x_train_eval, t_train_eval, loss,
+                train_loss, train_acc = evaluate(model, x_train_eval, t_train_eval, score_loss,
                                                  cfg.eval_batch_size)
-                test_loss, test_acc = evaluate(model, x_test, t_test, loss, cfg.eval_batch_size)
+                test_loss, test_acc = evaluate(model, x_test, t_test, score_loss,
+                                               cfg.eval_batch_size)
             except NonFiniteLossError:
                 if not cfg.stop_on_divergence:
                     raise

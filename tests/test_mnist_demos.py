@@ -24,7 +24,8 @@ TINY = {
                   "--weight-scales", "1", "0.01"],
     "overfit": ["--train-samples", "40", "--test-samples", "40", "--epochs", "3"],
     "convnet": ["--subset", "60"],
-    "deep": ["--subset", "40", "--show-wrong", "6"],
+    "deep": ["--subset", "40", "--show-wrong", "6", "--dropout", "0.25",
+             "--label-smoothing", "0.1"],
     "zoo": ["--subset", "40", "--batch-size", "20"],
     "transfer": ["--subset", "120", "--finetune-samples", "30", "--finetune-epochs", "2"],
 }

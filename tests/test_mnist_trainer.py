@@ -140,6 +140,21 @@ def test_divergence_raises_or_is_recorded():
     assert history.summary() == {"diverged_at": 1}
 
 
+def test_label_smoothing_trains_but_scores_with_plain_labels():
+    x, t = blobs(600, seed=1)
+    x_test, t_test = blobs(300, seed=2)
+    model = small_mlp(0)
+    history = train(model, x, t, x_test, t_test,
+                    TrainConfig(epochs=5, batch_size=32, lr=0.01, label_smoothing=0.2, **QUIET))
+    assert history.test_acc[-1] > 0.9
+    # the recorded test loss is the plain cross-entropy of the final model, not the smoothed one
+    assert history.test_loss[-1] == pytest.approx(evaluate(model, x_test, t_test)[0])
+    smoothed = nets.losses.SoftmaxCrossEntropy(0.2).forward(model.forward(x_test), t_test)
+    assert smoothed > history.test_loss[-1]
+    with pytest.raises(ValueError, match="label_smoothing"):
+        TrainConfig(label_smoothing=-0.1)
+
+
 def test_bad_input_is_reported():
     x, t = blobs(10, seed=1)
     with pytest.raises(ValueError, match="differ in length"):

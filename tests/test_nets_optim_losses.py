@@ -87,6 +87,26 @@ def test_softmax_cross_entropy_labels_equal_one_hot_and_is_stable():
         loss.forward(logits, np.array([0, 3]))
 
 
+def test_label_smoothing_mixes_the_target_with_a_uniform_one():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 5))
+    labels = np.array([0, 3, 1, 4])
+    smooth = losses.SoftmaxCrossEntropy(label_smoothing=0.1)
+    value = smooth.forward(logits, labels)
+    target = np.full((4, 5), 0.1 / 5)
+    target[np.arange(4), labels] += 0.9
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert value == pytest.approx(-(target * log_probs).sum(axis=1).mean())
+    probs = np.exp(log_probs)
+    np.testing.assert_allclose(smooth.backward(), (probs - target) / 4, rtol=1e-6)
+    # Confident right answers still pay: the loss has a floor above zero.
+    sure = np.array([[50.0, 0.0, 0.0]])
+    assert losses.SoftmaxCrossEntropy(0.1).forward(sure, np.array([0])) > 1.0
+    assert losses.SoftmaxCrossEntropy().forward(sure, np.array([0])) < 1e-6
+    with pytest.raises(ValueError, match="label_smoothing"):
+        losses.SoftmaxCrossEntropy(label_smoothing=1.0)
+
+
 def test_losses_reduce_by_mean_and_apply_per_sample_weights():
     pred = np.array([[1.0], [3.0]], np.float32)
     target = np.zeros((2, 1), np.float32)

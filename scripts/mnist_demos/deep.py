@@ -37,6 +37,10 @@ class Config(DemoConfig):
     shift: int = 2
     # L2 penalty coefficient (lambda) on every weight, applied by the optimizer.
     weight_decay: float = 0.0
+    # Label smoothing e: train towards (1 - e) on the true class and e / 10 on each class.
+    label_smoothing: float = 0.0
+    # Fraction of the dense layer's 50 units dropped in training (the book's 0.5).
+    dropout: float = 0.5
     # Misclassified test images drawn.
     show_wrong: int = 40
 
@@ -65,9 +69,11 @@ def draw_confusion(matrix: np.ndarray, names: tuple[str, ...], path, title: str)
 def run(cfg: Config, outputs: Outputs) -> dict:
     data = load_data(cfg, layout="nchw")
     model = zoo.deep_conv_net(input_shape=data.x_train.shape[1:],
-                              num_classes=len(data.class_names), rng=demo_rng(cfg, 1))
+                              num_classes=len(data.class_names), rng=demo_rng(cfg, 1),
+                              dropout=cfg.dropout)
     history = train(model, data.x_train, data.t_train, data.x_test, data.t_test,
-                    train_config(cfg, weight_decay=cfg.weight_decay), rng=demo_rng(cfg, 2),
+                    train_config(cfg, weight_decay=cfg.weight_decay,
+                                 label_smoothing=cfg.label_smoothing), rng=demo_rng(cfg, 2),
                     out_dir=outputs.folder, name="deep")
     outputs.add("deep_best.npz", "deep_history.json")
     title = f"DeepConvNet on {data.name}"
