@@ -167,6 +167,10 @@ def test_bad_values_and_missing_data_are_reported(tmp_path, capsys):
     assert "--epochs" in capsys.readouterr().err
     assert mnist.main(["zoo", "--models", "VGG", "--out", str(tmp_path)]) == 2
     assert "unknown --models" in capsys.readouterr().err
+    for flag, value in (("--dropout", "1"), ("--label-smoothing", "-0.1"),
+                        ("--weight-decay", "-1")):
+        assert mnist.main(["deep", flag, value, "--out", str(tmp_path)]) == 2
+        assert flag in capsys.readouterr().err
 
     code = mnist.main(["convnet", "--data", "fashion", "--out", str(tmp_path / "o"),
                        "--no-progress"])

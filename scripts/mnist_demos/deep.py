@@ -2,6 +2,11 @@
 dropout, dense 10; He initialization; Adam), by default on randomly shifted images with a
 cosine-decayed learning rate, and the test images it still gets wrong (the book's figure 8-3),
 plus the confusion matrix.
+
+On Fashion-MNIST, mirror images instead of shifts, batches of 50, weight decay and a lighter
+dropout pass 93% (--data fashion --shift 0 --flip --batch-size 50 --weight-decay 3e-4
+--dropout 0.25); so does label smoothing without augmentation (--shift 0 --batch-size 50
+--weight-decay 3e-4 --label-smoothing 0.1). Figures in the README.
 """
 
 from __future__ import annotations
@@ -43,6 +48,15 @@ class Config(DemoConfig):
     dropout: float = 0.5
     # Misclassified test images drawn.
     show_wrong: int = 40
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.weight_decay < 0:
+            raise ValueError(f"--weight-decay must not be negative, got {self.weight_decay}")
+        for flag, value in (("--label-smoothing", self.label_smoothing),
+                            ("--dropout", self.dropout)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{flag} must be in [0, 1), got {value}")
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
