@@ -3,10 +3,10 @@ dropout, dense 10; He initialization; Adam), by default on randomly shifted imag
 cosine-decayed learning rate, and the test images it still gets wrong (the book's figure 8-3),
 plus the confusion matrix.
 
-On Fashion-MNIST, mirror images instead of shifts, batches of 50, weight decay and a lighter
-dropout pass 93% (--data fashion --shift 0 --flip --batch-size 50 --weight-decay 3e-4
---dropout 0.25); so does label smoothing without augmentation (--shift 0 --batch-size 50
---weight-decay 3e-4 --label-smoothing 0.1). Figures in the README.
+On Fashion-MNIST, four regularizers together pass 93% on every seed tried: mirror images
+instead of shifts, label smoothing, weight decay and a lighter dropout, with batches of 50
+(--data fashion --shift 0 --flip --batch-size 50 --weight-decay 3e-4 --dropout 0.25
+--label-smoothing 0.1). Figures in the README.
 """
 
 from __future__ import annotations
