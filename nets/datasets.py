@@ -389,6 +389,11 @@ class MnistData:
     name: str  # "mnist" or "fashion"
     source: Path | None = None  # folder the files were read from
 
+    @property
+    def title(self) -> str:
+        """Human-readable name for plots and messages: "MNIST" or "Fashion-MNIST"."""
+        return get_spec(self.name).title
+
 
 LAYOUTS = ("nchw", "nhwc", "flat")
 

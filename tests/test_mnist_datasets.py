@@ -127,7 +127,7 @@ def test_load_options_shapes_dtypes_and_values(tmp_path):
     np.testing.assert_allclose(data.x_train[:, 0] * 255, arrays["train_images"], atol=1e-3)
     assert data.t_train.dtype == np.int64
     np.testing.assert_array_equal(data.t_test, arrays["test_labels"])
-    assert data.source == tmp_path and data.class_names[3] == "3"
+    assert data.source == tmp_path and data.class_names[3] == "3" and data.title == "MNIST"
 
     flat = load_mnist("mnist", data_dir=tmp_path, layout="flat", normalize=False, one_hot=True,
                       download_ok=False)

@@ -82,7 +82,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
         ax.legend(fontsize=8, loc="lower right")
     for ax in axes[len(runs):]:
         ax.set_axis_off()
-    fig.suptitle(f"batch normalization on {len(x_train)} {data.name} images "
+    fig.suptitle(f"batch normalization on {len(x_train)} {data.title} images "
                  f"({cfg.optimizer}, lr {cfg.lr})")
     fig.tight_layout()
     plots.save(fig, outputs.path("batchnorm.png"))

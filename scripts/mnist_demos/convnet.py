@@ -58,8 +58,8 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     _, after = first_filters(model)
     draw_filters(before, outputs.path("filters_before.png"), f"{name} before training")
     draw_filters(after, outputs.path("filters_after.png"),
-                 f"{name} after {cfg.epochs} epochs on {data.name}")
-    title = f"SimpleConvNet on {data.name}"
+                 f"{name} after {cfg.epochs} epochs on {data.title}")
+    title = f"SimpleConvNet on {data.title}"
     plots.accuracy_curves({"SimpleConvNet": history}, outputs.path("accuracy.png"), title)
     plots.loss_curves({"SimpleConvNet": history.iteration_loss}, outputs.path("loss.png"), title)
     return {**data_summary(data), "params": model.num_params(), **history.summary(),

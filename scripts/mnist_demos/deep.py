@@ -90,7 +90,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
                                  label_smoothing=cfg.label_smoothing), rng=demo_rng(cfg, 2),
                     out_dir=outputs.folder, name="deep")
     outputs.add("deep_best.npz", "deep_history.json")
-    title = f"DeepConvNet on {data.name}"
+    title = f"DeepConvNet on {data.title}"
     plots.accuracy_curves({"DeepConvNet": history}, outputs.path("accuracy.png"), title)
 
     predicted = model.predict(data.x_test, batch_size=500).argmax(axis=1)

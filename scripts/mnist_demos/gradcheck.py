@@ -85,7 +85,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     ax.barh(labels, values, color=["C0" if r["ok"] else "C3" for r in rows])
     ax.axvline(cfg.tolerance, color="k", ls="--", lw=1, label=f"tolerance {cfg.tolerance:g}")
     ax.set(xscale="log", xlabel="max relative error (backprop vs central differences)",
-           title=f"gradient check on {len(x)} {data.name} images (float64)")
+           title=f"gradient check on {len(x)} {data.title} images (float64)")
     ax.invert_yaxis()
     ax.legend(fontsize=8)
     plots.save(fig, outputs.path("gradcheck.png"))

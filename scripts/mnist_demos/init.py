@@ -109,7 +109,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
                         train_config(cfg), rng=demo_rng(cfg, 3), name=f"init {label}")
         histories[label] = history
         results[label] = {**history.summary(), "history": history_record(history)}
-    title = f"five-layer ReLU net on {data.name}, {cfg.optimizer} lr {cfg.lr}"
+    title = f"five-layer ReLU net on {data.title}, {cfg.optimizer} lr {cfg.lr}"
     plots.loss_curves({k: h.iteration_loss for k, h in histories.items()},
                       outputs.path("loss.png"), title)
     plots.accuracy_curves(histories, outputs.path("accuracy.png"), title, train=False)

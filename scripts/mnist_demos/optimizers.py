@@ -95,7 +95,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
                         train_config(cfg, optimizer=name, lr=lr), rng=demo_rng(cfg, 2), name=name)
         histories[name] = history
         results[name] = {"lr": lr, **history.summary(), "history": history_record(history)}
-    title = f"five-layer ReLU net on {data.name}, batch {cfg.batch_size}"
+    title = f"five-layer ReLU net on {data.title}, batch {cfg.batch_size}"
     plots.loss_curves({n: h.iteration_loss for n, h in histories.items()},
                       outputs.path("loss.png"), title)
     plots.accuracy_curves(histories, outputs.path("accuracy.png"), title, train=False)

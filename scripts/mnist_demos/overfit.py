@@ -66,7 +66,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
                           "final_gap": summary["final_train_acc"] - summary["final_test_acc"],
                           "history": history_record(history)}
         plots.accuracy_curves({label: history}, outputs.path(f"overfit_{label.split()[0]}.png"),
-                              f"{label}: {len(x_train)} {data.name} training images")
+                              f"{label}: {len(x_train)} {data.title} training images")
     plots.accuracy_curves(histories, outputs.path("overfit_all.png"),
                           f"train (dashed) vs test (solid), {len(x_train)} training images")
     return {**data_summary(data), "train_samples": len(x_train), "test_samples": len(x_test),

@@ -87,7 +87,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    fig.suptitle(f"transfer learning on {data.name}")
+    fig.suptitle(f"transfer learning on {data.title}")
     fig.tight_layout()
     plots.save(fig, outputs.path("transfer.png"))
     return {**data_summary(data), "pretrain_samples": len(x_a), "finetune_samples": len(x_b),

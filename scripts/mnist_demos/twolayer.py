@@ -42,7 +42,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
                     train_config(cfg), rng=demo_rng(cfg, 2), out_dir=outputs.folder,
                     name="twolayer")
     outputs.add("twolayer_best.npz", "twolayer_history.json")
-    title = f"two-layer net ({cfg.hidden} hidden) on {data.name}"
+    title = f"two-layer net ({cfg.hidden} hidden) on {data.title}"
     plots.accuracy_curves({"two-layer": history}, outputs.path("accuracy.png"), title)
     plots.loss_curves({"two-layer": history.iteration_loss}, outputs.path("loss.png"), title)
     return {**data_summary(data), "params": model.num_params(), **history.summary(),
