@@ -42,12 +42,16 @@ def accuracy_curves(histories: dict[str, object], path: Path, title: str,
     ax = fig.subplots()
     for index, (label, history) in enumerate(histories.items()):
         color = f"C{index}"
-        style = "-o" if len(history.epoch) <= 30 else "-"  # markers hide long curves
-        ax.plot(history.epoch, history.test_acc, style, color=color, ms=3, label=f"{label} test")
+        marker = "o" if len(history.epoch) <= 30 else ""  # markers hide long curves
+        ax.plot(history.epoch, history.test_acc, "-" + marker, color=color, ms=3,
+                label=f"{label} test")
         if train:
-            ax.plot(history.epoch, history.train_acc, "--", color=color, label=f"{label} train")
+            ax.plot(history.epoch, history.train_acc, "--" + marker, color=color, ms=3,
+                    mfc="none", label=f"{label} train")
     ax.set(xlabel="epoch", ylabel="accuracy", title=title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if max((len(h.epoch) for h in histories.values()), default=0) == 1:
+        ax.set(xlim=(0, 2), xticks=[1])  # one epoch: a point, not an axis zoomed to 0.95..1.05
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save(fig, path)
