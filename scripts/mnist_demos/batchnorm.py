@@ -75,10 +75,10 @@ def run(cfg: Config, outputs: Outputs) -> dict:
             style = "-" if label.startswith("with ") else "--"
             if history.diverged_at:
                 label += f" (diverged in epoch {history.diverged_at})"
-            ax.plot(history.epoch, history.train_acc, style, label=label)
-        ax.set(title=f"initial weight std {scale:g}", xlabel="epoch", ylabel="train accuracy",
-               ylim=(0, 1.02))
-        ax.grid(alpha=0.3)
+            ax.plot(history.epoch, history.train_acc, style + plots.epoch_marker(history.epoch),
+                    ms=3, label=label)
+        plots.epoch_axis(ax, pair.values())
+        ax.set(title=f"initial weight std {scale:g}", ylabel="train accuracy", ylim=(0, 1.02))
         ax.legend(fontsize=8, loc="lower right")
     for ax in axes[len(runs):]:
         ax.set_axis_off()

@@ -40,21 +40,39 @@ def accuracy_curves(histories: dict[str, object], path: Path, title: str,
     """Train (dashed) and test (solid) accuracy per epoch, one colour per run."""
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
-    for index, (label, history) in enumerate(histories.items()):
-        color = f"C{index}"
-        marker = "o" if len(history.epoch) <= 30 else ""  # markers hide long curves
-        ax.plot(history.epoch, history.test_acc, "-" + marker, color=color, ms=3,
-                label=f"{label} test")
-        if train:
-            ax.plot(history.epoch, history.train_acc, "--" + marker, color=color, ms=3,
-                    mfc="none", label=f"{label} train")
-    ax.set(xlabel="epoch", ylabel="accuracy", title=title)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if max((len(h.epoch) for h in histories.values()), default=0) == 1:
-        ax.set(xlim=(0, 2), xticks=[1])  # one epoch: a point, not an axis zoomed to 0.95..1.05
-    ax.grid(alpha=0.3)
+    draw_accuracy(ax, histories, train=train)
+    ax.set(ylabel="accuracy", title=title)
     ax.legend(fontsize=8)
     return save(fig, path)
+
+
+def draw_accuracy(ax, histories: dict[str, object], train: bool = True) -> None:
+    """On `ax`: test (solid) and train (dashed) accuracy of each run, one colour per run."""
+    for index, (label, history) in enumerate(histories.items()):
+        color = f"C{index}"
+        marker = epoch_marker(history.epoch)
+        ax.plot(history.epoch, history.test_acc, "-" + marker, color=color, ms=3,
+                label=f"{label} test".strip())
+        if train:
+            ax.plot(history.epoch, history.train_acc, "--" + marker, color=color, ms=3,
+                    mfc="none", label=f"{label} train".strip())
+    epoch_axis(ax, histories.values())
+
+
+def epoch_marker(epochs: Sequence[int]) -> str:
+    """Markers on short curves (a one-epoch run is a single point, invisible as a line);
+    none on long ones, where they would hide the line."""
+    return "o" if len(epochs) <= 30 else ""
+
+
+def epoch_axis(ax, histories) -> None:
+    """Label the x axis in whole epochs; one epoch is a point, not an axis zoomed to
+    0.95..1.05."""
+    ax.set(xlabel="epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if max((len(h.epoch) for h in histories), default=0) == 1:
+        ax.set(xlim=(0, 2), xticks=[1])
+    ax.grid(alpha=0.3)
 
 
 def loss_curves(losses: dict[str, Sequence[float]], path: Path, title: str,

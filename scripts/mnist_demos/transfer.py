@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from nets import zoo
 from nets.trainer import train
@@ -73,19 +72,11 @@ def run(cfg: Config, outputs: Outputs) -> dict:
 
     fig = Figure(figsize=(11, 4))
     pre_ax, ax = fig.subplots(1, 2)
-    pre_ax.plot(pre_history.epoch, pre_history.test_acc, "-o", ms=3, label="test")
-    pre_ax.plot(pre_history.epoch, pre_history.train_acc, "--", label="train")
-    pre_ax.set(title=f"pretraining on classes 0-4 ({len(x_a)} images)", xlabel="epoch",
-               ylabel="accuracy")
-    for index, (label, history) in enumerate(histories.items()):
-        ax.plot(history.epoch, history.test_acc, "-o", ms=3, color=f"C{index}",
-                label=f"{label} (test)")
-        ax.plot(history.epoch, history.train_acc, "--", color=f"C{index}",
-                label=f"{label} (train)")
-    ax.set(title=f"classes 5-9 from {len(x_b)} images", xlabel="epoch", ylabel="accuracy")
+    plots.draw_accuracy(pre_ax, {"": pre_history})
+    pre_ax.set(title=f"pretraining on classes 0-4 ({len(x_a)} images)", ylabel="accuracy")
+    plots.draw_accuracy(ax, histories)
+    ax.set(title=f"classes 5-9 from {len(x_b)} images", ylabel="accuracy")
     for axis in (pre_ax, ax):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     fig.suptitle(f"transfer learning on {data.title}")
     fig.tight_layout()
