@@ -14,6 +14,7 @@ from envs.pacman import PacmanEnv, grid_from_state, parse_layout
 from envs.pacman.env import CAPSULES, FOOD
 
 BUILTIN_IDS = ["PacGrid/Tiny-v0", "PacGrid/Small-v0", "PacGrid/Medium-v0", "PacGrid/Classic-v0"]
+V1_IDS = [env_id.replace("-v0", "-v1") for env_id in BUILTIN_IDS]
 
 # Capsules everywhere, so random play eats scared ghosts often enough to check the +200.
 CAPSULE_FUZZ = """\
@@ -26,7 +27,7 @@ CAPSULE_FUZZ = """\
 
 
 def test_ids_are_registered_by_importing_envs():
-    assert envs.ENV_IDS == [*BUILTIN_IDS, "PacGrid/Custom-v0"]
+    assert envs.ENV_IDS == [*BUILTIN_IDS, "PacGrid/Custom-v0", *V1_IDS, "PacGrid/Custom-v1"]
     for env_id in envs.ENV_IDS:
         assert env_id in gym.registry
     env = gym.make("envs:PacGrid/Tiny-v0")
@@ -35,14 +36,31 @@ def test_ids_are_registered_by_importing_envs():
     env.close()
 
 
-@pytest.mark.parametrize("obs_type", ["grid", "rgb"])
-@pytest.mark.parametrize("env_id", BUILTIN_IDS)
+@pytest.mark.parametrize("obs_type", [None, "grid", "markov", "rgb"])
+@pytest.mark.parametrize("env_id", BUILTIN_IDS + V1_IDS)
 def test_check_env_passes(env_id, obs_type):
-    env = gym.make(env_id, obs_type=obs_type, tile_size=8)
+    kwargs = {} if obs_type is None else {"obs_type": obs_type}  # None: the id's own
+    env = gym.make(env_id, tile_size=8, **kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any checker warning fails the test
         check_env(env.unwrapped)
     env.close()
+
+
+def test_v0_keeps_its_layouts_and_six_channel_grid_and_v1_is_markov():
+    for old, new in zip(BUILTIN_IDS, V1_IDS, strict=True):
+        env = gym.make(old)
+        assert env.unwrapped.obs_type == "grid" and env.observation_space.shape[-1] == 6
+        assert env.unwrapped.layout.name == old.split("/")[1].split("-")[0].lower()
+        assert gym.make(new).unwrapped.obs_type == "markov"
+
+
+@pytest.mark.parametrize("ghosts", ["random", "arcade"])
+def test_check_env_passes_for_markov_observations_of_each_ghost_kind(ghosts):
+    env = gym.make("PacGrid/Small-v1", ghosts=ghosts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
 
 
 def test_spaces_actions_and_info():

@@ -44,6 +44,31 @@ def test_trailing_spaces_and_final_blank_lines_are_ignored():
     assert layout.width == 6 and layout.height == 3
 
 
+# Written for the classic teaching projects: their reader takes the width from the first row, and
+# this file's bottom wall runs one character longer, its ghost row two. Both load unchanged.
+RAGGED_CLASSIC = """\
+%%%%%%%%%%%%%%%%%%%%
+%......%G  G%......%
+%.%%...%%  %%...%%.%
+%.%o.%........%.o%.%
+%.%%.%.%%%%%%.%.%%.%
+%........P.........%%%
+%%%%%%%%%%%%%%%%%%%%%
+"""
+
+
+def test_classic_files_with_longer_wall_rows_load_as_the_classic_reader_reads_them(tmp_path):
+    path = tmp_path / "ragged.lay"
+    path.write_text(RAGGED_CLASSIC)
+    layout = load_layout(path)
+    assert (layout.height, layout.width) == (7, 20)
+    assert layout.walls[-1].all() and layout.walls[:, -1].all()
+    assert layout.pacman_start == (5, 9) and len(layout.ghost_starts) == 2
+    # What lies past the width is ignored only when it is wall: food there is refused.
+    with pytest.raises(LayoutError, match=r"line 6, column 21.*walls '%' only"):
+        parse_layout(RAGGED_CLASSIC.replace("%%%\n%%%%", "%.%\n%%%%"))
+
+
 def test_digits_mark_ghosts_in_their_order():
     layout = parse_layout("%%%%%%%\n%P.2.1%\n%%%%%%%\n")
     assert layout.ghost_starts == ((1, 5), (1, 3))
@@ -54,6 +79,7 @@ def test_digits_mark_ghosts_in_their_order():
     [
         ("%%%%%\n%P.x%\n%%%%%\n", 2, 4, "unknown character 'x'"),
         ("%%%%%\n%P..%\n%%%%\n", 3, 5, "wide"),
+        ("%%%%%\n%P..%.\n%%%%%\n", 2, 6, "walls '%' only"),
         ("%%%%%\n%...%\n%%%%%\n", None, None, "no Pac-Man"),
         ("%%%%%%\n%P.P.%\n%%%%%%\n", 2, 4, "second Pac-Man"),
         ("%%%%%\n%P...\n%%%%%\n", 2, 5, "border"),

@@ -1,4 +1,4 @@
-"""The exact ghost-move distributions, GameState.copy, and the expectimax planner script."""
+"""The exact ghost-move distributions, GameState.copy, the expectimax planner and its script."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from envs.pacman import ghosts as ghost_behaviours
 from envs.pacman.game import Action, GameState, Maze, step
 from envs.pacman.layout import load_layout, parse_layout
+from envs.pacman.planner import FoodWalker, Planner, play_game
 from scripts import pacman_planner
-from scripts.pacman_planner import Planner
 
 CROSS = """\
 %%%%%%%%%
@@ -68,7 +68,7 @@ def test_copy_is_independent_of_the_original():
 
 def test_outcomes_cover_every_ghost_combination_with_their_chances():
     maze = Maze(load_layout("small"))  # two ghosts
-    planner = Planner(maze, "random", depth=1, food_weight=2.0)
+    planner = Planner(maze, "random", depth=1, food_weight=2.0, fast=False)
     state = GameState(maze)
     outcomes = planner.outcomes(state, int(Action.STOP))
     assert sum(p for p, _ in outcomes) == pytest.approx(1.0)
@@ -90,7 +90,7 @@ def test_planner_does_not_walk_into_a_ghost_for_food():
 
 
 def test_script_prints_results_and_reports_bad_input(capsys):
-    assert pacman_planner.main(["--layout", "tiny", "--depth", "2", "--games", "10",
+    assert pacman_planner.main(["--env", "PacGrid/Tiny-v1", "--depth", "2", "--games", "10",
                                 "--no-progress"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["games"] == 10 and result["unfinished"] == 0
@@ -99,3 +99,78 @@ def test_script_prints_results_and_reports_bad_input(capsys):
     assert "--depth" in capsys.readouterr().err
     assert pacman_planner.main(["--layout", "no-such-layout", "--no-progress"]) == 2
     assert "no-such-layout" in capsys.readouterr().err
+
+
+def _outcome_table(outcomes):
+    """{(ghost cells, headings, scared, score, done): probability} of a list of outcomes."""
+    table: dict = {}
+    for p, after in outcomes:
+        key = (tuple(after.ghosts), tuple(after.ghost_dirs), tuple(after.scared), after.score,
+               after.win, after.loss, after.pacman, bytes(after.food), bytes(after.capsules))
+        table[key] = table.get(key, 0.0) + p
+    return table
+
+
+@pytest.mark.parametrize("ghosts", ["random", "directional", "arcade"])
+def test_ghost_by_ghost_expansion_equals_replaying_the_step(ghosts):
+    """The fast expansion gives the same next states with the same chances as game.step."""
+    maze = Maze(load_layout("small-v1"))
+    fast = Planner(maze, ghosts, depth=1)
+    plain = Planner(maze, ghosts, depth=1, fast=False)
+    rng = np.random.default_rng(0)
+    policy = ghost_behaviours.get_ghost_policy(ghosts)
+    state, compared = GameState(maze), 0
+    for _ in range(400):
+        if state.done:
+            state = GameState(maze)
+        for action in fast.moves(state):
+            expected = _outcome_table(plain.outcomes(state, action))
+            # a horizon so far that every ghost can matter: none is skipped
+            got = _outcome_table(fast.outcomes(state, action, depth=10**6))
+            assert got.keys() == expected.keys()
+            for key, p in expected.items():
+                assert got[key] == pytest.approx(p, rel=1e-12)
+            compared += 1
+        step(maze, state, int(rng.integers(5)), policy, rng)
+    assert compared > 400
+
+
+@pytest.mark.parametrize(("layout", "ghosts"), [("small-v1", "random"),
+                                                ("small-v1", "directional"),
+                                                ("medium-v1", "random"),
+                                                ("tiny-v1", "arcade")])
+def test_fast_planner_values_and_games_equal_the_plain_search(layout, ghosts):
+    """Skipping far ghosts and reusing values changes no value, so no move and no game."""
+    maze = Maze(load_layout(layout))
+    fast, plain = Planner(maze, ghosts, depth=2), Planner(maze, ghosts, depth=2, fast=False)
+    rng = np.random.default_rng(3)
+    policy = ghost_behaviours.get_ghost_policy(ghosts)
+    state = GameState(maze)
+    for _ in range(60):
+        if state.done:
+            break
+        for action in fast.moves(state):
+            fast._memo.clear()
+            assert fast.expected(state, action, 2) == pytest.approx(
+                plain.expected(state, action, 2), rel=1e-9, abs=1e-9)
+        step(maze, state, fast.act(state, rng), policy, rng)
+    assert play_game(maze, fast, ghosts, 7, 150) == play_game(maze, plain, ghosts, 7, 150)
+
+
+def test_floor_player_walks_to_the_nearest_food_whatever_the_ghosts():
+    maze = Maze(parse_layout("%%%%%%%%\n%.  P .%\n%%%%%%%%\n"))
+    state = GameState(maze)
+    walker = FoodWalker(maze)
+    assert walker.act(state, np.random.default_rng(0)) == Action.EAST  # 2 east vs 3 west
+
+
+def test_script_runs_games_in_worker_processes_with_the_same_results(capsys):
+    argv = ["--env", "PacGrid/Tiny-v1", "--depth", "1", "--games", "6", "--no-progress"]
+    assert pacman_planner.main(argv) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert pacman_planner.main([*argv, "--workers", "2"]) == 0
+    two = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in one.items() if k != "seconds"} == {
+        k: v for k, v in two.items() if k != "seconds"}
+    assert pacman_planner.main(["--env", "PacGrid/Nope-v1", "--no-progress"]) == 2
+    assert "known ids" in capsys.readouterr().err

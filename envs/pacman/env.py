@@ -14,12 +14,13 @@ from envs.pacman import game
 from envs.pacman.game import NUM_ACTIONS, Action, GameState, GhostPolicy, Maze
 from envs.pacman.ghosts import get_ghost_policy
 from envs.pacman.layout import Layout, available_layouts, load_layout
+from envs.pacman.observation import MarkovEncoder
 from envs.pacman.render import Renderer, Window, ansi, frame_shape
 
 # Channels of the grid observation.
 WALLS, FOOD, CAPSULES, PACMAN, GHOSTS, SCARED_GHOSTS = range(6)
 CHANNEL_NAMES = ("walls", "food", "capsules", "pacman", "ghosts", "scared_ghosts")
-OBS_TYPES = ("grid", "rgb")
+OBS_TYPES = ("grid", "markov", "rgb")
 
 
 class PacmanEnv(gym.Env[np.ndarray, int]):
@@ -43,8 +44,14 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
 
     ## Observation Space
 
-    ``obs_type="grid"`` (default): ``Box(0, 1, (H, W, 6), uint8)`` for an H x W layout, with
-    channels walls, food, capsules, Pac-Man, ghosts, scared ghosts (1 where present).
+    ``obs_type="markov"`` (the ``-v1`` ids): ``Box(0, 1, (H, W, C), uint8)`` for an H x W
+    layout, 0/1 planes from which every hidden field the rules read can be rebuilt (each
+    ghost's identity, heading and scared moves left; for arcade ghosts also Pac-Man's heading
+    and the phase clock). C = 4 + 3 G + 6 for G ghosts (+ 11 with arcade ghosts or a ghost
+    function); ``envs.pacman.observation`` lists the channels and ``decode`` reads them back.
+    ``obs_type="grid"`` (the ``-v0`` ids): ``Box(0, 1, (H, W, 6), uint8)`` with channels walls,
+    food, capsules, Pac-Man, ghosts, scared ghosts (1 where present). It hides the ghosts'
+    headings, identities and scared timers, so it is not Markov; kept for old runs.
     ``obs_type="rgb"``: the rendered frame, ``Box(0, 255, (H * tile_size + bar, W * tile_size,
     3), uint8)`` where ``bar`` is the status bar showing the score.
 
@@ -83,7 +90,7 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
     ):
         if layout is None:
             raise ValueError(
-                "PacGrid/Custom-v0 needs layout=<name or path of a .lay file>; built-in layouts: "
+                "PacGrid/Custom needs layout=<name or path of a .lay file>; built-in layouts: "
                 + ", ".join(available_layouts())
             )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -109,7 +116,11 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
 
         self.action_space = spaces.Discrete(NUM_ACTIONS)
         height, width = self.layout.height, self.layout.width
-        if obs_type == "grid":
+        self._markov = None
+        if obs_type == "markov":
+            self._markov = MarkovEncoder(self.maze, arcade=ghosts == "arcade" or callable(ghosts))
+            self.observation_space = spaces.Box(0, 1, self._markov.shape, np.uint8)
+        elif obs_type == "grid":
             self.observation_space = spaces.Box(0, 1, (height, width, 6), np.uint8)
         else:
             self.observation_space = spaces.Box(
@@ -222,6 +233,8 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
             cells[cell, SCARED_GHOSTS if scared else GHOSTS] = 1
 
     def _observation(self) -> np.ndarray:
+        if self._markov is not None:
+            return self._markov.encode(self._state)
         if self.obs_type == "grid":
             return self._grid.copy()
         return self._get_renderer().rgb_array(self.maze, self._state)

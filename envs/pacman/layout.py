@@ -2,8 +2,11 @@
 
 Characters: ``%`` wall, ``.`` food, ``o`` power capsule, ``P`` Pac-Man start, ``G`` ghost start
 (the digits ``1``-``4`` also mark ghost starts and fix the ghosts' order), space empty.
-Rows may differ in trailing whitespace only. The border must be wall, there must be exactly one
-``P``, and every food, capsule and ghost start must be reachable from Pac-Man's start.
+The width is the first row's, as in the classic reader: other rows may differ in trailing
+whitespace, and a longer row is cut to that width when what lies past it is wall (files in the
+wild rely on this); a shorter row, or one running on in anything but wall, is refused. The
+border must be wall, there must be exactly one ``P``, and every food, capsule and ghost start
+must be reachable from Pac-Man's start.
 """
 
 from __future__ import annotations
@@ -117,13 +120,17 @@ def parse_layout(text: str, name: str = "<string>") -> Layout:
     for number, line in enumerate(lines, start=1):
         if not line:
             raise LayoutError(name, number, 1, "empty row inside the layout")
+        if len(line) > width and set(line[width:]) == {"%"}:
+            # The classic reader takes the width from the first row and ignores what lies past
+            # it; files in the wild rely on that (a bottom wall one character longer, say).
+            line = lines[number - 1] = line[:width]
         if len(line) != width:
             raise LayoutError(
                 name,
                 number,
                 min(len(line), width) + 1,
                 f"row is {len(line)} characters wide but the first row is {width} "
-                "(rows may differ in trailing spaces only)",
+                "(rows may differ in trailing spaces, or run longer in walls '%' only)",
             )
         for column, char in enumerate(line, start=1):
             if char not in ALLOWED_CHARS:
