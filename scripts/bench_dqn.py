@@ -77,9 +77,9 @@ def ours(workload: Workload, steps: int, seed: int, double_dqn: bool = True) -> 
         conv_channels=workload.conv_channels,
         conv_strides=workload.conv_strides, buffer_size=max(steps, 2 * LEARNING_STARTS),
         learning_starts=LEARNING_STARTS, train_freq=TRAIN_FREQ, gamma=GAMMA,
-        learning_rate=schedules.constant(LEARNING_RATE).config(),
+        learning_rate=schedules.constant(LEARNING_RATE),
         target_update_interval=TARGET_UPDATE_ENV_STEPS // TRAIN_FREQ,
-        epsilon=schedules.linear(1.0, 0.05, steps // 2).config(), double_dqn=double_dqn,
+        epsilon=schedules.linear(1.0, 0.05, steps // 2), double_dqn=double_dqn,
     )
     agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(seed))
     obs, _ = env.reset(seed=seed)

@@ -113,7 +113,7 @@ def test_td_target_by_hand(terminated, truncated, double_dqn, expected_loss):
 
 def test_gradient_reaches_only_the_taken_action():
     agent = linear_agent()
-    agent.config.learning_rate = schedules.constant(0.1).config()
+    agent.config.learning_rate = schedules.constant(0.1)
     before = agent.q_net.state_dict()["head.W"].copy()
     agent.buffer.add(S, 0, 1.0, S_NEXT, False, False)
     agent.update()
@@ -296,8 +296,8 @@ def test_learns_the_chain():
     env = gym.wrappers.TimeLimit(ChainEnv(8), max_episode_steps=24)
     config = DQNConfig(
         hidden=(32,), batch_size=32, learning_starts=200, train_freq=1, gamma=0.95,
-        learning_rate=schedules.constant(3e-3).config(), target_update_interval=50,
-        epsilon=schedules.linear(1.0, 0.1, 1500).config(), buffer_size=5000,
+        learning_rate=schedules.constant(3e-3), target_update_interval=50,
+        epsilon=schedules.linear(1.0, 0.1, 1500), buffer_size=5000,
     )
     agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(0))
     assert greedy_return(env, agent) < 1.0  # the untrained greedy policy does not reach +1
