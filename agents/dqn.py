@@ -28,7 +28,6 @@ import numpy as np
 
 import nets
 from agents.q_learning import epsilon_greedy, greedy_action, td_target
-from nets.errors import NonFiniteLossError
 from nets.module import Layer, register
 from rl import schedules
 from rl.prioritized import PrioritizedReplayBuffer
@@ -407,12 +406,8 @@ class DQNAgent:
         # 4. Huber loss (importance-weighted under prioritized replay) and its gradient, which
         #    flows only into the Q-value of the taken action.
         weights = batch.weights if config.prioritized else None  # uniform replay: all 1
+        #    The loss raises NonFiniteLossError if it is NaN or infinite: training diverged.
         loss = float(self.loss.forward(q_taken, target, weights=weights))
-        if not np.isfinite(loss):
-            raise NonFiniteLossError(
-                f"DQN loss is {loss} at update {self.updates}: training diverged. Try a lower "
-                "learning_rate, max_grad_norm=10, or check the rewards for NaN."
-            )
         dq = np.zeros_like(q)
         dq[rows, batch.action] = self.loss.backward()
 
@@ -460,7 +455,7 @@ class DQNAgent:
         if json.dumps(meta.get("network")) != json.dumps(self.q_net.config()):
             raise ValueError(
                 "checkpoint network architecture differs from this agent's; rebuild the agent "
-                "with the checkpoint's config (run_dir/config.json)"
+                "with the checkpoint's config (the run's recorded config)"
             )
 
         def part(prefix: str) -> dict[str, np.ndarray]:

@@ -161,7 +161,7 @@ def check_env(path: str | Path, saved: dict | None, env: gym.Env) -> None:
     if differences:
         raise CheckpointError(
             f"{path} was trained on another environment: {'; '.join(differences)}. Use the "
-            "environment of the run's config.json"
+            "environment of the run's config"
         )
 
 
@@ -203,7 +203,7 @@ def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> di
         if changed:
             raise CheckpointError(
                 f"{path} was trained with another {type(config).__name__}: {', '.join(changed)} "
-                "differ; build the agent from the run's config.json"
+                "differ; build the agent from the run's config"
             )
     if env is not None:
         check_env(path, meta.get("env"), env)

@@ -40,6 +40,8 @@ import numpy as np
 import envs  # noqa: F401  (registers the PacGrid ids)
 from agents.dqn import DQNAgent, DQNConfig
 from rl import schedules
+from rl.loop import LoopState, run_steps
+from rl.seeding import make_rng
 
 
 @dataclass
@@ -82,16 +84,10 @@ def ours(workload: Workload, steps: int, seed: int, double_dqn: bool = True) -> 
         epsilon=schedules.linear(1.0, 0.05, steps // 2), double_dqn=double_dqn,
     )
     agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(seed))
-    obs, _ = env.reset(seed=seed)
     start = time.perf_counter()
-    for _ in range(steps):
-        action = agent.act(obs)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        agent.observe(obs, action, reward, next_obs, terminated, truncated)
-        obs = next_obs
-        if terminated or truncated:
-            obs, _ = env.reset()
+    run_steps([env], agent, make_rng(seed), LoopState(), steps)  # the training loop's core
     elapsed = time.perf_counter() - start
+    obs, _ = env.reset(seed=seed)
     update_s = _time_per_call(agent.update, 200)
     act_s = _time_per_call(lambda: agent.act(obs, greedy=True), 2000)
     return {"steps_per_s": steps / elapsed, "update_ms": 1e3 * update_s, "act_us": 1e6 * act_s,

@@ -89,7 +89,7 @@ def check_resume_flags(args: argparse.Namespace, stored: Run) -> None:
     if changed:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise UsageError(
-            f"{flags} cannot change when resuming (the run continues with its config.json); "
+            f"{flags} cannot change when resuming (the run continues with its recorded config); "
             "only the training-loop flags such as --total-steps can"
         )
 

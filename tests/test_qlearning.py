@@ -15,6 +15,8 @@ from agents.q_learning import (
 )
 from rl import schedules
 from rl.checkpoint import CheckpointError, load_agent, save_agent
+from rl.loop import LoopState, run_steps
+from rl.seeding import make_rng
 
 
 def make_agent(
@@ -38,17 +40,9 @@ def make_agent(
     return QLearningAgent(space, gym.spaces.Discrete(n_actions), config, rng)
 
 
-def run_episodes(env, agent, episodes, seed):
-    """A minimal training loop: every episode reset with a seed drawn from one rng."""
-    rng = np.random.default_rng(seed)
-    for _ in range(episodes):
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
-        done = False
-        while not done:
-            action = agent.act(obs)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            agent.observe(obs, action, reward, next_obs, terminated, truncated)
-            obs, done = next_obs, terminated or truncated
+def train_steps(env, agent, steps, seed):
+    """`steps` environment steps of the training-loop core, episode seeds drawn from `seed`."""
+    run_steps([env], agent, make_rng(seed), LoopState(), steps)
 
 
 def greedy_return(env, agent, seed=0):
@@ -217,7 +211,7 @@ def test_learns_the_deterministic_chain(method, one_hot):
         env.observation_space, env.action_space, config, np.random.default_rng(3)
     )
     untrained = greedy_return_steps(env, agent)
-    run_episodes(env, agent, episodes=100, seed=3)
+    train_steps(env, agent, 2_000, seed=3)
     assert greedy_return_steps(env, agent) == (1.0, 5)  # straight to the right end
     assert untrained != (1.0, 5)
 
@@ -234,7 +228,7 @@ def greedy_return_steps(env, agent):
 def test_q_learning_values_converge_on_the_chain():
     env = gym.wrappers.TimeLimit(Chain(6), max_episode_steps=50)
     agent = make_agent(n_states=6, alpha=0.5, gamma=0.9, epsilon=0.3, seed=4)
-    run_episodes(env, agent, episodes=300, seed=4)
+    train_steps(env, agent, 3_000, seed=4)
     # Q*(s, right) = γ^(4 - s) for s = 0..4: the +1 arrives after 5 - s steps
     np.testing.assert_allclose(agent.table[:5, 1], 0.9 ** np.arange(4, -1, -1), atol=1e-3)
 
@@ -250,20 +244,20 @@ def test_cliff_walking_greedy_return_is_optimal():
     agent = QLearningAgent(
         env.observation_space, env.action_space, config, np.random.default_rng(0)
     )
-    run_episodes(env, agent, episodes=500, seed=0)
+    train_steps(env, agent, 20_000, seed=0)
     assert greedy_return(env, agent) == -13.0
 
 
 # --- determinism, state and files ----------------------------------------------------------------
 
 
-def frozen_lake_agent(seed, episodes=200, method="expected_sarsa"):
+def frozen_lake_agent(seed, steps=2_000, method="expected_sarsa"):
     env = gym.make("FrozenLake-v1")
     config = QLearningConfig(method=method, epsilon=schedules.linear(1.0, 0.1, 3000))
     agent = QLearningAgent(
         env.observation_space, env.action_space, config, np.random.default_rng(seed)
     )
-    run_episodes(env, agent, episodes, seed)
+    train_steps(env, agent, steps, seed)
     return agent
 
 
@@ -287,14 +281,14 @@ def test_checkpoint_round_trip_resumes_exactly(tmp_path, one_hot):
         )
 
     straight = fresh(1)
-    run_episodes(env, straight, 20, seed=1)
+    train_steps(env, straight, 300, seed=1)
     path = save_agent(tmp_path / "q.npz", straight, env)
-    run_episodes(env, straight, 20, seed=2)
+    train_steps(env, straight, 300, seed=2)
 
     resumed = fresh(99)  # a different rng: load must restore the saved one
     meta = load_agent(path, resumed, env)
     assert meta["agent"] == "QLearningAgent" and meta["config"]["method"] == "sarsa"
-    run_episodes(env, resumed, 20, seed=2)
+    train_steps(env, resumed, 300, seed=2)
     assert resumed.steps == straight.steps
     if one_hot:
         assert set(resumed.table) == set(straight.table)
