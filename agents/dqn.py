@@ -20,7 +20,7 @@ FrameStackObservation (see `wrap_env`).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -28,19 +28,17 @@ import numpy as np
 
 import nets
 from agents.q_learning import epsilon_greedy, greedy_action, td_target
-from nets.errors import NonFiniteLossError
 from nets.module import Layer, register
 from rl import schedules
 from rl.prioritized import PrioritizedReplayBuffer
 from rl.replay import ReplayBuffer
+from rl.schedules import Schedule
 from rl.seeding import rng_state, set_rng_state
-
-FORMAT_VERSION = 1
 
 
 @dataclass
 class DQNConfig:
-    """Hyperparameters of the DQN agent (schedules are rl.schedules config dicts of a step)."""
+    """Hyperparameters of the DQN agent (schedules are rl.schedules objects of a step count)."""
 
     # Discount factor γ.
     gamma: float = 0.99
@@ -48,7 +46,7 @@ class DQNConfig:
     # Q-values stay within the Huber loss's quadratic zone more often.
     reward_scale: float = 1.0
     # Optimizer step size, a schedule of the update count (a bare number is a constant).
-    learning_rate: dict = field(default_factory=lambda: schedules.constant(1e-3).config())
+    learning_rate: Schedule = field(default_factory=lambda: schedules.constant(1e-3))
     # Optimizer: "adam" or "rmsprop".
     optimizer: Literal["adam", "rmsprop"] = "adam"
     # Transitions per gradient step.
@@ -66,7 +64,7 @@ class DQNConfig:
     # Polyak factor: < 1 blends target = (1-τ)·target + τ·online after every update instead.
     tau: float = 1.0
     # Exploration rate ε, a schedule of the environment step.
-    epsilon: dict = field(default_factory=lambda: schedules.linear(1.0, 0.05, 10_000).config())
+    epsilon: Schedule = field(default_factory=lambda: schedules.linear(1.0, 0.05, 10_000))
     # Double DQN target: the online net chooses the next action, the target net values it.
     double_dqn: bool = True
     # Dueling head: Q = V + A - mean(A) from one shared hidden layer.
@@ -96,8 +94,8 @@ class DQNConfig:
     # Prioritization exponent α (0 = uniform).
     priority_alpha: float = 0.6
     # Importance-sampling exponent β, a schedule of the environment step, annealed to 1.
-    priority_beta: dict = field(
-        default_factory=lambda: schedules.linear(0.4, 1.0, 100_000).config()
+    priority_beta: Schedule = field(
+        default_factory=lambda: schedules.linear(0.4, 1.0, 100_000)
     )
     # Stack this many last observations (Gymnasium's FrameStackObservation; 1 = off).
     frame_stack: int = 1
@@ -329,8 +327,7 @@ class DQNAgent:
         # with a few whole-buffer operations instead of a few per parameter array.
         self.q_net.pack_params()
         self.params, self.grads = self.q_net.params(), self.q_net.grads()
-        self.learning_rate = schedules.from_config(config.learning_rate)
-        self.optimizer = nets.optim.make(config.optimizer, lr=self.learning_rate(0),
+        self.optimizer = nets.optim.make(config.optimizer, lr=config.learning_rate(0),
                                          clip_norm=config.max_grad_norm)
         self.loss = nets.losses.Huber(delta=config.huber_delta)
 
@@ -345,8 +342,6 @@ class DQNAgent:
             self.buffer = PrioritizedReplayBuffer(**buffer_args, alpha=config.priority_alpha)
         else:
             self.buffer = ReplayBuffer(**buffer_args)
-        self.epsilon = schedules.from_config(config.epsilon)
-        self.beta = schedules.from_config(config.priority_beta)
         self.steps = 0  # environment steps observed: the clock of ε, β and train_freq
         self.updates = 0  # gradient steps taken: the clock of the learning rate and target sync
 
@@ -361,7 +356,7 @@ class DQNAgent:
         q_values = self.q_values(obs)
         if greedy:
             return greedy_action(q_values, self.rng)
-        return epsilon_greedy(q_values, self.epsilon(self.steps), self.rng)
+        return epsilon_greedy(q_values, self.config.epsilon(self.steps), self.rng)
 
     # -- learning --
 
@@ -378,7 +373,7 @@ class DQNAgent:
         metrics: dict[str, float] = {}
         for _ in range(self.config.gradient_steps):
             metrics = self.update()
-        metrics["epsilon"] = self.epsilon(self.steps)
+        metrics["epsilon"] = self.config.epsilon(self.steps)
         return metrics
 
     def update(self) -> dict[str, float]:
@@ -387,7 +382,8 @@ class DQNAgent:
 
         # 1. Sample a minibatch (n-step rewards and their bootstrap discount γ^k included).
         if config.prioritized:
-            batch = self.buffer.sample(config.batch_size, self.rng, beta=self.beta(self.steps))
+            beta = config.priority_beta(self.steps)
+            batch = self.buffer.sample(config.batch_size, self.rng, beta=beta)
         else:
             batch = self.buffer.sample(config.batch_size, self.rng)
 
@@ -410,18 +406,14 @@ class DQNAgent:
         # 4. Huber loss (importance-weighted under prioritized replay) and its gradient, which
         #    flows only into the Q-value of the taken action.
         weights = batch.weights if config.prioritized else None  # uniform replay: all 1
+        #    The loss raises NonFiniteLossError if it is NaN or infinite: training diverged.
         loss = float(self.loss.forward(q_taken, target, weights=weights))
-        if not np.isfinite(loss):
-            raise NonFiniteLossError(
-                f"DQN loss is {loss} at update {self.updates}: training diverged. Try a lower "
-                "learning_rate, max_grad_norm=10, or check the rewards for NaN."
-            )
         dq = np.zeros_like(q)
         dq[rows, batch.action] = self.loss.backward()
 
         # 5. Backward pass and optimizer step (global-norm clipping inside the optimizer).
         self.q_net.backward(dq)
-        self.optimizer.lr = self.learning_rate(self.updates)
+        self.optimizer.lr = config.learning_rate(self.updates)
         self.optimizer.update(self.params, self.grads)
         self.updates += 1
         if config.prioritized:
@@ -437,15 +429,15 @@ class DQNAgent:
     # -- state, save and load --
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
-        """Networks, optimizer state, counters, rng state and (if save_buffer) the buffer."""
+        """Networks, optimizer state, counters, rng state and (if save_buffer) the buffer.
+
+        The config is not in it: rl.checkpoint records it beside the state, for every agent.
+        """
         arrays: dict[str, np.ndarray] = {}
         arrays.update({f"q/{k}": v for k, v in self.q_net.state_dict().items()})
         arrays.update({f"target/{k}": v for k, v in self.target_net.state_dict().items()})
         arrays.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
         meta: dict[str, Any] = {
-            "agent": "DQNAgent",
-            "format_version": FORMAT_VERSION,
-            "config": json.loads(json.dumps(asdict(self.config))),
             "network": self.q_net.config(),
             "steps": self.steps,
             "updates": self.updates,
@@ -459,12 +451,11 @@ class DQNAgent:
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         """Restore a `state_dict()`; the agent must be built for the same spaces and network."""
-        if meta.get("agent") != "DQNAgent":
-            raise ValueError(f"checkpoint holds agent {meta.get('agent')!r}, not a DQNAgent")
-        if meta.get("network") != json.loads(json.dumps(self.q_net.config())):
+        # The stored architecture went through JSON (tuples became lists): compare it as JSON.
+        if json.dumps(meta.get("network")) != json.dumps(self.q_net.config()):
             raise ValueError(
                 "checkpoint network architecture differs from this agent's; rebuild the agent "
-                "with the checkpoint's config (run_dir/config.json)"
+                "with the checkpoint's config (the run's recorded config)"
             )
 
         def part(prefix: str) -> dict[str, np.ndarray]:
@@ -491,8 +482,8 @@ presets: dict[str, dict[str, Any]] = {
         "checkpoint_every": 10_000,
         "hidden": (256, 256), "batch_size": 64, "buffer_size": _CARTPOLE_STEPS,
         "learning_starts": 1_000, "train_freq": 1, "n_step": 3, "tau": 0.005,
-        "learning_rate": schedules.linear(1e-3, 1e-5, _CARTPOLE_STEPS - 1_000).config(),
-        "epsilon": schedules.linear(1.0, 0.01, 10_000).config(),
+        "learning_rate": schedules.linear(1e-3, 1e-5, _CARTPOLE_STEPS - 1_000),
+        "epsilon": schedules.linear(1.0, 0.01, 10_000),
     },
 }
 
@@ -511,8 +502,8 @@ def _pacman_preset(total_steps: int, exploration_steps: int) -> dict[str, Any]:
         # a death still moves the values strongly (with ±50 and δ = 1 the capped gradient
         # almost ignored the rare deaths, and the Tiny layout learned on one seed of two).
         "reward_scale": 0.01, "huber_delta": 5.0,
-        "learning_rate": schedules.linear(5e-4, 5e-5, updates).config(),
-        "epsilon": schedules.linear(1.0, 0.02, exploration_steps).config(),
+        "learning_rate": schedules.linear(5e-4, 5e-5, updates),
+        "epsilon": schedules.linear(1.0, 0.02, exploration_steps),
     }
 
 

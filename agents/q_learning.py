@@ -15,34 +15,32 @@ the ε-greedy policy (Expected SARSA).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 
-from nets.io import CheckpointError, load_arrays, save_arrays
 from rl import schedules
+from rl.schedules import Schedule
 from rl.seeding import rng_state, set_rng_state
 
 METHODS = ("qlearning", "sarsa", "expected_sarsa")
-FORMAT_VERSION = 1
 
 
 @dataclass
 class QLearningConfig:
-    """Hyperparameters of the tabular agent (α and ε are rl.schedules configs of the step)."""
+    """Hyperparameters of the tabular agent (α and ε are rl.schedules objects of the step)."""
 
     # TD target: "qlearning" (max over next actions, off-policy), "sarsa" (the next action actually
     # taken), or "expected_sarsa" (expected next value under the ε-greedy policy).
     method: Literal["qlearning", "sarsa", "expected_sarsa"] = "qlearning"
     # Discount factor γ in [0, 1]; close to 1 when the reward comes only at the end (FrozenLake).
     gamma: float = 0.99
-    # Learning rate α as a schedule of the agent's step count (rl.schedules config dict).
-    alpha: dict = field(default_factory=lambda: schedules.constant(0.1).config())
-    # Exploration rate ε as a schedule of the agent's step count (rl.schedules config dict).
-    epsilon: dict = field(default_factory=lambda: schedules.linear(1.0, 0.05, 10_000).config())
+    # Learning rate α as a schedule of the agent's step count.
+    alpha: Schedule = field(default_factory=lambda: schedules.constant(0.1))
+    # Exploration rate ε as a schedule of the agent's step count.
+    epsilon: Schedule = field(default_factory=lambda: schedules.linear(1.0, 0.05, 10_000))
     # Value of a table entry never updated yet; > 0 is "optimism" that drives exploration.
     initial_q: float = 0.0
 
@@ -120,8 +118,6 @@ class QLearningAgent:
                 "use an environment with discrete actions"
             )
         self.n_actions = int(action_space.n)
-        self.alpha = schedules.from_config(self.config.alpha)
-        self.epsilon = schedules.from_config(self.config.epsilon)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.steps = 0  # transitions observed so far: the clock of the α and ε schedules
 
@@ -176,7 +172,7 @@ class QLearningAgent:
         if self._next_action is not None and key == self._next_key:
             action, self._next_action, self._next_key = self._next_action, None, None
             return action
-        return epsilon_greedy(self._row(key), self.epsilon(self.steps), self.rng)
+        return epsilon_greedy(self._row(key), self.config.epsilon(self.steps), self.rng)
 
     def observe(
         self, obs, action: int, reward: float, next_obs, terminated: bool, truncated: bool
@@ -184,9 +180,10 @@ class QLearningAgent:
         """Move Q(obs, action) toward the TD target; returns {"td_error", "alpha", "epsilon"}."""
         if not 0 <= int(action) < self.n_actions:
             raise ValueError(f"action {action} is outside Discrete({self.n_actions})")
-        alpha = self.alpha(self.steps)
+        alpha = self.config.alpha(self.steps)
         self.steps += 1
-        epsilon = self.epsilon(self.steps)  # the ε of the next action, which SARSA bootstraps on
+        # The ε of the next action, which SARSA bootstraps on.
+        epsilon = self.config.epsilon(self.steps)
         next_key = self._key(next_obs)
         next_q_value = self._next_q_value(next_key, epsilon, terminated, truncated)
         target = td_target(float(reward), next_q_value, self.config.gamma, terminated)
@@ -210,10 +207,13 @@ class QLearningAgent:
             self._next_action, self._next_key = next_action, next_key
         return float(next_row[next_action])
 
-    # -- state, save and load --
+    # -- state --
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
-        """Arrays (the table) and JSON-able meta (config, step count, rng state)."""
+        """Arrays (the table) and JSON-able meta (step count, rng state, SARSA's next action).
+
+        The config is not in it: rl.checkpoint records it beside the state, for every agent.
+        """
         if self.dense:
             arrays = {"q_table": self.table.copy()}
         else:
@@ -227,9 +227,6 @@ class QLearningAgent:
                 "q_values": np.array([self.table[k] for k in keys]).reshape(-1, self.n_actions),
             }
         meta = {
-            "agent": "QLearningAgent",
-            "format_version": FORMAT_VERSION,
-            "config": asdict(self.config),
             "table": "dense" if self.dense else "dict",
             "n_actions": self.n_actions,
             "steps": self.steps,
@@ -241,8 +238,6 @@ class QLearningAgent:
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         """Restore a `state_dict()`; the agent must have been built for the same spaces."""
-        if meta.get("agent") != "QLearningAgent":
-            raise ValueError(f"checkpoint holds agent {meta.get('agent')!r}, not a QLearningAgent")
         table_kind = "dense" if self.dense else "dict"
         if meta.get("table") != table_kind or meta.get("n_actions") != self.n_actions:
             raise ValueError(
@@ -264,9 +259,6 @@ class QLearningAgent:
                     f"(expected (N, key_bytes) and (N, {self.n_actions}))"
                 )
             self.table = {bytes(k): v.copy() for k, v in zip(keys, values, strict=True)}
-        self.config = QLearningConfig(**meta["config"])
-        self.alpha = schedules.from_config(self.config.alpha)
-        self.epsilon = schedules.from_config(self.config.epsilon)
         self.steps = int(meta["steps"])
         set_rng_state(self.rng, meta["rng_state"])
         self._next_action = meta.get("next_action")
@@ -278,25 +270,6 @@ class QLearningAgent:
     def _decode_key(self, key) -> int | bytes | None:
         return bytes.fromhex(key) if isinstance(key, str) else key
 
-    def save(self, path: str | Path) -> Path:
-        """Write the agent to one .npz file (table arrays + JSON metadata), atomically."""
-        arrays, meta = self.state_dict()
-        return save_arrays(path, arrays, meta)
-
-    def load(self, path: str | Path) -> None:
-        """Load a file written by `save` (never unpickles)."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no Q-table file at {path}; train one with scripts/train.py")
-        try:
-            arrays, meta = load_arrays(path)
-        except CheckpointError as err:
-            raise ValueError(f"not a Q-table file written by QLearningAgent.save: {err}") from None
-        try:
-            self.load_state_dict(arrays, meta)
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{path} is an incomplete or older Q-table file: {err!r}") from None
-
 
 # --- per-environment starting points -------------------------------------------------------------
 # scripts/train.py layers the user's flags over these (agent fields and rl.loop.LoopConfig fields);
@@ -306,8 +279,8 @@ presets: dict[str, dict[str, Any]] = {
     # last episodes follow (and refine) the greedy path along the cliff, the optimal -13.
     "CliffWalking-v1": {
         "gamma": 1.0,
-        "alpha": schedules.constant(0.5).config(),
-        "epsilon": schedules.linear(1.0, 0.0, 10_000).config(),
+        "alpha": schedules.constant(0.5),
+        "epsilon": schedules.linear(1.0, 0.0, 10_000),
         "total_steps": 20_000,
         "eval_every": 2_000,
         "eval_episodes": 1,
@@ -315,8 +288,8 @@ presets: dict[str, dict[str, Any]] = {
     # Deterministic moves, random start: every (state, action) must be tried, hence a long ε decay.
     "Taxi-v4": {
         "gamma": 0.99,
-        "alpha": schedules.constant(0.5).config(),
-        "epsilon": schedules.linear(1.0, 0.01, 100_000).config(),
+        "alpha": schedules.constant(0.5),
+        "epsilon": schedules.linear(1.0, 0.01, 100_000),
         "total_steps": 200_000,
         "eval_every": 20_000,
         "eval_episodes": 100,
@@ -325,8 +298,8 @@ presets: dict[str, dict[str, Any]] = {
     # longer but rarely falls is worth more), and α decays so the noisy targets average out.
     "FrozenLake-v1": {
         "gamma": 0.99,
-        "alpha": schedules.linear(0.1, 0.01, 300_000).config(),
-        "epsilon": schedules.linear(1.0, 0.05, 200_000).config(),
+        "alpha": schedules.linear(0.1, 0.01, 300_000),
+        "epsilon": schedules.linear(1.0, 0.05, 200_000),
         "total_steps": 300_000,
         "eval_every": 30_000,
         "eval_episodes": 100,
@@ -334,8 +307,8 @@ presets: dict[str, dict[str, Any]] = {
     # One random ghost, two food, table keyed by the grid's bytes (~900 states are visited).
     "PacGrid/Tiny-v0": {
         "gamma": 0.95,
-        "alpha": schedules.constant(0.3).config(),
-        "epsilon": schedules.linear(1.0, 0.05, 20_000).config(),
+        "alpha": schedules.constant(0.3),
+        "epsilon": schedules.linear(1.0, 0.05, 20_000),
         "total_steps": 30_000,
         "eval_every": 5_000,
         "eval_episodes": 20,

@@ -1,27 +1,56 @@
-"""Atomic checkpoints: a dict of arrays plus JSON metadata in one .npz file.
+"""Checkpoints: one format for every agent, written and read only here.
 
+A checkpoint is one .npz file: the agent's arrays (names prefixed "agent/") plus JSON metadata.
 The file itself is written and read by `nets.io.save_arrays` / `nets.io.load_arrays`: a
 temporary file in the same folder renamed over the old one (so a run killed at any moment
 leaves either the old or the new checkpoint, never a half-written one), metadata as JSON inside
-the archive, loading with `allow_pickle=False`. This module adds a format tag and version to
-the metadata, refuses arrays that would need pickle, and names the file in every error.
+the archive, loading with `allow_pickle=False`: loading a checkpoint never runs code.
+
+The metadata of format version 2 (`save_agent` writes it, `load_agent` reads it):
+
+    agent        the agent's class name, e.g. "DQNAgent"
+    config       the agent's config dataclass as JSON (rl.config.to_json), or None
+    env          the environment it was trained on: id, kwargs (as given to gym.make, without
+                 render_mode), observation_space and action_space (their repr)
+    agent_state  the agent's own state_dict() metadata (counters, its rng state, ...)
+    loop         the training loop's state (rl.loop.LoopState as JSON, including the loop rng's
+                 state), or None for an agent saved outside the loop
+
+A run folder keeps its last checkpoint and has room for a best one beside it (rl.run). Version 1
+files (written before the env record existed) are upgraded on reading: their env is known by id
+only. Any other version is refused with a message naming it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from nets.errors import CheckpointError
 from nets.io import META_KEY, load_arrays, save_arrays
+from rl.config import to_json
+from rl.protocol import Agent
 
-__all__ = ["CheckpointError", "load_checkpoint", "load_checkpoint_meta", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "check_env",
+    "env_record",
+    "load_agent",
+    "load_checkpoint",
+    "load_checkpoint_meta",
+    "save_agent",
+    "save_checkpoint",
+]
 
 FORMAT = "rl-checkpoint"
-VERSION = 1
+VERSION = 2
+_AGENT_PREFIX = "agent/"
 
 
 def save_checkpoint(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
@@ -67,9 +96,124 @@ def load_checkpoint_meta(path: str | Path) -> dict:
 def _check_header(path: Path, header: dict) -> dict:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an {FORMAT} file (format tag missing or wrong)")
-    if header.get("version") != VERSION:
+    version = header.get("version")
+    if version == 1 and isinstance(header.get("meta"), dict):
+        return _upgrade_v1(header["meta"])
+    if version != VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint format version {header.get('version')}, "
-            f"this code reads version {VERSION}"
+            f"{path} has checkpoint format version {version}, "
+            f"this code reads versions 1 and {VERSION}"
         )
     return header["meta"]
+
+
+def _upgrade_v1(meta: dict) -> dict:
+    """Version 1 metadata (the training loop's own) in the version 2 layout.
+
+    Version 1 had the agent's config inside the agent's metadata and the env as an id only.
+    """
+    agent_state = dict(meta.get("agent") or {})
+    config = agent_state.pop("config", None)
+    for old_key in ("agent", "format_version"):
+        agent_state.pop(old_key, None)
+    return {
+        "agent": meta.get("agent_class"),
+        "config": config,
+        "env": {"id": meta.get("env_id"), "kwargs": None, "observation_space": None,
+                "action_space": None},
+        "agent_state": agent_state,
+        "loop": meta.get("loop"),
+    }
+
+
+# --- agents: the one schema ----------------------------------------------------------------------
+
+
+def env_record(env: gym.Env) -> dict[str, Any]:
+    """What a checkpoint records of its environment: id, gym.make kwargs and the spaces."""
+    spec = env.spec
+    kwargs = None
+    if spec is not None:
+        # render_mode only decides how the env is shown (watch.py asks for another one).
+        plain = {k: v for k, v in spec.kwargs.items() if k != "render_mode"}
+        kwargs = json.loads(json.dumps(plain, default=repr))
+    return {
+        "id": spec.id if spec is not None else None,
+        "kwargs": kwargs,
+        "observation_space": repr(env.observation_space),
+        "action_space": repr(env.action_space),
+    }
+
+
+def check_env(path: str | Path, saved: dict | None, env: gym.Env) -> None:
+    """Raise CheckpointError if `env` is not the environment the checkpoint at `path` recorded.
+
+    Fields that either side does not know (a version 1 file, an env without a spec) are skipped.
+    """
+    if not saved:
+        return
+    current = env_record(env)
+    differences = [
+        f"{key} {saved[key]!r} (here: {current[key]!r})"
+        for key in ("id", "kwargs", "observation_space", "action_space")
+        if saved.get(key) is not None and current[key] is not None and saved[key] != current[key]
+    ]
+    if differences:
+        raise CheckpointError(
+            f"{path} was trained on another environment: {'; '.join(differences)}. Use the "
+            "environment of the run's config"
+        )
+
+
+def save_agent(path: str | Path, agent: Agent, env: gym.Env, loop: dict | None = None) -> Path:
+    """Write `agent` (and the training loop's state `loop`, if any) in the one checkpoint format."""
+    arrays, agent_state = agent.state_dict()
+    config = getattr(agent, "config", None)
+    meta = {
+        "agent": type(agent).__name__,
+        "config": to_json(config) if dataclasses.is_dataclass(config) else None,
+        "env": env_record(env),
+        "agent_state": agent_state,
+        "loop": loop,
+    }
+    named = {_AGENT_PREFIX + name: value for name, value in arrays.items()}
+    return save_checkpoint(path, named, meta)
+
+
+def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> dict:
+    """Load a checkpoint into `agent` (built with the same config); returns its metadata.
+
+    Refuses, with a CheckpointError naming the file, a checkpoint of another agent class, of
+    another config, or (when `env` is given) of another environment.
+    """
+    path = Path(path)
+    arrays, meta = load_checkpoint(path)
+    if not isinstance(meta, dict) or "agent" not in meta or "agent_state" not in meta:
+        raise CheckpointError(f"{path} is not an agent checkpoint (no agent metadata)")
+    expected = type(agent).__name__
+    if meta["agent"] != expected:
+        raise CheckpointError(
+            f"{path} holds a {meta['agent']} agent, but a {expected} is loading it"
+        )
+    config = getattr(agent, "config", None)
+    if meta.get("config") is not None and dataclasses.is_dataclass(config):
+        mine = to_json(config)
+        changed = sorted(k for k in mine.keys() | meta["config"].keys()
+                         if mine.get(k) != meta["config"].get(k))
+        if changed:
+            raise CheckpointError(
+                f"{path} was trained with another {type(config).__name__}: {', '.join(changed)} "
+                "differ; build the agent from the run's config"
+            )
+    if env is not None:
+        check_env(path, meta.get("env"), env)
+    agent_arrays = {
+        name.removeprefix(_AGENT_PREFIX): value
+        for name, value in arrays.items()
+        if name.startswith(_AGENT_PREFIX)
+    }
+    try:
+        agent.load_state_dict(agent_arrays, meta["agent_state"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} does not fit this agent: {err}") from None
+    return meta

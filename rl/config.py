@@ -9,12 +9,15 @@ One dataclass per experiment, with a comment per field; this module turns it int
 
 becomes `--learning-rate 0.001` with that comment as its help. Booleans become
 `--flag/--no-flag`, `tuple[int, ...]` fields take several values (`--hidden 256 256`),
-`Literal[...]` fields get choices, `X | None` fields accept `none`, and dict fields (schedules)
-take JSON (`--epsilon '{"kind": "linear", "start": 1, "end": 0.05, "duration": 10000}'`) or a
-bare number.
+`Literal[...]` fields get choices, `X | None` fields accept `none`, fields typed
+`rl.schedules.Schedule` take a schedule's JSON
+(`--epsilon '{"kind": "linear", "start": 1, "end": 0.05, "duration": 10000}'`) or a bare number
+and hold the schedule object itself, and other dict fields take JSON.
 
 Flags that are not given do not appear in the parsed namespace at all (argparse.SUPPRESS), so
 `from_args(cls, args, base=preset)` layers: dataclass defaults < preset < what the user typed.
+`to_json` / `from_json` are the one place where a config becomes JSON and back (a schedule is
+written as its `config()` dict), for config.json and checkpoints alike.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from rl import schedules
+from rl.schedules import Schedule
 
 _NONE_WORDS = {"none", "null"}
 
@@ -85,6 +91,14 @@ def _json_value(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {text!r}") from None
 
 
+def parse_schedule(text: str) -> Schedule:
+    """argparse type of a Schedule field: a schedule's JSON, or a bare number (a constant)."""
+    try:
+        return schedules.from_config(_json_value(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         return None if text.lower() in _NONE_WORDS else convert(text)
@@ -118,7 +132,10 @@ def add_dataclass_args(
         help_text = f"{help_text} (default: {_show(default)})".strip()
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         origin = typing.get_origin(tp)
-        if tp is bool:
+        if tp is Schedule:
+            kwargs["type"] = parse_schedule
+            kwargs["metavar"] = "SCHEDULE"
+        elif tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif origin is typing.Literal:
             choices = typing.get_args(tp)
@@ -151,28 +168,55 @@ def _default_of(f: dataclasses.Field) -> Any:
 def _show(value: Any) -> str:
     if value is dataclasses.MISSING:
         return "required"
+    if isinstance(value, Schedule):
+        value = value.config()
     if isinstance(value, dict):
         return json.dumps(value).replace("%", "%%")  # argparse %-formats help strings
     return str(value).replace("%", "%%")
 
 
-def given_fields(cls: type, args: argparse.Namespace) -> dict[str, Any]:
-    """The fields of `cls` that were given on the command line, with their values."""
+def given_fields(cls: type, args: argparse.Namespace | Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of `cls` that were given on the command line (or in a dict), with their values."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in vars(args).items() if k in names}
+    given = args if isinstance(args, Mapping) else vars(args)
+    return {k: v for k, v in given.items() if k in names}
 
 
-def from_args(cls: type, args: argparse.Namespace, base: Mapping[str, Any] | None = None) -> Any:
-    """Build `cls` from parsed flags; fields not given come from `base`, then the defaults."""
-    values = {**(base or {}), **given_fields(cls, args)}
-    return from_json(cls, values)
+def from_args(
+    cls: type, args: argparse.Namespace | Mapping[str, Any], base: Mapping[str, Any] | None = None
+) -> Any:
+    """Build `cls` from parsed flags (or a dict of values, e.g. a sweep's); fields not given come
+    from `base`, then the defaults.
+
+    `base` is a preset: overrides of the defaults, of which only `cls`'s own fields are taken
+    (one preset may hold the fields of several configs, e.g. the agent's and the loop's).
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in (base or {}).items() if k in names}
+    return from_json(cls, {**values, **given_fields(cls, args)})
 
 
 def to_json(cfg: Any) -> dict[str, Any]:
-    """A JSON-able dict of a config dataclass (tuples become lists)."""
+    """A JSON-able dict of a config dataclass (tuples become lists, schedules their config)."""
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         raise TypeError(f"expected a dataclass instance, got {cfg!r}")
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+    return {f.name: _jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Schedule):
+        return value.config()
+    return json.loads(json.dumps(value))  # tuples -> lists; a value JSON cannot hold raises
+
+
+def _scalar(cls: type, name: str, tp: type, value: Any) -> Any:
+    """`value` as a `tp` field takes it (an int is a fine float); anything else is an error."""
+    fits = isinstance(value, tp) and not (tp is not bool and isinstance(value, bool))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not fits:
+        raise ValueError(f"{cls.__name__}.{name} must be a {tp.__name__}, got {value!r}")
+    return value
 
 
 def from_json(cls: type, d: Mapping[str, Any]) -> Any:
@@ -188,9 +232,19 @@ def from_json(cls: type, d: Mapping[str, Any]) -> Any:
             f"known fields: {', '.join(names)}"
         )
     hints = typing.get_type_hints(cls)
-    values = {
-        k: tuple(v) if isinstance(v, list) and _is_tuple_type(hints[k]) else v for k, v in d.items()
-    }
+    values = {}
+    for name, value in d.items():
+        tp, _ = _unwrap_optional(hints[name])
+        if tp is Schedule and not isinstance(value, Schedule) and value is not None:
+            try:
+                value = schedules.from_config(value)
+            except ValueError as err:
+                raise ValueError(f"{cls.__name__}.{name}: {err}") from None
+        elif isinstance(value, list) and _is_tuple_type(hints[name]):
+            value = tuple(value)
+        elif tp in (int, float, str, bool) and value is not None:
+            value = _scalar(cls, name, tp, value)
+        values[name] = value
     try:
         return cls(**values)
     except TypeError as err:

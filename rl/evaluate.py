@@ -1,12 +1,17 @@
-"""Greedy evaluation of an agent: the return it gets when it stops exploring."""
+"""Greedy evaluation of an agent: the return it gets when it stops exploring; episodes played
+one by one (to watch them) and recorded to a GIF."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from nets.io import atomic_write
 from rl.protocol import Agent
 from rl.seeding import episode_seed
 
@@ -64,3 +69,53 @@ def evaluate(
     if scores:
         result["mean_score"] = float(np.mean(scores))
     return result
+
+
+# --- playing and recording episodes (scripts/watch.py, scripts/demo.py) ---------------------------
+
+# Episode seeds of the scripts, apart from training's (stream 1 is the loop's evaluation):
+# scripts/evaluate.py plays make_rng([seed, EVALUATE_STREAM]), watch.py [seed, WATCH_STREAM].
+EVALUATE_STREAM = 2
+WATCH_STREAM = 3
+
+
+@dataclass
+class Episode:
+    """One greedy episode as played by `play_episodes`."""
+
+    total_return: float
+    steps: int
+    # The env's info of the last step (the Pac-Man game's "score" and "win").
+    info: dict[str, Any]
+    # RGB frames (H, W, 3), from the reset on, when recording; else empty.
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+def play_episodes(
+    env: gym.Env, agent: Agent, episodes: int, rng: np.random.Generator,
+    max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS, record: bool = False,
+) -> Iterator[Episode]:
+    """Play greedy episodes one by one (rendering each frame when `record`)."""
+    for _ in range(episodes):
+        obs, info = env.reset(seed=episode_seed(rng))
+        frames = [env.render()] if record else []
+        total, steps, done = 0.0, 0, False
+        while not done and steps < max_episode_steps:
+            obs, reward, terminated, truncated, info = env.step(agent.act(obs, greedy=True))
+            total += float(reward)
+            steps += 1
+            done = terminated or truncated
+            if record:
+                frames.append(env.render())
+        yield Episode(total, steps, info, frames)
+
+
+def write_gif(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """Write RGB frames (H, W, 3) uint8 to an animated GIF atomically."""
+    from PIL import Image
+
+    images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
+    with atomic_write(path) as f:
+        images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                       duration=max(round(1000 / fps), 20), loop=0)
+    return path

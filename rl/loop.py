@@ -1,45 +1,54 @@
-"""The training loop shared by every agent: act, step, observe, evaluate, log, checkpoint.
+"""The training loop shared by every agent: a small core, with logs, evaluation and checkpoints
+as add-ons around it.
 
-One loop, step-based, for any agent that follows `rl.protocol.Agent`:
+The core, `run_steps`, is the whole of reinforcement learning's outer loop:
 
     for each environment step:
         action = agent.act(obs)                       # the agent explores
         next_obs, reward, terminated, truncated = env.step(action)
         metrics = agent.observe(obs, action, ...)     # the agent stores / learns
-        every `log_every` steps: a row of averaged agent metrics
-        every `eval_every` steps: greedy evaluation on `eval_env`
-        at an episode end, every `checkpoint_every` steps: a checkpoint
+        every add-on's after_step(state, report)
+
+It steps a list of environments in lockstep (one list entry per environment; with one
+environment it is the plain loop above), counts every environment step in `LoopState.step`,
+and reports each step to the add-ons. `train` adds the add-ons of a run folder:
+
+    MetricsLog     episode rows, and every `log_every` steps the mean agent metrics (metrics.csv)
+    Evaluation     every `eval_every` steps, greedy episodes on `eval_env`
+    Checkpoints    at an episode end, every `checkpoint_every` steps, a checkpoint (rl.checkpoint)
+    ProgressBar    a tqdm bar with steps/s, the recent return and the last evaluation
 
 Exact resume. Every episode starts with `env.reset(seed=episode_seed(rng))`, and checkpoints are
 only taken at episode ends, so the state of a run at a checkpoint is fully described by the
-agent's `state_dict()` (which includes its own rng), the loop's counters and the loop rng's
-state; no environment state has to be saved. Resuming restores those, drops the metrics.csv
-rows written after the checkpoint, and replays the same steps as the run that was interrupted.
-The final checkpoint at `total_steps` may fall inside an episode: extending a finished run
-starts a fresh episode there (an interrupted run, resumed, does not have that difference).
+agent's `state_dict()` (which includes its own rng) and the `LoopState` (counters, the loop
+rng's state, the number of metrics.csv rows); no environment state has to be saved. Resuming
+restores those, drops the metrics.csv rows written after the checkpoint, and replays the same
+steps as the run that was interrupted. The final checkpoint at `total_steps` may fall inside an
+episode (its `episode_boundary` is then false): extending a finished run starts a fresh episode
+there (an interrupted run, resumed, does not have that difference).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.wrappers import RecordEpisodeStatistics
 from tqdm import tqdm
 
-from rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rl import run
+from rl.checkpoint import CheckpointError, load_agent, load_checkpoint_meta, save_agent
+from rl.config import from_json, to_json
 from rl.evaluate import evaluate
 from rl.logging import CsvLogger, make_tensorboard_writer, read_rows
 from rl.protocol import Agent
 from rl.seeding import episode_seed, make_rng, rng_state, set_rng_state
 
-CHECKPOINT_NAME = "checkpoint.npz"
-METRICS_NAME = "metrics.csv"
 _EVAL_STREAM = 1  # evaluation seeds come from make_rng([seed, _EVAL_STREAM, step])
 _RECENT_EPISODES = 20  # episodes averaged in the progress bar's "return"
 
@@ -62,7 +71,7 @@ class LoopConfig:
     seed: int = 0
     # Show a tqdm progress bar with steps/s and the recent episode return.
     progress: bool = True
-    # Continue from run_dir/checkpoint.npz instead of starting a fresh run.
+    # Continue from the run folder's checkpoint instead of starting a fresh run.
     resume: bool = False
 
     def __post_init__(self) -> None:
@@ -74,6 +83,29 @@ class LoopConfig:
             value = getattr(self, name)
             if value < 0:
                 raise ValueError(f"{name} must be >= 0 steps (0 disables), got {value}")
+
+
+@dataclass
+class LoopState:
+    """Where the loop is; saved in every checkpoint as one JSON dict and restored as a whole."""
+
+    # Environment steps done (over all environments).
+    step: int = 0
+    # Episodes finished.
+    episode: int = 0
+    # Seconds of training so far (over every resumed part).
+    elapsed_s: float = 0.0
+    # Step of the last greedy evaluation (-1: none yet).
+    last_eval_step: int = -1
+    # Sums and counts of each agent metric since the last metrics row (averaged when written).
+    metric_sums: dict[str, float] = field(default_factory=dict)
+    metric_counts: dict[str, int] = field(default_factory=dict)
+    # Rows of metrics.csv that belong to this state (a resume drops the rows after them).
+    csv_rows: int = 0
+    # Whether every environment was between episodes (false for a final checkpoint mid-episode).
+    episode_boundary: bool = True
+    # State of the loop's rng, which draws the episode seeds (filled when saved).
+    rng_state: dict | None = None
 
 
 class NonFiniteMetricError(FloatingPointError):
@@ -98,18 +130,204 @@ class History:
         return [row for row in self.rows if "eval_return_mean" in row]
 
 
-@dataclass
-class _LoopState:
-    """The loop's counters; saved in every checkpoint's metadata."""
+# --- the core -------------------------------------------------------------------------------------
 
-    step: int = 0
-    episode: int = 0
-    elapsed_s: float = 0.0
-    last_eval_step: int = -1
-    last_checkpoint_step: int | None = None
-    # Sums and counts of each agent metric since the last metrics row (averaged when written).
-    metric_sums: dict[str, float] = field(default_factory=dict)
-    metric_counts: dict[str, int] = field(default_factory=dict)
+
+@dataclass
+class StepReport:
+    """What the core tells the add-ons after one environment step."""
+
+    # The agent's metrics of this step (e.g. {"loss": ...}; often empty).
+    metrics: dict[str, float]
+    # (return, length) of the episode that this step ended, else None.
+    episode_end: tuple[float, int] | None
+    # The env's info dict of this step.
+    info: dict[str, Any]
+
+
+class AddOn(Protocol):
+    """Something that runs after every environment step (logging, evaluation, checkpoints)."""
+
+    def after_step(self, state: LoopState, report: StepReport) -> None: ...
+
+
+def run_steps(
+    envs: Sequence[gym.Env],
+    agent: Agent,
+    rng: np.random.Generator,
+    state: LoopState,
+    total_steps: int,
+    add_ons: Sequence[AddOn] = (),
+) -> None:
+    """Step `envs` in lockstep with `agent` until `state.step` reaches `total_steps`.
+
+    Every episode starts with `env.reset(seed=episode_seed(rng))`. Each environment step counts
+    one in `state.step`, is observed by the agent, and is reported to every add-on in order.
+    """
+    obs: list[Any] = [None] * len(envs)  # None: that env is between episodes
+    returns, lengths = [0.0] * len(envs), [0] * len(envs)
+    while state.step < total_steps:
+        for i, env in enumerate(envs):
+            if obs[i] is None:
+                obs[i], _ = env.reset(seed=episode_seed(rng))
+                returns[i], lengths[i] = 0.0, 0
+        actions = [agent.act(o) for o in obs]
+        for i, env in enumerate(envs):
+            if state.step >= total_steps:
+                break
+            next_obs, reward, terminated, truncated, info = env.step(actions[i])
+            metrics = agent.observe(obs[i], actions[i], reward, next_obs, terminated, truncated)
+            state.step += 1
+            returns[i] += reward
+            lengths[i] += 1
+            episode_end = None
+            if terminated or truncated:
+                state.episode += 1
+                episode_end = (float(np.asarray(returns[i]).item()), lengths[i])
+                obs[i] = None
+            else:
+                obs[i] = next_obs
+            state.episode_boundary = all(o is None for o in obs)
+            report = StepReport(metrics, episode_end, info)
+            for add_on in add_ons:
+                add_on.after_step(state, report)
+
+
+# --- the add-ons of a run folder ------------------------------------------------------------------
+
+
+class Recorder:
+    """metrics.csv (plus TensorBoard when installed) and the rows of this run in memory."""
+
+    def __init__(self, run_dir: Path, state: LoopState, resume: bool) -> None:
+        path = run.metrics_path(run_dir)
+        self.logger = CsvLogger(path, keep_rows=state.csv_rows if resume else None)
+        self.rows: list[dict[str, float]] = read_rows(path) if resume else []
+        self.tensorboard = make_tensorboard_writer(run_dir, purge_step=state.step or None)
+        self.started = time.perf_counter() - state.elapsed_s
+
+    def log(self, state: LoopState, row: dict[str, Any]) -> None:
+        row = {"step": state.step, **row, "time_s": round(time.perf_counter() - self.started, 3)}
+        self.logger.log(row)
+        self.rows.append({k: float(v) for k, v in row.items()})
+        if self.tensorboard is not None:
+            for key, value in row.items():
+                if key != "step":
+                    self.tensorboard.add_scalar(key, value, state.step)
+
+    def close(self) -> None:
+        self.logger.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+class MetricsLog:
+    """Episode rows, and every `log_every` steps the mean of each agent metric since the last."""
+
+    def __init__(self, recorder: Recorder, log_every: int, run_dir: Path) -> None:
+        self.recorder, self.log_every, self.run_dir = recorder, log_every, run_dir
+
+    def after_step(self, state: LoopState, report: StepReport) -> None:
+        for key, value in report.metrics.items():
+            value = float(value)
+            if not math.isfinite(value):
+                raise diverged(f"agent metric {key!r} is {value}", state.step, state, self.run_dir)
+            state.metric_sums[key] = state.metric_sums.get(key, 0.0) + value
+            state.metric_counts[key] = state.metric_counts.get(key, 0) + 1
+        if report.episode_end is not None:
+            episode_return, length = report.episode_end
+            self.recorder.log(state, {"episode": state.episode, "episode_return": episode_return,
+                                      "episode_length": length})
+        if self.log_every and state.step % self.log_every == 0:
+            self.write_means(state)
+
+    def write_means(self, state: LoopState) -> None:
+        if state.metric_counts:
+            means = {k: state.metric_sums[k] / state.metric_counts[k] for k in state.metric_sums}
+            self.recorder.log(state, {"episode": state.episode, **means})
+            state.metric_sums, state.metric_counts = {}, {}
+
+
+class Evaluation:
+    """Every `cfg.eval_every` steps: `cfg.eval_episodes` greedy episodes on `env`."""
+
+    def __init__(self, env: gym.Env, agent: Agent, cfg: LoopConfig, recorder: Recorder) -> None:
+        self.env, self.agent, self.cfg, self.recorder = env, agent, cfg, recorder
+        means = [r["eval_return_mean"] for r in recorder.rows if "eval_return_mean" in r]
+        self.last_mean = means[-1] if means else None  # shown in the progress bar
+
+    def after_step(self, state: LoopState, report: StepReport) -> None:
+        if self.cfg.eval_every and state.step % self.cfg.eval_every == 0:
+            self.run(state)
+
+    def run(self, state: LoopState) -> None:
+        eval_rng = make_rng([self.cfg.seed, _EVAL_STREAM, state.step])
+        result = evaluate(self.env, self.agent, self.cfg.eval_episodes, eval_rng)
+        state.last_eval_step = state.step
+        extra = {f"eval_{k}": v for k, v in result.items() if k in ("win_rate", "mean_score")}
+        self.recorder.log(state, {
+            "episode": state.episode,
+            "eval_return_mean": result["return_mean"],
+            "eval_return_std": result["return_std"],
+            "eval_length_mean": result["length_mean"],
+            **extra,
+        })
+        self.last_mean = result["return_mean"]
+
+
+class Checkpoints:
+    """At the first episode end `every` steps after the last checkpoint: save agent and loop."""
+
+    def __init__(self, run_dir: Path, agent: Agent, env: gym.Env, rng: np.random.Generator,
+                 recorder: Recorder, every: int, last_step: int | None) -> None:
+        self.path = run.checkpoint_path(run_dir)
+        self.agent, self.env, self.rng, self.recorder = agent, env, rng, recorder
+        self.every = every
+        self.last_step = last_step  # None: no checkpoint written yet
+
+    def after_step(self, state: LoopState, report: StepReport) -> None:
+        if (state.episode_boundary and self.every
+                and state.step - (self.last_step or 0) >= self.every):
+            self.save(state)
+
+    def save(self, state: LoopState) -> None:
+        state.elapsed_s = time.perf_counter() - self.recorder.started
+        self.recorder.logger.flush()
+        state.csv_rows = self.recorder.logger.rows_written
+        state.rng_state = rng_state(self.rng)
+        save_agent(self.path, self.agent, self.env, loop=to_json(state))
+        self.last_step = state.step
+
+
+class ProgressBar:
+    """tqdm bar over the steps, with the recent training return and the last evaluation."""
+
+    def __init__(self, cfg: LoopConfig, state: LoopState, recorder: Recorder,
+                 evaluation: Evaluation | None) -> None:
+        self.bar = tqdm(total=cfg.total_steps, initial=state.step, unit="step",
+                        disable=not cfg.progress, dynamic_ncols=True)
+        returns = [r["episode_return"] for r in recorder.rows if "episode_return" in r]
+        self.recent = returns[-_RECENT_EPISODES:]
+        self.evaluation = evaluation
+        self.last_refresh = 0.0
+
+    def after_step(self, state: LoopState, report: StepReport) -> None:
+        self.bar.update(1)
+        if report.episode_end is not None:
+            self.recent = [*self.recent[-_RECENT_EPISODES + 1:], report.episode_end[0]]
+        now = time.perf_counter()
+        if now - self.last_refresh > 0.5:  # refreshing the bar every step costs time
+            postfix = {"return": f"{np.mean(self.recent):.3g}"} if self.recent else {}
+            if self.evaluation is not None and self.evaluation.last_mean is not None:
+                postfix["eval"] = f"{self.evaluation.last_mean:.3g}"
+            self.bar.set_postfix(postfix, refresh=False)
+            self.last_refresh = now
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# --- training a run folder ------------------------------------------------------------------------
 
 
 def train(
@@ -127,169 +345,50 @@ def train(
     NonFiniteMetricError if an agent metric becomes NaN/Inf (the last checkpoint is kept).
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     rng = rng if rng is not None else make_rng(cfg.seed)
-    env = _with_episode_statistics(env)
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    metrics_path = run_dir / METRICS_NAME
-
     if cfg.resume:
-        state, csv_rows = _restore(checkpoint_path, agent, rng, env)
-        if state.step > cfg.total_steps:
-            raise ValueError(
-                f"{checkpoint_path} is at step {state.step}, beyond total_steps "
-                f"{cfg.total_steps}; resume with a larger total_steps (--total-steps)"
-            )
-        logger = CsvLogger(metrics_path, keep_rows=csv_rows)
-        rows = read_rows(metrics_path)
+        run.check_resumable(run_dir, cfg.total_steps)
+        state = restore(run.checkpoint_path(run_dir), agent, rng, env)
     else:
-        if checkpoint_path.exists():
-            raise FileExistsError(
-                f"{checkpoint_path} already exists: resume that run (resume=True / --resume "
-                f"{run_dir}) or choose another run directory"
-            )
-        if metrics_path.exists():
-            raise FileExistsError(
-                f"{metrics_path} already exists (from a run that wrote no checkpoint): delete it "
-                "or choose another run directory"
-            )
-        state, logger, rows = _LoopState(), CsvLogger(metrics_path), []
+        run.check_fresh(run_dir)
+        state = LoopState()
+    run_dir.mkdir(parents=True, exist_ok=True)
 
-    tensorboard = make_tensorboard_writer(run_dir, purge_step=state.step or None)
-    recent_returns: list[float] = [r["episode_return"] for r in rows if "episode_return" in r]
-    recent_returns = recent_returns[-_RECENT_EPISODES:]
-    bar = tqdm(
-        total=cfg.total_steps,
-        initial=state.step,
-        unit="step",
-        disable=not cfg.progress,
-        dynamic_ncols=True,
-    )
-    evaluations = [r["eval_return_mean"] for r in rows if "eval_return_mean" in r]
-    last_eval_mean = evaluations[-1] if evaluations else None  # shown in the progress bar
-    started = time.perf_counter() - state.elapsed_s
-    last_postfix = 0.0
-
-    def log(row: dict[str, Any]) -> None:
-        row = {"step": state.step, **row, "time_s": round(time.perf_counter() - started, 3)}
-        logger.log(row)
-        rows.append({k: float(v) for k, v in row.items()})
-        if tensorboard is not None:
-            for key, value in row.items():
-                if key != "step":
-                    tensorboard.add_scalar(key, value, state.step)
-
-    def run_evaluation() -> None:
-        nonlocal last_eval_mean
-        eval_rng = make_rng([cfg.seed, _EVAL_STREAM, state.step])
-        result = evaluate(eval_env, agent, cfg.eval_episodes, eval_rng)
-        state.last_eval_step = state.step
-        extra = {f"eval_{k}": v for k, v in result.items() if k in ("win_rate", "mean_score")}
-        log(
-            {
-                "episode": state.episode,
-                "eval_return_mean": result["return_mean"],
-                "eval_return_std": result["return_std"],
-                "eval_length_mean": result["length_mean"],
-                **extra,
-            }
-        )
-        last_eval_mean = result["return_mean"]
-        bar.set_postfix(_postfix(recent_returns, last_eval_mean), refresh=False)
-
-    def write_metric_means() -> None:
-        if state.metric_counts:
-            means = {k: state.metric_sums[k] / state.metric_counts[k] for k in state.metric_sums}
-            log({"episode": state.episode, **means})
-            state.metric_sums, state.metric_counts = {}, {}
-
-    def checkpoint(episode_boundary: bool) -> None:
-        state.elapsed_s = time.perf_counter() - started
-        logger.flush()
-        _save(checkpoint_path, agent, rng, env, state, logger.rows_written, episode_boundary)
-        state.last_checkpoint_step = state.step
-
-    obs = None
+    recorder = Recorder(run_dir, state, cfg.resume)
+    metrics = MetricsLog(recorder, cfg.log_every, run_dir)
+    evaluation = Evaluation(eval_env, agent, cfg, recorder) if eval_env is not None else None
+    checkpoints = Checkpoints(run_dir, agent, env, rng, recorder, cfg.checkpoint_every,
+                              last_step=state.step if cfg.resume else None)
+    progress = ProgressBar(cfg, state, recorder, evaluation)
+    add_ons = [a for a in (metrics, evaluation, checkpoints, progress) if a is not None]
     try:
-        while state.step < cfg.total_steps:
-            if obs is None:
-                obs, _ = env.reset(seed=episode_seed(rng))
-            action = agent.act(obs)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            try:
-                metrics = agent.observe(obs, action, reward, next_obs, terminated, truncated)
-            except FloatingPointError as err:
-                what = f"the agent raised {type(err).__name__}: {err}"
-                raise _diverged(what, state.step + 1, state, run_dir) from err
-            state.step += 1
-            bar.update(1)
-            for key, value in metrics.items():
-                value = float(value)
-                if not math.isfinite(value):
-                    what = f"agent metric {key!r} is {value}"
-                    raise _diverged(what, state.step, state, run_dir)
-                state.metric_sums[key] = state.metric_sums.get(key, 0.0) + value
-                state.metric_counts[key] = state.metric_counts.get(key, 0) + 1
-            obs = next_obs
-
-            if terminated or truncated:
-                state.episode += 1
-                stats = info["episode"]  # filled by RecordEpisodeStatistics at the episode end
-                episode_return = float(np.asarray(stats["r"]).item())
-                log(
-                    {
-                        "episode": state.episode,
-                        "episode_return": episode_return,
-                        "episode_length": int(np.asarray(stats["l"]).item()),
-                    }
-                )
-                recent_returns = [*recent_returns[-_RECENT_EPISODES + 1 :], episode_return]
-                obs = None
-                now = time.perf_counter()
-                if now - last_postfix > 0.5:  # refreshing the bar every episode costs time
-                    bar.set_postfix(_postfix(recent_returns, last_eval_mean), refresh=False)
-                    last_postfix = now
-            if cfg.log_every and state.step % cfg.log_every == 0:
-                write_metric_means()
-            if eval_env is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
-                run_evaluation()
-            if (
-                obs is None
-                and cfg.checkpoint_every
-                and state.step - (state.last_checkpoint_step or 0) >= cfg.checkpoint_every
-            ):
-                checkpoint(episode_boundary=True)
-
-        if eval_env is not None and state.last_eval_step != state.step:
-            run_evaluation()
-        write_metric_means()
-        if state.last_checkpoint_step != state.step:
-            checkpoint(episode_boundary=obs is None)
+        try:
+            run_steps([env], agent, rng, state, cfg.total_steps, add_ons)
+        except FloatingPointError as err:
+            if isinstance(err, NonFiniteMetricError):
+                raise
+            what = f"the agent raised {type(err).__name__}: {err}"
+            raise diverged(what, state.step + 1, state, run_dir) from err
+        if evaluation is not None and state.last_eval_step != state.step:
+            evaluation.run(state)
+        metrics.write_means(state)
+        if checkpoints.last_step != state.step:
+            checkpoints.save(state)
     finally:
-        bar.close()
-        logger.close()
-        if tensorboard is not None:
-            tensorboard.close()
-    return History(rows, state.step, state.episode, time.perf_counter() - started)
+        progress.close()
+        recorder.close()
+    return History(recorder.rows, state.step, state.episode,
+                   time.perf_counter() - recorder.started)
 
 
-def _postfix(recent_returns: list[float], eval_mean: float | None) -> dict[str, str]:
-    postfix = {}
-    if recent_returns:
-        postfix["return"] = f"{np.mean(recent_returns):.3g}"
-    if eval_mean is not None:
-        postfix["eval"] = f"{eval_mean:.3g}"
-    return postfix
-
-
-def _diverged(what: str, step: int, state: _LoopState, run_dir: Path) -> NonFiniteMetricError:
-    if state.last_checkpoint_step is None:
+def diverged(what: str, step: int, state: LoopState, run_dir: Path) -> NonFiniteMetricError:
+    """The error that stops a diverged run, saying which checkpoint is kept."""
+    path = run.checkpoint_path(run_dir)
+    last_checkpoint = _checkpoint_step(path)
+    if last_checkpoint is None:
         kept = "no checkpoint had been written yet"
     else:
-        kept = (
-            f"the last good checkpoint (step {state.last_checkpoint_step}) is kept in "
-            f"{run_dir / CHECKPOINT_NAME}"
-        )
+        kept = f"the last good checkpoint (step {last_checkpoint}) is kept in {path}"
     return NonFiniteMetricError(
         f"training diverged at step {step} (episode {state.episode + 1}): {what}. "
         f"Training stopped; {kept}. Try a lower learning rate, gradient-norm clipping, or a "
@@ -297,95 +396,21 @@ def _diverged(what: str, step: int, state: _LoopState, run_dir: Path) -> NonFini
     )
 
 
-def _with_episode_statistics(env: gym.Env) -> gym.Env:
-    """Wrap `env` in RecordEpisodeStatistics unless it already is."""
-    inner = env
-    while isinstance(inner, gym.Wrapper):
-        if isinstance(inner, RecordEpisodeStatistics):
-            return env
-        inner = inner.env
-    return RecordEpisodeStatistics(env)
-
-
-def _env_id(env: gym.Env) -> str | None:
-    return env.spec.id if env.spec is not None else None
-
-
-def _save(
-    path: Path,
-    agent: Agent,
-    rng: np.random.Generator,
-    env: gym.Env,
-    state: _LoopState,
-    csv_rows: int,
-    episode_boundary: bool,
-) -> None:
-    arrays, agent_meta = agent.state_dict()
-    meta = {
-        "agent_class": type(agent).__name__,
-        "env_id": _env_id(env),
-        "agent": agent_meta,
-        "loop": {
-            "step": state.step,
-            "episode": state.episode,
-            "elapsed_s": state.elapsed_s,
-            "last_eval_step": state.last_eval_step,
-            "metric_sums": state.metric_sums,
-            "metric_counts": state.metric_counts,
-            "csv_rows": csv_rows,
-            "episode_boundary": episode_boundary,
-            "rng_state": rng_state(rng),
-        },
-    }
-    save_checkpoint(path, {f"agent/{name}": value for name, value in arrays.items()}, meta)
-
-
-def load_agent_state(path: str | Path, agent: Agent) -> dict:
-    """Load the agent part of a loop checkpoint into `agent`; returns the checkpoint's meta."""
-    path = Path(path)
-    arrays, meta = load_checkpoint(path)
-    if not isinstance(meta, dict) or "agent" not in meta or "loop" not in meta:
-        raise CheckpointError(f"{path} is not a training-loop checkpoint (no agent/loop metadata)")
-    expected = type(agent).__name__
-    if meta.get("agent_class") != expected:
-        raise CheckpointError(
-            f"{path} holds a {meta.get('agent_class')} agent, but a {expected} is loading it"
-        )
-    agent_arrays = {
-        name.removeprefix("agent/"): value
-        for name, value in arrays.items()
-        if name.startswith("agent/")
-    }
+def _checkpoint_step(path: Path) -> int | None:
     try:
-        agent.load_state_dict(agent_arrays, meta["agent"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{path} does not fit this agent: {err}") from None
-    return meta
+        return int(load_checkpoint_meta(path)["loop"]["step"])
+    except (FileNotFoundError, CheckpointError, KeyError, TypeError):
+        return None
 
 
-def _restore(
-    path: Path, agent: Agent, rng: np.random.Generator, env: gym.Env
-) -> tuple[_LoopState, int]:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"cannot resume: no checkpoint at {path}; start a fresh run instead"
-        )
-    meta = load_agent_state(path, agent)
-    saved_env, env_id = meta.get("env_id"), _env_id(env)
-    if saved_env is not None and env_id is not None and saved_env != env_id:
-        raise CheckpointError(f"{path} was trained on {saved_env}, not on {env_id}")
-    loop = meta["loop"]
+def restore(path: Path, agent: Agent, rng: np.random.Generator, env: gym.Env) -> LoopState:
+    """Load the agent from the checkpoint at `path`, set `rng`'s state; returns the LoopState."""
+    meta = load_agent(path, agent, env)
+    if not isinstance(meta.get("loop"), dict):
+        raise CheckpointError(f"{path} holds an agent without training-loop state: cannot resume")
     try:
-        set_rng_state(rng, loop["rng_state"])
-        state = _LoopState(
-            step=int(loop["step"]),
-            episode=int(loop["episode"]),
-            elapsed_s=float(loop["elapsed_s"]),
-            last_eval_step=int(loop["last_eval_step"]),
-            last_checkpoint_step=int(loop["step"]),
-            metric_sums={k: float(v) for k, v in loop["metric_sums"].items()},
-            metric_counts={k: int(v) for k, v in loop["metric_counts"].items()},
-        )
-        return state, int(loop["csv_rows"])
+        state = from_json(LoopState, meta["loop"])
+        set_rng_state(rng, state.rng_state)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path} has incomplete loop metadata: {err!r}") from None
+    return state

@@ -8,7 +8,6 @@ episodes instead. Uses matplotlib's object API (no pyplot), so it never needs a 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 
 from nets.io import atomic_write
 from rl.logging import read_metrics
+from rl.run import metrics_path, read_config
 
 _GRID_POINTS = 200  # x positions at which several runs' curves are averaged
 
@@ -34,11 +34,11 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 def _run_label(run_dir: Path) -> tuple[str, str]:
     """(algorithm, env id) from config.json, or the folder name when there is none."""
-    config_path = run_dir / "config.json"
-    if config_path.is_file():
-        config = json.loads(config_path.read_text())
-        return str(config.get("algo", run_dir.name)), str(config.get("env_id", ""))
-    return run_dir.name, ""
+    try:
+        config = read_config(run_dir)
+    except (FileNotFoundError, ValueError):
+        return run_dir.name, ""
+    return config.algo, config.env_id
 
 
 def _mean_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
@@ -123,12 +123,12 @@ def plot_learning_curves(
         raise ValueError("plot_learning_curves needs at least one run directory")
     groups: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {}
     for run_dir in map(Path, run_dirs):
-        metrics_path = run_dir / "metrics.csv"
-        if not metrics_path.is_file():
+        path = metrics_path(run_dir)
+        if not path.is_file():
             raise FileNotFoundError(
-                f"{run_dir} has no metrics.csv; is it a run folder written by scripts/train.py?"
+                f"{run_dir} has no {path.name}; is it a run folder written by scripts/train.py?"
             )
-        groups.setdefault(_run_label(run_dir), []).append(read_metrics(metrics_path))
+        groups.setdefault(_run_label(run_dir), []).append(read_metrics(path))
     envs = {env for _, env in groups}
 
     def label(key: tuple[str, str], n_runs: int) -> str:

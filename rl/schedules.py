@@ -1,18 +1,20 @@
 """Schedules: pure functions of the step number (ε, learning rates, β of prioritized replay).
 
 Each schedule is a small frozen dataclass that is called with a step and returns a float, and
-that describes itself as a JSON-able dict (`schedule.config()`), so a run's config.json records
-it and `from_config(d)` rebuilds it. No schedule keeps state: the value at step t depends on t
-only, which is what makes a resumed run continue exactly.
+that describes itself as a JSON-able dict (`schedule.config()`), so a run's config records it
+and `from_config(d)` rebuilds it (rl.config does both for config fields typed `Schedule`). No
+schedule keeps state: the value at step t depends on t only, which is what makes a resumed run
+continue exactly.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
+@runtime_checkable
 class Schedule(Protocol):
     """What every schedule offers: a value per step and a JSON description."""
 

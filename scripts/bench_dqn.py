@@ -40,6 +40,8 @@ import numpy as np
 import envs  # noqa: F401  (registers the PacGrid ids)
 from agents.dqn import DQNAgent, DQNConfig
 from rl import schedules
+from rl.loop import LoopState, run_steps
+from rl.seeding import make_rng
 
 
 @dataclass
@@ -77,21 +79,15 @@ def ours(workload: Workload, steps: int, seed: int, double_dqn: bool = True) -> 
         conv_channels=workload.conv_channels,
         conv_strides=workload.conv_strides, buffer_size=max(steps, 2 * LEARNING_STARTS),
         learning_starts=LEARNING_STARTS, train_freq=TRAIN_FREQ, gamma=GAMMA,
-        learning_rate=schedules.constant(LEARNING_RATE).config(),
+        learning_rate=schedules.constant(LEARNING_RATE),
         target_update_interval=TARGET_UPDATE_ENV_STEPS // TRAIN_FREQ,
-        epsilon=schedules.linear(1.0, 0.05, steps // 2).config(), double_dqn=double_dqn,
+        epsilon=schedules.linear(1.0, 0.05, steps // 2), double_dqn=double_dqn,
     )
     agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(seed))
-    obs, _ = env.reset(seed=seed)
     start = time.perf_counter()
-    for _ in range(steps):
-        action = agent.act(obs)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        agent.observe(obs, action, reward, next_obs, terminated, truncated)
-        obs = next_obs
-        if terminated or truncated:
-            obs, _ = env.reset()
+    run_steps([env], agent, make_rng(seed), LoopState(), steps)  # the training loop's core
     elapsed = time.perf_counter() - start
+    obs, _ = env.reset(seed=seed)
     update_s = _time_per_call(agent.update, 200)
     act_s = _time_per_call(lambda: agent.act(obs, greedy=True), 2000)
     return {"steps_per_s": steps / elapsed, "update_ms": 1e3 * update_s, "act_us": 1e6 * act_s,

@@ -3,9 +3,10 @@
     python scripts/demo.py                       # about 2-4 minutes on a 2-core CPU
     python scripts/demo.py --env PacGrid/Small-v0 --total-steps 300000   # the full small layout
 
-Trains the CNN DQN (agents/dqn.py, with the environment's preset) through scripts/train.py,
-evaluates the greedy agent, then writes the learning curve (learning_curve.png) and a GIF of
-the trained agent playing (play.gif) into the run folder, and prints where everything is.
+Trains the CNN DQN (agents/dqn.py, with the environment's preset) as scripts/train.py does,
+evaluates the greedy agent as scripts/evaluate.py does, then writes the learning curve
+(learning_curve.png) and a GIF of the trained agent playing (play.gif) into the run folder, and
+prints where everything is.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import argparse
 import datetime as dt
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python scripts/demo.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts import evaluate, train, watch
+import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
+from agents.registry import load_run, train_settings
+from rl import run as run_folder
+from rl.evaluate import EVALUATE_STREAM, WATCH_STREAM, evaluate, play_episodes, write_gif
+from rl.loop import NonFiniteMetricError
+from rl.seeding import make_rng
 
 
 @dataclass
@@ -78,26 +85,32 @@ def main(argv: list[str] | None = None) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = config.run_dir or Path("runs") / f"demo-{layout}-{stamp}"
 
-    train_args = ["--algo", "dqn", "--env", config.env, "--seed", str(config.seed),
-                  "--run-dir", str(run_dir)]
+    settings = {"algo": "dqn", "env": config.env, "seed": config.seed}
     if config.total_steps is not None:
-        train_args += ["--total-steps", str(config.total_steps)]
-    status = train.main(train_args)
-    if status != 0:
-        print(f"demo: training stopped (status {status}); see {run_dir}", file=sys.stderr)
-        return status
+        settings["total_steps"] = config.total_steps
+    print(f"demo: training dqn on {config.env} (seed {config.seed}) into {run_dir}")
+    try:
+        history = train_settings(run_dir, settings, resume=False)
+    except (ValueError, NonFiniteMetricError) as err:
+        print(f"demo: training stopped: {err}; see {run_dir}", file=sys.stderr)
+        return 1
+    print(json.dumps({"steps": history.steps, "episodes": history.episodes,
+                      "elapsed_s": round(history.elapsed_s, 1)}))
 
+    run = load_run(run_dir)
+    env = run.make_env(render_mode="rgb_array")
+    agent, _ = run.load_agent(env)
     print(f"demo: greedy evaluation over {config.eval_episodes} games")
-    status = evaluate.main([str(run_dir), "--episodes", str(config.eval_episodes)])
-    if status != 0:
-        return status
+    result = evaluate(env, agent, config.eval_episodes, make_rng([run.seed, EVALUATE_STREAM]))
+    print(json.dumps(result))
     gif = run_dir / "play.gif"
-    status = watch.main([str(run_dir), "--gif", str(gif), "--episodes",
-                         str(config.gif_episodes)])
-    if status != 0:
-        return status
+    rng = make_rng([run.seed, WATCH_STREAM])
+    frames = [frame for episode in play_episodes(env, agent, config.gif_episodes, rng,
+                                                 record=True) for frame in episode.frames]
+    env.close()
+    write_gif(gif, frames, env.metadata.get("render_fps") or 10)
     print("demo: done.")
-    print(f"  learning curve: {run_dir / train.CURVE_NAME}")
+    print(f"  learning curve: {run_folder.curve_path(run_dir)}")
     print(f"  trained agent playing: {gif}")
     print(f"  run folder (config, metrics, checkpoint): {run_dir}")
     print(f"  watch it in a window: python scripts/watch.py {run_dir}")

@@ -3,9 +3,9 @@
     python scripts/eval_qlearning.py                       # all four, seed 0 (about a minute)
     python scripts/eval_qlearning.py --tasks cliffwalking taxi --seed 1
 
-Each task is one `scripts/train.py --algo qlearning --env ID --seed S` run, with the
-hyperparameters of `agents.q_learning.presets` (recorded in each run's config.json), followed
-by a greedy evaluation of the final table on its own seeded episodes:
+Each task is one run of `--algo qlearning --env ID --seed S`, trained as scripts/train.py does,
+with the hyperparameters of `agents.q_learning.presets` (recorded in each run's config.json),
+followed by a greedy evaluation of the final table on its own seeded episodes:
 
     cliffwalking  CliffWalking-v1            greedy return, must be the optimal -13
     taxi          Taxi-v4                    mean greedy return over 100 episodes, >= 7.5
@@ -32,10 +32,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python scripts/eval_qlearning.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
+from agents.registry import load_run, train_settings
 from rl.config import add_dataclass_args, from_args
 from rl.evaluate import evaluate
 from rl.seeding import make_rng
-from scripts import train as train_script
 
 EVAL_STREAM = 2  # evaluation episodes use make_rng([seed, EVAL_STREAM]), apart from training's
 
@@ -85,24 +86,15 @@ class EvalQLearningConfig:
 
 
 def run_task(name: str, task: Task, seed: int, run_dir: Path, progress: bool) -> dict:
-    """Train with scripts/train.py, then evaluate the saved table greedily."""
-    argv = [
-        "--algo",
-        "qlearning",
-        "--env",
-        task.env_id,
-        "--seed",
-        str(seed),
-        "--run-dir",
-        str(run_dir),
-        "--progress" if progress else "--no-progress",
-    ]
-    # train.py reports on stdout; this script's stdout is kept for its one JSON object.
+    """Train with the preset (agents.registry.train_settings), then evaluate the saved table."""
+    settings = {"algo": "qlearning", "env": task.env_id, "seed": seed, "progress": progress}
+    # Training reports on stdout; this script's stdout is kept for its one JSON object.
     with contextlib.redirect_stdout(sys.stderr):
-        status = train_script.main(argv)
-    if status != 0:
-        raise RuntimeError(f"training {name} failed (scripts/train.py {' '.join(argv)})")
-    run = train_script.load_run(run_dir)
+        try:
+            train_settings(run_dir, settings, resume=False)
+        except (ValueError, FloatingPointError) as err:
+            raise RuntimeError(f"training {name} failed: {err}") from err
+    run = load_run(run_dir)
     env = run.make_env()
     agent, meta = run.load_agent(env)
     result = evaluate(env, agent, task.eval_episodes, make_rng([seed, EVAL_STREAM]))

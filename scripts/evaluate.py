@@ -2,7 +2,7 @@
 
     python scripts/evaluate.py runs/CartPole-v1-dqn-0-20260101-120000 --episodes 100
 
-Rebuilds the environment and the agent from the run's config.json and checkpoint.npz and plays
+Rebuilds the environment and the agent from the run's config and last checkpoint and plays
 greedy episodes. The JSON has the mean and standard deviation of the return and, for the
 Pac-Man game, the win rate and the mean score.
 """
@@ -17,11 +17,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python scripts/evaluate.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rl.evaluate import evaluate
+import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
+from agents.registry import load_run
+from rl.evaluate import EVALUATE_STREAM, evaluate
 from rl.seeding import make_rng
-from scripts.train import UsageError, load_run
-
-EVAL_STREAM = 2  # episode seeds come from make_rng([seed, EVAL_STREAM]), apart from training's
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         run = load_run(args.run_dir)
         env = run.make_env()
         agent, meta = run.load_agent(env)
-    except (FileNotFoundError, ValueError, UsageError) as err:  # CheckpointError is a ValueError
+    except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError
         parser.error(str(err))
     seed = run.seed if args.seed is None else args.seed
     try:
-        result = evaluate(env, agent, args.episodes, make_rng([seed, EVAL_STREAM]),
+        result = evaluate(env, agent, args.episodes, make_rng([seed, EVALUATE_STREAM]),
                           max_episode_steps=args.max_episode_steps)
     finally:
         env.close()

@@ -17,6 +17,7 @@ if __package__ in (None, ""):  # run as `python scripts/plot.py`: make the proje
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rl.plotting import plot_learning_curves
+from rl.run import curve_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
                         help="folders written by train.py")
     parser.add_argument("--out", type=Path, default=None, metavar="PNG",
-                        help="output image (default: RUN_DIR/learning_curve.png for one run, "
+                        help="output image (default: the run's learning curve for one run, "
                         "runs/learning_curves.png for several)")
     parser.add_argument("--smooth", type=int, default=20,
                         help="episodes in the moving average of training returns (default: 20)")
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     if out is None:
         one = len(args.run_dirs) == 1
-        out = args.run_dirs[0] / "learning_curve.png" if one else Path("runs/learning_curves.png")
+        out = curve_path(args.run_dirs[0]) if one else Path("runs/learning_curves.png")
     try:
         path = plot_learning_curves(args.run_dirs, out, smooth_episodes=args.smooth,
                                     title=args.title)

@@ -6,10 +6,11 @@
     python scripts/sweep.py run my_sweep.toml --backend ray --address auto
     python scripts/sweep.py report runs/frozenlake-alpha
 
-Each trial is one ordinary training run, `scripts.train.main([...])`, writing its own folder
-`runs/<sweep>/<configuration>/seed=<seed>/` (e.g. `runs/cliff/gamma=0.9/seed=1/`), so the plot and
-watch scripts work on it as on any run. Grid and base keys are training flags written with
-underscores: `learning_rate = [1e-3, 3e-4]` becomes `--learning-rate 0.001` and so on.
+Each trial is one ordinary training run, a call of `agents.registry.train_settings`, writing its
+own folder `runs/<sweep>/<configuration>/seed=<seed>/` (e.g. `runs/cliff/gamma=0.9/seed=1/`), so
+the plot and watch scripts work on it as on any run. Grid and base keys are the training flags'
+names written with underscores (`learning_rate = [1e-3, 3e-4]`, `env = "CartPole-v1"`); their
+values go to the configs as they are (a schedule as its JSON object, or a number).
 
 Rerunning a sweep skips the trials that finished (their `trial.json` says "done"), resumes the
 interrupted ones from their checkpoints, and retries the failed ones. A failing trial is reported
@@ -50,22 +51,13 @@ if __package__ in (None, ""):  # run as `python scripts/sweep.py`: make `scripts
 
 from nets.io import write_json
 from rl import stats
-from rl.loop import LoopConfig
+from rl.run import checkpoint_path, metrics_path
 from rl.seeding import make_rng
-from scripts.sweep_backends import (
-    CHECKPOINT,
-    MARKER,
-    Trial,
-    TrialResult,
-    run_local,
-    run_ray,
-)
+from rl.trials import MARKER, Trial, TrialResult, run_local, run_ray
 
-DEFAULT_ENTRY = "scripts.train:main"
+DEFAULT_ENTRY = "agents.registry:train_settings"
 # Flags the sweep sets itself for every trial; a sweep file must not set them.
 RESERVED = {"seed", "run_dir", "resume"}
-# Training-loop flags: the only ones a resumed run accepts (the rest is in its config.json).
-LOOP_FIELDS = {f.name for f in dataclasses.fields(LoopConfig)} - RESERVED
 SPEC_FILE = "sweep.json"  # the resolved sweep, written into the sweep folder
 
 
@@ -75,13 +67,13 @@ class SweepConfig:
 
     # Name of the sweep; its trials go to <out>/<name>/.
     name: str = "sweep"
-    # Training flags shared by every trial, e.g. {"algo": "qlearning", "env": "FrozenLake-v1"}.
+    # Training settings shared by every trial, e.g. {"algo": "qlearning", "env": "FrozenLake-v1"}.
     base: dict[str, Any] = field(default_factory=dict)
     # Flags to vary, each with a list of values; every combination is one configuration.
     grid: dict[str, list] = field(default_factory=dict)
     # Training seeds; each configuration runs once per seed.
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    # The training entry point, "module:function", called with the trial's argv list.
+    # The training function, "module:function", called as function(run_dir, settings, resume).
     entry: str = DEFAULT_ENTRY
     # Folder that holds the sweep's folder.
     out: str = "runs"
@@ -183,20 +175,6 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
 # --- trials -------------------------------------------------------------------------------------
 
 
-def to_flags(key: str, value: Any) -> list[str]:
-    """One config entry as training flags, the way rl.config reads them."""
-    flag = "--" + key.replace("_", "-")
-    if isinstance(value, bool):
-        return [flag] if value else ["--no-" + key.replace("_", "-")]
-    if value is None:
-        return [flag, "none"]
-    if isinstance(value, list | tuple):
-        return [flag, *(str(item) for item in value)]
-    if isinstance(value, dict):
-        return [flag, json.dumps(value)]
-    return [flag, str(value)]
-
-
 def value_label(value: Any) -> str:
     """A short, filesystem-safe label of a grid value for folder names."""
     if isinstance(value, bool) or value is None:
@@ -223,13 +201,6 @@ def expand(cfg: SweepConfig) -> list[Trial]:
     for values in itertools.product(*(cfg.grid[key] for key in keys)):
         params = dict(zip(keys, values, strict=True))
         config_name = ",".join(f"{key}={value_label(v)}" for key, v in params.items()) or "base"
-        flags = [flag for key, value in {**base, **params}.items() for flag in to_flags(key, value)]
-        resume_flags = [
-            flag
-            for key, value in {**base, **params}.items()
-            if key in LOOP_FIELDS
-            for flag in to_flags(key, value)
-        ]
         for seed in cfg.seeds:
             name = f"{config_name}/seed={seed}"
             trials.append(
@@ -238,8 +209,7 @@ def expand(cfg: SweepConfig) -> list[Trial]:
                     config_name=config_name,
                     params=params,
                     seed=seed,
-                    argv=(*flags, "--seed", str(seed)),
-                    resume_argv=tuple(resume_flags),
+                    settings={**base, **params, "seed": seed},
                     run_dir=str(sweep_dir / name),
                     entry=cfg.entry,
                 )
@@ -265,15 +235,15 @@ def plan(trials: Sequence[Trial]) -> tuple[list[Trial], list[tuple[Trial, bool]]
         run_dir = Path(trial.run_dir)
         marker = read_marker(run_dir)
         if marker is not None and marker.get("status") == "done":
-            if marker.get("argv") != list(trial.argv):
+            if marker.get("settings") != json.loads(json.dumps(trial.settings)):
                 raise SystemExit(
-                    f"{run_dir} finished with different flags ({' '.join(marker.get('argv', []))})"
-                    f" than this sweep asks for ({' '.join(trial.argv)}): give the sweep a new "
-                    "--name, or delete that folder to rerun it"
+                    f"{run_dir} finished with different settings ({marker.get('settings')}) "
+                    f"than this sweep asks for ({trial.settings}): give the sweep a new --name, "
+                    "or delete that folder to rerun it"
                 )
             finished.append(trial)
         else:
-            to_run.append((trial, (run_dir / CHECKPOINT).is_file()))
+            to_run.append((trial, checkpoint_path(run_dir).is_file()))
     return finished, to_run
 
 
@@ -282,7 +252,7 @@ def plan(trials: Sequence[Trial]) -> tuple[list[Trial], list[tuple[Trial, bool]]
 
 def read_eval_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """(steps, greedy returns) of the evaluation rows of a run's metrics.csv."""
-    path = run_dir / "metrics.csv"
+    path = metrics_path(run_dir)
     steps, returns = [], []
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
@@ -488,7 +458,7 @@ def markdown_report(
     lines = [
         f"# Sweep {sweep_name}: {len(finished)} of {total} trials finished",
         "",
-        "Scores are greedy evaluation returns (`eval_return_mean` in each run's metrics.csv): "
+        "Scores are greedy evaluation returns (`eval_return_mean` in each run's metrics): "
         "*final* is a run's last evaluation, *best* its highest. Each cell is the statistic over "
         f"seeds with its {confidence:.0%} stratified bootstrap confidence interval "
         f"({reps} resamples). IQM: interquartile mean.",
@@ -575,9 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("sweep_file", nargs="?", help="sweep file (.toml or .json)")
     run_parser.add_argument("--name", help="sweep name (default: the file's name key or stem)")
     run_parser.add_argument("--base", action="append", default=[], metavar="KEY=VALUE",
-                            help="training flag shared by all trials, e.g. total_steps=5000")
+                            help="training setting shared by all trials, e.g. total_steps=5000")
     run_parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                            help="flag to vary, e.g. alpha=0.05,0.1 or 'hidden=[[64],[64,64]]'")
+                            help="setting to vary, e.g. alpha=0.05,0.1 or 'hidden=[[64],[64,64]]'")
     run_parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (default 0 1 2)")
     run_parser.add_argument("--entry", help=f"training function (default {DEFAULT_ENTRY})")
     run_parser.add_argument("--out", help="folder that holds the sweep folder (default runs)")

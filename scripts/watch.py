@@ -20,14 +20,11 @@ if __package__ in (None, ""):  # run as `python scripts/watch.py`: make the proj
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
-from PIL import Image
 
-from nets.io import atomic_write
-from rl.evaluate import DEFAULT_MAX_EPISODE_STEPS
-from rl.seeding import episode_seed, make_rng
-from scripts.train import UsageError, load_run
-
-WATCH_STREAM = 3  # episode seeds come from make_rng([seed, WATCH_STREAM])
+import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
+from agents.registry import load_run
+from rl.evaluate import DEFAULT_MAX_EPISODE_STEPS, WATCH_STREAM, play_episodes, write_gif
+from rl.seeding import make_rng
 
 
 def has_display() -> bool:
@@ -37,15 +34,6 @@ def has_display() -> bool:
     if sys.platform.startswith("linux"):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
-
-
-def write_gif(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    """Write RGB frames (H, W, 3) uint8 to an animated GIF atomically."""
-    images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
-    with atomic_write(path) as f:
-        images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(round(1000 / fps), 20), loop=0)
-    return path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         run = load_run(args.run_dir)
         env = run.make_env(render_mode=render_mode)
         agent, _ = run.load_agent(env)
-    except (FileNotFoundError, ValueError, UsageError) as err:
+    except (FileNotFoundError, ValueError) as err:  # UsageError and CheckpointError too
         parser.error(str(err))
     if render_mode not in env.metadata.get("render_modes", []):
         parser.error(f"{run.env_id} cannot render in {render_mode!r} mode "
@@ -95,21 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     frames: list[np.ndarray] = []
     returns = []
     try:
-        for episode in range(1, args.episodes + 1):
-            obs, info = env.reset(seed=episode_seed(rng))
-            if record:
-                frames.append(env.render())
-            total, steps, done = 0.0, 0, False
-            while not done and steps < args.max_episode_steps:
-                obs, reward, terminated, truncated, info = env.step(agent.act(obs, greedy=True))
-                total += float(reward)
-                steps += 1
-                done = terminated or truncated
-                if record:
-                    frames.append(env.render())
-            returns.append(total)
+        episodes = play_episodes(env, agent, args.episodes, rng, args.max_episode_steps, record)
+        for number, episode in enumerate(episodes, start=1):
+            frames += episode.frames
+            returns.append(episode.total_return)
+            info = episode.info
             extra = "".join(f", {key} {info[key]}" for key in ("score", "win") if key in info)
-            print(f"episode {episode}: return {total:g} in {steps} steps{extra}")
+            print(f"episode {number}: return {episode.total_return:g} in {episode.steps} "
+                  f"steps{extra}")
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:

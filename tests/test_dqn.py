@@ -15,7 +15,10 @@ from agents.dqn import (
     guess_image_layout,
     wrap_env,
 )
+from nets.errors import NonFiniteLossError
 from rl import schedules
+from rl.loop import LoopState, run_steps
+from rl.seeding import make_rng
 
 
 class ChainEnv(gym.Env):
@@ -49,14 +52,8 @@ class ChainEnv(gym.Env):
 
 
 def run_agent(env, agent, steps, seed):
-    obs, _ = env.reset(seed=seed)
-    for _ in range(steps):
-        action = agent.act(obs)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        agent.observe(obs, action, reward, next_obs, terminated, truncated)
-        obs = next_obs
-        if terminated or truncated:
-            obs, _ = env.reset()
+    """`steps` environment steps of the training-loop core, episode seeds drawn from `seed`."""
+    run_steps([env], agent, make_rng(seed), LoopState(), steps)
 
 
 def greedy_return(env, agent, seed=0):
@@ -113,7 +110,7 @@ def test_td_target_by_hand(terminated, truncated, double_dqn, expected_loss):
 
 def test_gradient_reaches_only_the_taken_action():
     agent = linear_agent()
-    agent.config.learning_rate = schedules.constant(0.1).config()
+    agent.config.learning_rate = schedules.constant(0.1)
     before = agent.q_net.state_dict()["head.W"].copy()
     agent.buffer.add(S, 0, 1.0, S_NEXT, False, False)
     agent.update()
@@ -246,7 +243,7 @@ def test_nan_reward_stops_with_a_clear_error():
     agent = linear_agent()
     agent.buffer.add(S, 0, float("nan"), S_NEXT, False, False)
     before = agent.q_net.state_dict()
-    with pytest.raises(FloatingPointError, match=r"learning.rate"):
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan: training diverged.*learning rate"):
         agent.update()
     for name, value in agent.q_net.state_dict().items():  # the weights were not touched
         np.testing.assert_array_equal(value, before[name])
@@ -296,8 +293,8 @@ def test_learns_the_chain():
     env = gym.wrappers.TimeLimit(ChainEnv(8), max_episode_steps=24)
     config = DQNConfig(
         hidden=(32,), batch_size=32, learning_starts=200, train_freq=1, gamma=0.95,
-        learning_rate=schedules.constant(3e-3).config(), target_update_interval=50,
-        epsilon=schedules.linear(1.0, 0.1, 1500).config(), buffer_size=5000,
+        learning_rate=schedules.constant(3e-3), target_update_interval=50,
+        epsilon=schedules.linear(1.0, 0.1, 1500), buffer_size=5000,
     )
     agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(0))
     assert greedy_return(env, agent) < 1.0  # the untrained greedy policy does not reach +1

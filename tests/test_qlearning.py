@@ -13,8 +13,10 @@ from agents.q_learning import (
     greedy_action,
     td_target,
 )
-from nets.io import save_arrays
 from rl import schedules
+from rl.checkpoint import CheckpointError, load_agent, save_agent
+from rl.loop import LoopState, run_steps
+from rl.seeding import make_rng
 
 
 def make_agent(
@@ -30,25 +32,17 @@ def make_agent(
     config = QLearningConfig(
         method=method,
         gamma=gamma,
-        alpha=schedules.constant(alpha).config(),
-        epsilon=schedules.constant(epsilon).config(),
+        alpha=schedules.constant(alpha),
+        epsilon=schedules.constant(epsilon),
     )
     space = observation_space if observation_space is not None else gym.spaces.Discrete(n_states)
     rng = np.random.default_rng(seed)
     return QLearningAgent(space, gym.spaces.Discrete(n_actions), config, rng)
 
 
-def run_episodes(env, agent, episodes, seed):
-    """A minimal training loop: every episode reset with a seed drawn from one rng."""
-    rng = np.random.default_rng(seed)
-    for _ in range(episodes):
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
-        done = False
-        while not done:
-            action = agent.act(obs)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            agent.observe(obs, action, reward, next_obs, terminated, truncated)
-            obs, done = next_obs, terminated or truncated
+def train_steps(env, agent, steps, seed):
+    """`steps` environment steps of the training-loop core, episode seeds drawn from `seed`."""
+    run_steps([env], agent, make_rng(seed), LoopState(), steps)
 
 
 def greedy_return(env, agent, seed=0):
@@ -210,14 +204,14 @@ def test_learns_the_deterministic_chain(method, one_hot):
     config = QLearningConfig(
         method=method,
         gamma=0.9,
-        alpha=schedules.constant(0.5).config(),
-        epsilon=schedules.linear(1.0, 0.05, 2_000).config(),
+        alpha=schedules.constant(0.5),
+        epsilon=schedules.linear(1.0, 0.05, 2_000),
     )
     agent = QLearningAgent(
         env.observation_space, env.action_space, config, np.random.default_rng(3)
     )
     untrained = greedy_return_steps(env, agent)
-    run_episodes(env, agent, episodes=100, seed=3)
+    train_steps(env, agent, 2_000, seed=3)
     assert greedy_return_steps(env, agent) == (1.0, 5)  # straight to the right end
     assert untrained != (1.0, 5)
 
@@ -234,7 +228,7 @@ def greedy_return_steps(env, agent):
 def test_q_learning_values_converge_on_the_chain():
     env = gym.wrappers.TimeLimit(Chain(6), max_episode_steps=50)
     agent = make_agent(n_states=6, alpha=0.5, gamma=0.9, epsilon=0.3, seed=4)
-    run_episodes(env, agent, episodes=300, seed=4)
+    train_steps(env, agent, 3_000, seed=4)
     # Q*(s, right) = γ^(4 - s) for s = 0..4: the +1 arrives after 5 - s steps
     np.testing.assert_allclose(agent.table[:5, 1], 0.9 ** np.arange(4, -1, -1), atol=1e-3)
 
@@ -244,26 +238,26 @@ def test_cliff_walking_greedy_return_is_optimal():
     env = gym.make("CliffWalking-v1", max_episode_steps=200)
     config = QLearningConfig(
         gamma=1.0,
-        alpha=schedules.constant(0.5).config(),
-        epsilon=schedules.linear(1.0, 0.0, 5_000).config(),
+        alpha=schedules.constant(0.5),
+        epsilon=schedules.linear(1.0, 0.0, 5_000),
     )
     agent = QLearningAgent(
         env.observation_space, env.action_space, config, np.random.default_rng(0)
     )
-    run_episodes(env, agent, episodes=500, seed=0)
+    train_steps(env, agent, 20_000, seed=0)
     assert greedy_return(env, agent) == -13.0
 
 
 # --- determinism, state and files ----------------------------------------------------------------
 
 
-def frozen_lake_agent(seed, episodes=200, method="expected_sarsa"):
+def frozen_lake_agent(seed, steps=2_000, method="expected_sarsa"):
     env = gym.make("FrozenLake-v1")
-    config = QLearningConfig(method=method, epsilon=schedules.linear(1.0, 0.1, 3000).config())
+    config = QLearningConfig(method=method, epsilon=schedules.linear(1.0, 0.1, 3000))
     agent = QLearningAgent(
         env.observation_space, env.action_space, config, np.random.default_rng(seed)
     )
-    run_episodes(env, agent, episodes, seed)
+    train_steps(env, agent, steps, seed)
     return agent
 
 
@@ -275,7 +269,7 @@ def test_same_seed_same_table():
 
 
 @pytest.mark.parametrize("one_hot", [False, True], ids=["dense", "dict"])
-def test_save_load_round_trip_resumes_exactly(tmp_path, one_hot):
+def test_checkpoint_round_trip_resumes_exactly(tmp_path, one_hot):
     env = gym.wrappers.TimeLimit(Chain(6, one_hot=one_hot), max_episode_steps=50)
 
     def fresh(seed):
@@ -287,13 +281,14 @@ def test_save_load_round_trip_resumes_exactly(tmp_path, one_hot):
         )
 
     straight = fresh(1)
-    run_episodes(env, straight, 20, seed=1)
-    path = straight.save(tmp_path / "q.npz")
-    run_episodes(env, straight, 20, seed=2)
+    train_steps(env, straight, 300, seed=1)
+    path = save_agent(tmp_path / "q.npz", straight, env)
+    train_steps(env, straight, 300, seed=2)
 
     resumed = fresh(99)  # a different rng: load must restore the saved one
-    resumed.load(path)
-    run_episodes(env, resumed, 20, seed=2)
+    meta = load_agent(path, resumed, env)
+    assert meta["agent"] == "QLearningAgent" and meta["config"]["method"] == "sarsa"
+    train_steps(env, resumed, 300, seed=2)
     assert resumed.steps == straight.steps
     if one_hot:
         assert set(resumed.table) == set(straight.table)
@@ -324,22 +319,22 @@ def test_state_dict_arrays_and_json_meta():
 
 
 def test_load_rejects_bad_files(tmp_path):
-    missing = tmp_path / "nope.npz"
-    with pytest.raises(FileNotFoundError, match="no Q-table"):
-        make_agent().load(missing)
+    env = gym.make("FrozenLake-v1")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_agent(tmp_path / "nope.npz", make_agent())
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a numpy file")
-    with pytest.raises(ValueError, match="not a Q-table file"):
-        make_agent().load(junk)
-    no_table = tmp_path / "no_table.npz"
-    save_arrays(no_table, {}, {"agent": "QLearningAgent", "table": "dense", "n_actions": 2})
-    with pytest.raises(ValueError, match="incomplete"):
-        make_agent().load(no_table)
-    path = make_agent(n_states=2).save(tmp_path / "two.npz")
-    with pytest.raises(ValueError, match="shape"):
-        make_agent(n_states=5).load(path)
-    with pytest.raises(ValueError, match="actions"):
-        make_agent(n_actions=3).load(path)
+    with pytest.raises(CheckpointError, match=r"not an \.npz file"):
+        load_agent(junk, make_agent())
+    path = save_agent(tmp_path / "two.npz", make_agent(n_states=2), env)
+    with pytest.raises(CheckpointError, match="shape"):
+        load_agent(path, make_agent(n_states=5))
+    with pytest.raises(CheckpointError, match="actions"):
+        load_agent(path, make_agent(n_actions=3))
+    with pytest.raises(CheckpointError, match="another QLearningConfig: gamma differ"):
+        load_agent(path, make_agent(n_states=2, gamma=0.5))
+    with pytest.raises(CheckpointError, match="another environment: id 'FrozenLake-v1'"):
+        load_agent(path, make_agent(n_states=2), gym.make("CliffWalking-v1"))
 
 
 def test_bad_input_gets_clear_errors():

@@ -26,7 +26,8 @@ class ToyConfig:
     hidden: tuple[int, ...] = (64, 64)
     # Gradient-norm clip; none disables it.
     clip_norm: float | None = 10.0
-    epsilon: dict = field(default_factory=lambda: schedules.linear(1, 0.05, 100).config())
+    # Exploration rate, a schedule of the step.
+    epsilon: schedules.Schedule = field(default_factory=lambda: schedules.linear(1, 0.05, 100))
     name: str = field(default="toy", metadata={"help": "A label for the run."})
 
 
@@ -50,7 +51,7 @@ def test_every_kind_of_flag_parses():
     )
     assert cfg == ToyConfig(
         learning_rate=0.01, batch_size=64, double=False, optimizer="rmsprop",
-        hidden=(128, 32, 16), clip_norm=None, epsilon={"kind": "constant", "value": 0.1}, name="x",
+        hidden=(128, 32, 16), clip_norm=None, epsilon=schedules.constant(0.1), name="x",
     )
     assert isinstance(cfg.hidden, tuple)
 

@@ -6,11 +6,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rl.checkpoint import CheckpointError, load_checkpoint
+from rl.checkpoint import CheckpointError, load_agent, load_checkpoint
 from rl.evaluate import evaluate
 from rl.logging import read_metrics, read_rows
-from rl.loop import LoopConfig, NonFiniteMetricError, load_agent_state, train
+from rl.loop import LoopConfig, NonFiniteMetricError, train
 from rl.protocol import Agent
+from rl.run import RunFolderError
 from rl.seeding import make_rng, rng_state, set_rng_state
 
 
@@ -141,7 +142,7 @@ def test_counts_rows_and_evaluations(tmp_path):
     assert without_time(read_rows(tmp_path / "metrics.csv")) == without_time(history.rows)
 
     _, meta = load_checkpoint(tmp_path / "checkpoint.npz")
-    assert meta["loop"]["step"] == 100 and meta["agent"]["steps"] == 100
+    assert meta["loop"]["step"] == 100 and meta["agent_state"]["steps"] == 100
 
 
 def test_the_agent_learns_the_chain(tmp_path):
@@ -210,7 +211,7 @@ def test_nan_metric_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert 10 <= meta["loop"]["step"] < 57
     # The checkpoint holds the agent as it was then, not the diverged one.
     restored = make_agent()
-    load_agent_state(tmp_path / "checkpoint.npz", restored)
+    load_agent(tmp_path / "checkpoint.npz", restored)
     assert restored.steps == meta["loop"]["step"]
     # ...and the run can be resumed from it (with a healthy agent).
     history = train(SlipperyChain(), make_agent(), quiet(total_steps=200, resume=True), tmp_path)
@@ -224,10 +225,10 @@ def test_nan_before_any_checkpoint_says_so(tmp_path):
 
 
 def test_resume_without_checkpoint_and_overwriting_a_run_are_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="cannot resume"):
+    with pytest.raises(RunFolderError, match="cannot resume"):
         train(SlipperyChain(), make_agent(), quiet(total_steps=10, resume=True), tmp_path / "x")
     train(SlipperyChain(), make_agent(), quiet(total_steps=10), tmp_path / "y")
-    with pytest.raises(FileExistsError, match="already exists"):
+    with pytest.raises(RunFolderError, match="already holds a run"):
         train(SlipperyChain(), make_agent(), quiet(total_steps=10), tmp_path / "y")
 
 

@@ -92,12 +92,12 @@ def test_resume_continues_a_finished_run_with_more_steps(tmp_path, capsys):
     train_script.main([*CLIFF, "--total-steps", "1000", "--run-dir", str(run_dir)])
     assert train_script.main(["--resume", str(run_dir), "--total-steps", "2500"]) == 0
     _, meta = load_checkpoint(run_dir / "checkpoint.npz")
-    assert meta["loop"]["step"] == 2500 and meta["agent"]["steps"] == 2500
+    assert meta["loop"]["step"] == 2500 and meta["agent_state"]["steps"] == 2500
     config = json.loads((run_dir / "config.json").read_text())
     assert config["loop"]["total_steps"] == 2500 and len(config["resumed"]) == 1
     with pytest.raises(SystemExit):
         train_script.main(["--resume", str(run_dir), "--total-steps", "2000"])
-    assert "has trained 2500 steps already" in capsys.readouterr().err
+    assert "is at step 2500, beyond total_steps 2000" in capsys.readouterr().err
     assert json.loads((run_dir / "config.json").read_text()) == config  # left as it was
 
 
@@ -167,7 +167,8 @@ def test_flags_and_presets_layer_over_the_defaults(monkeypatch, tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["agent"]["gamma"] == 0.9  # preset
     assert config["agent"]["initial_q"] == 0.5  # flag beats preset
-    assert config["agent"]["alpha"] == 0.3  # bare number = constant schedule
+    # A bare number is a constant schedule, and config.json records the schedule.
+    assert config["agent"]["alpha"] == {"kind": "constant", "value": 0.3}
     assert config["agent"]["method"] == "sarsa"
     assert config["loop"]["eval_every"] == 100  # presets may set loop fields too
 
@@ -203,7 +204,7 @@ def kill_and_resume(new_agent, env_id: str, cfg: LoopConfig, kill_at: int, tmp_p
 def test_q_learning_killed_and_resumed_ends_with_the_same_table(method, tmp_path):
     def new_agent():
         env = gym.make("FrozenLake-v1")
-        config = QLearningConfig(method=method, epsilon=schedules.linear(1, 0.1, 2000).config())
+        config = QLearningConfig(method=method, epsilon=schedules.linear(1, 0.1, 2000))
         return QLearningAgent(env.observation_space, env.action_space, config, make_rng([7, 0]))
 
     cfg = LoopConfig(total_steps=3000, checkpoint_every=250, eval_every=1000, eval_episodes=3,

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scripts import sweep, sweep_backends
-from scripts import train as train_script
+from agents.registry import train_settings
+from rl import trials
+from scripts import sweep
 
 # A trial trains tabular Q-learning for 2000 steps: well under a second of training.
 TINY = {"algo": "qlearning", "env": "FrozenLake-v1", "total_steps": 2000, "eval_every": 500,
@@ -97,12 +98,10 @@ def test_rerun_skips_finished_trials_and_resumes_interrupted_ones(tmp_path, caps
     full_run = eval_returns(interrupted)
     for path in interrupted.iterdir():
         path.unlink()
-    sweep_flags = list(sweep.expand(sweep.SweepConfig(
+    sweep_settings = sweep.expand(sweep.SweepConfig(
         name="resume", base=TINY, grid={"alpha": [0.5]}, seeds=[1], out=str(tmp_path)
-    ))[0].argv)
-    flags = list(sweep_flags)
-    flags[flags.index("--total-steps") + 1] = "1000"
-    assert train_script.main([*flags, "--run-dir", str(interrupted)]) == 0
+    ))[0].settings
+    train_settings(interrupted, {**sweep_settings, "total_steps": 1000}, resume=False)
     half_run = eval_returns(interrupted)
     assert len(half_run) == 2 and not (interrupted / "trial.json").exists()
     capsys.readouterr()
@@ -118,12 +117,12 @@ def test_rerun_skips_finished_trials_and_resumes_interrupted_ones(tmp_path, caps
     # it now reaches 2000 steps under the sweep's flags.
     resumed = marker(interrupted)
     assert resumed["status"] == "done" and resumed["resumed"] is True
-    assert resumed["argv"] == sweep_flags
+    assert resumed["settings"] == sweep_settings
     returns = eval_returns(interrupted)
     assert returns[:2] == half_run and len(returns) == len(full_run) == 4
     steps, _ = sweep.read_eval_curve(interrupted)
     assert steps.tolist() == [500, 1000, 1500, 2000]
-    assert "--resume" in (interrupted / "train.log").read_text()
+    assert "resume: {" in (interrupted / "train.log").read_text()
 
 
 @pytest.mark.slow
@@ -136,8 +135,8 @@ def test_a_failing_trial_is_reported_while_the_others_finish(tmp_path, capsys):
         assert f"done    alpha=0.5/seed={seed}" in printed
         failed = marker(tmp_path / "failing" / f"alpha=oops/seed={seed}")
         assert failed["status"] == "failed"
-        # The trial's own error message (argparse rejecting the value) comes back.
-        assert "--alpha" in failed["error"] and "oops" in failed["error"]
+        # The trial's own error message (the config rejecting the value) comes back.
+        assert "alpha" in failed["error"] and "oops" in failed["error"]
         assert f"FAILED  alpha=oops/seed={seed}: {failed['error']}" in printed
 
     assert sweep.main(["report", str(tmp_path / "failing"), "--reps", "200"]) == 0
@@ -184,20 +183,20 @@ def test_a_trial_run_elsewhere_brings_its_files_home_and_resumes_from_shipped_on
         return sweep.expand(cfg)[0]
 
     short_trial = one_trial(1000)
-    result, files = sweep_backends.run_trial_elsewhere(short_trial, False, {})
+    result, files = trials.run_trial_elsewhere(short_trial, False, {})
     assert result.status == "done", result.error
     assert {"config.json", "metrics.csv", "checkpoint.npz", "trial.json", "train.log"} <= set(files)
     home = Path(short_trial.run_dir)
     assert not home.exists()  # nothing was written on the driver's side...
-    sweep_backends.write_files(home, files)  # ...until the driver writes what came back
+    trials.write_files(home, files)  # ...until the driver writes what came back
     assert marker(home)["status"] == "done"
 
     # Resuming ships the checkpoint to the worker and the continued run back.
     long_trial = one_trial(2000)
-    result, files = sweep_backends.run_trial_elsewhere(
-        long_trial, True, sweep_backends.read_files(home)
+    result, files = trials.run_trial_elsewhere(
+        long_trial, True, trials.read_files(home)
     )
     assert result.status == "done" and result.resumed, result.error
-    sweep_backends.write_files(home, files)
+    trials.write_files(home, files)
     steps, _ = sweep.read_eval_curve(home)
     assert steps.tolist() == [500, 1000, 1500, 2000]

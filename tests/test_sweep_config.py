@@ -5,8 +5,9 @@ import sys
 
 import pytest
 
-from scripts import sweep, sweep_backends
-from scripts.sweep_backends import MARKER
+from rl import trials
+from rl.trials import MARKER
+from scripts import sweep
 
 
 def parse(argv):
@@ -35,7 +36,7 @@ def test_json_file_and_json_list_grid(tmp_path):
     assert cfg.seeds == [3, 4]
 
 
-def test_trials_have_readable_names_and_training_flags(tmp_path):
+def test_trials_have_readable_names_and_training_settings(tmp_path):
     cfg = sweep.SweepConfig(
         name="s",
         base={"algo": "dqn", "env": "PacGrid/Tiny-v0", "double": True, "total_steps": 100},
@@ -52,13 +53,10 @@ def test_trials_have_readable_names_and_training_flags(tmp_path):
     ]
     first = trials[0]
     assert first.run_dir == str(tmp_path.resolve() / "s" / first.name)
-    assert first.argv == (
-        "--algo", "dqn", "--env", "PacGrid/Tiny-v0", "--double", "--total-steps", "100",
-        "--no-progress", "--learning-rate", "0.001", "--hidden", "64", "64", "--seed", "0",
-    )
-    # A resumed run takes its config from its config.json: only training-loop flags go along.
-    assert first.resume_argv == ("--total-steps", "100", "--no-progress")
-    assert sweep.to_flags("dueling", False) == ["--no-dueling"]
+    assert first.settings == {
+        "algo": "dqn", "env": "PacGrid/Tiny-v0", "double": True, "total_steps": 100,
+        "progress": False, "learning_rate": 0.001, "hidden": [64, 64], "seed": 0,
+    }
 
 
 def test_folder_names_are_filesystem_safe():
@@ -66,13 +64,6 @@ def test_folder_names_are_filesystem_safe():
     assert sweep.value_label({"kind": "linear", "start": 1, "end": 0.1}) == "linear-1-0.1"
     assert sweep.value_label(None) == "null"
     assert sweep.value_label(1e-05) == "1e-05"
-
-
-def test_schedule_dicts_and_none_become_flags_rl_config_reads():
-    assert sweep.to_flags("alpha", {"kind": "constant", "value": 0.1}) == [
-        "--alpha", '{"kind": "constant", "value": 0.1}'
-    ]
-    assert sweep.to_flags("clip_norm", None) == ["--clip-norm", "none"]
 
 
 @pytest.mark.parametrize(
@@ -110,7 +101,7 @@ def test_plan_skips_done_trials_resumes_checkpointed_ones_and_guards_changed_fla
     for trial in (done, interrupted):
         (tmp_path / "p" / trial.name).mkdir(parents=True)
     (tmp_path / "p" / done.name / MARKER).write_text(
-        json.dumps({"status": "done", "argv": list(done.argv)})
+        json.dumps({"status": "done", "settings": done.settings})
     )
     (tmp_path / "p" / interrupted.name / "checkpoint.npz").write_bytes(b"")
     finished, to_run = sweep.plan([done, interrupted, fresh])
@@ -121,34 +112,35 @@ def test_plan_skips_done_trials_resumes_checkpointed_ones_and_guards_changed_fla
         sweep.SweepConfig(name="p", base={"gamma": 0.5}, grid={"alpha": [0.1]}, seeds=[0],
                           out=str(tmp_path))
     )
-    with pytest.raises(SystemExit, match="different flags"):
+    with pytest.raises(SystemExit, match="different settings"):
         sweep.plan(changed)
 
 
-def _entry_that_raises(argv):
+def _entry_that_raises(run_dir, settings, resume):
     raise ValueError("learning rate too large for this test")
 
 
-def _entry_that_diverges(argv):
-    print("error: loss became NaN at step 120; try a lower --learning-rate", file=sys.stderr)
-    return 1
+def _entry_that_diverges(run_dir, settings, resume):
+    print("about to diverge", file=sys.stderr)
+    raise FloatingPointError("loss became NaN at step 120")
 
 
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
         ("_entry_that_raises", "ValueError: learning rate too large for this test"),
-        ("_entry_that_diverges", "exit status 1: error: loss became NaN at step 120"),
+        ("_entry_that_diverges", "FloatingPointError: loss became NaN at step 120"),
     ],
 )
 def test_run_trial_reports_what_went_wrong(tmp_path, entry, expected):
-    trial = sweep_backends.Trial(
-        name="x=1/seed=0", config_name="x=1", params={"x": 1}, seed=0, argv=("--x", "1"),
-        resume_argv=(), run_dir=str(tmp_path / "trial"), entry=f"tests.test_sweep_config:{entry}",
+    trial = trials.Trial(
+        name="x=1/seed=0", config_name="x=1", params={"x": 1}, seed=0,
+        settings={"x": 1, "seed": 0}, run_dir=str(tmp_path / "trial"),
+        entry=f"tests.test_sweep_config:{entry}",
     )
-    result = sweep_backends.run_trial(trial, resume=False)
+    result = trials.run_trial(trial, resume=False)
     assert result.status == "failed" and expected in result.error
     written = json.loads((tmp_path / "trial" / MARKER).read_text())
     assert written["status"] == "failed" and written["error"] == result.error
     log = (tmp_path / "trial" / "train.log").read_text()
-    assert "--run-dir" in log and ("Traceback" in log or "NaN" in log)
+    assert "start: {'x': 1, 'seed': 0}" in log and "Traceback" in log

@@ -1,10 +1,11 @@
 """Where the trials of a sweep run: a local process pool, or tasks on a Ray cluster.
 
-A trial is one ordinary training run: `entry(argv)` (by default `scripts.train.main`) writing
-its own run folder. `run_trial` does that inside whichever worker picks it up, catching every
-failure so one bad trial never stops the others, and writes `trial.json` into the folder as the
-done marker. The backends only decide where `run_trial` runs and hand results back as they
-finish; the sweep driver (scripts/sweep.py) prints them.
+A trial is one ordinary training run: a call of the function `entry(run_dir, settings, resume)`
+(scripts/sweep.py uses agents.registry.train_settings) writing its own run folder. `run_trial`
+does that inside whichever worker picks it up, catching every failure so one bad trial never
+stops the others, and writes `trial.json` into the folder as the done marker. The backends only
+decide where `run_trial` runs and hand results back as they finish; the sweep driver
+(scripts/sweep.py) prints them.
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from nets.io import atomic_write, write_json
+from rl import run as run_folder
 
 MARKER = "trial.json"  # written last, when a trial has finished (or failed): its status
-CHECKPOINT = "checkpoint.npz"  # written by the training loop; its presence means "resumable"
 LOG = "train.log"  # the trial's own stdout and stderr
-METRICS = "metrics.csv"  # written by the training loop
 
 # Folders a Ray cluster does not need in the project code it is sent.
 RAY_CODE_EXCLUDES = ["runs/", ".venv/", ".git/", "**/__pycache__/", "data/", "*.egg-info/"]
@@ -41,12 +41,13 @@ class Trial:
     config_name: str  # the configuration part of the name, shared by its seeds
     params: dict[str, Any]  # the grid values of this configuration
     seed: int  # the training seed
-    argv: tuple[str, ...]  # training flags of a fresh run, without --run-dir
-    # Flags that go with `--resume RUN_DIR` when continuing an interrupted run: only the
-    # training-loop ones (total steps, evaluation...), as the rest comes from its config.json.
-    resume_argv: tuple[str, ...]
+    # Training settings of the run (algo, env, config fields, seed); a resumed run takes only
+    # the training-loop ones (total steps, evaluation...), as the rest is in its config.json.
+    settings: dict[str, Any]
     run_dir: str  # the trial's run folder (absolute)
-    entry: str  # "module:function" called with the argv, e.g. "scripts.train:main"
+    # "module:function" called as function(run_dir, settings, resume), e.g.
+    # "agents.registry:train_settings".
+    entry: str
 
 
 @dataclass
@@ -57,7 +58,7 @@ class TrialResult:
     config_name: str  # its configuration's name
     params: dict[str, Any]  # its grid values
     seed: int  # its seed
-    argv: list[str]  # the training flags it ran with (without --run-dir/--resume)
+    settings: dict[str, Any]  # the training settings it ran with
     status: str  # "done" or "failed"
     error: str | None  # what went wrong, for a failed trial
     resumed: bool  # whether it continued from a checkpoint of an interrupted run
@@ -72,47 +73,27 @@ def _resolve_entry(entry: str) -> Any:
     return getattr(importlib.import_module(module_name), function_name)
 
 
-def _last_error_line(log_path: Path) -> str:
-    """The last meaningful line a failed run printed (argparse's 'error: ...', for example)."""
-    try:
-        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines()]
-    except OSError:
-        return ""
-    lines = [line for line in lines if line]
-    return lines[-1] if lines else ""
-
-
 def run_trial(trial: Trial, resume: bool) -> TrialResult:
     """Run one trial to the end in this process; never raises for a failure of the training."""
     run_dir = Path(trial.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume:
-        argv = ["--resume", str(run_dir), *trial.resume_argv]
-    else:
-        argv = [*trial.argv, "--run-dir", str(run_dir)]
     log_path = run_dir / LOG
     error = None
     start = time.perf_counter()
     # Many trials share one terminal: each one's own prints and progress bars go to its log.
     with open(log_path, "a") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} argv: {argv}\n")
-        stale = run_dir / METRICS
+        what = "resume" if resume else "start"
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {trial.settings}\n")
+        stale = run_folder.metrics_path(run_dir)
         if not resume and stale.exists():
             # An attempt that stopped before its first checkpoint: nothing to resume from, and
-            # the training loop refuses to start over an existing metrics.csv.
+            # the training loop refuses to start over an existing metrics file.
             stale.unlink()
             log.write(f"removed {stale.name} of an attempt that left no checkpoint\n")
         log.flush()
         try:
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                code = _resolve_entry(trial.entry)(argv)
-            if code not in (0, None):
-                log.flush()
-                error = f"training returned exit status {code}: {_last_error_line(log_path)}"
-        except SystemExit as exit_:  # argparse rejects a bad flag or value this way
-            log.flush()
-            if exit_.code not in (0, None):
-                error = f"exit status {exit_.code}: {_last_error_line(log_path)}"
+                _resolve_entry(trial.entry)(str(run_dir), dict(trial.settings), resume)
         except Exception as err:
             traceback.print_exc(file=log)
             error = f"{type(err).__name__}: {err}"
@@ -128,7 +109,7 @@ def _result(trial: Trial, resume: bool, error: str | None, wall_s: float = 0.0) 
         config_name=trial.config_name,
         params=trial.params,
         seed=trial.seed,
-        argv=list(trial.argv),
+        settings=dict(trial.settings),
         status="failed" if error else "done",
         error=error,
         resumed=resume,

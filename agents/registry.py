@@ -1,0 +1,270 @@
+"""The algorithms by name, and runs built from them.
+
+What scripts/train.py, the sweep (rl.sweep) and the evaluation scripts share:
+
+    new_run(algo, env_id, values)   layer dataclass defaults < preset < values into a new run
+    load_run(run_dir)               the run of a folder, rebuilt from its config.json
+    resume_run(run_dir, values)     the same with new training-loop values (e.g. total_steps)
+    train_run(run)                  train it: config.json, metrics.csv, checkpoints, the curve
+    train_settings(run_dir, ...)    all of that from a dict of settings (one sweep trial)
+
+The run folder itself (file names, config.json, the checks) belongs to rl.run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rl import run as run_folder
+from rl.checkpoint import load_agent
+from rl.config import from_args, from_json, given_fields, to_json
+from rl.loop import History, LoopConfig, NonFiniteMetricError, train
+from rl.plotting import plot_learning_curves
+from rl.protocol import Agent
+from rl.run import RunConfig
+from rl.seeding import make_rng
+
+AGENT_STREAM = 0  # the agent's rng is make_rng([seed, AGENT_STREAM]); the loop's is make_rng(seed)
+LOOP_FIELDS = frozenset(f.name for f in dataclasses.fields(LoopConfig))
+
+
+class UsageError(ValueError):
+    """A bad algorithm, environment or value; scripts report it the argparse way (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Algo:
+    """How to build one algorithm."""
+
+    # The algorithm's config dataclass (its fields become flags).
+    config_cls: type
+    # factory(env, config, rng) -> agent
+    make_agent: Callable[[gym.Env, Any, np.random.Generator], Agent]
+    # Config overrides per environment id (agent fields and/or LoopConfig fields).
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Config fields decided by the algorithm's name, not by flags (e.g. method="sarsa").
+    fixed: dict[str, Any] = field(default_factory=dict)
+    # Wrappers the agent needs around a made env (e.g. frame stacking): wrap_env(env, config).
+    wrap_env: Callable[[gym.Env, Any], gym.Env] | None = None
+
+
+def _tabular(method: str) -> Algo:
+    from agents import q_learning
+
+    def make_agent(env, config, rng):
+        return q_learning.QLearningAgent(env.observation_space, env.action_space, config, rng)
+
+    return Algo(q_learning.QLearningConfig, make_agent, presets=q_learning.presets,
+                fixed={"method": method})
+
+
+def _dqn() -> Algo:
+    from agents import dqn
+
+    def make_agent(env, config, rng):
+        return dqn.DQNAgent(env.observation_space, env.action_space, config, rng)
+
+    return Algo(dqn.DQNConfig, make_agent, presets=dqn.presets, wrap_env=dqn.wrap_env)
+
+
+# name -> loader; agents are imported only when their algorithm is asked for.
+ALGOS: dict[str, Callable[[], Algo]] = {
+    "qlearning": lambda: _tabular("qlearning"),
+    "sarsa": lambda: _tabular("sarsa"),
+    "expected_sarsa": lambda: _tabular("expected_sarsa"),
+    "dqn": _dqn,
+}
+
+
+def load_algo(name: str) -> Algo:
+    """The registry entry `name`, imported now."""
+    if name not in ALGOS:
+        raise UsageError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGOS)}")
+    try:
+        return ALGOS[name]()
+    except ImportError as err:
+        raise UsageError(f"algorithm {name!r} is not available here: {err}") from None
+
+
+def preset_key(env_id: str) -> str:
+    """Presets are keyed by the plain id: "envs:PacGrid/Small-v0" -> "PacGrid/Small-v0"."""
+    return env_id.split(":", 1)[1] if ":" in env_id else env_id
+
+
+def make_env(env_id: str, env_kwargs: Mapping[str, Any], algo: Algo, config: Any,
+             render_mode: str | None = None) -> gym.Env:
+    """gym.make the environment (plus the algorithm's wrappers); bad ids raise UsageError."""
+    kwargs = dict(env_kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    try:
+        env = gym.make(env_id, **kwargs)
+    except (gym.error.Error, ModuleNotFoundError) as err:
+        raise UsageError(
+            f"cannot make environment {env_id!r}: {err}. Use a registered Gymnasium id such as "
+            "CartPole-v1, FrozenLake-v1 or PacGrid/Small-v0, or 'module:Id' to import the "
+            "module that registers it"
+        ) from None
+    except TypeError as err:
+        raise UsageError(f"environment {env_id!r} rejected its arguments {kwargs}: {err}") from None
+    return algo.wrap_env(env, config) if algo.wrap_env is not None else env
+
+
+@dataclass
+class Run:
+    """A run folder's configuration: config.json, with its agent and loop configs built."""
+
+    run_dir: Path
+    # What config.json holds (rl.run.RunConfig).
+    config: RunConfig
+    algo: Algo
+    agent_config: Any
+    loop_config: LoopConfig
+
+    @property
+    def algo_name(self) -> str:
+        return self.config.algo
+
+    @property
+    def env_id(self) -> str:
+        return self.config.env_id
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    def make_env(self, render_mode: str | None = None) -> gym.Env:
+        return make_env(self.env_id, self.config.env_kwargs, self.algo, self.agent_config,
+                        render_mode)
+
+    def make_agent(self, env: gym.Env) -> Agent:
+        """A fresh, untrained agent for this run's config."""
+        return self.algo.make_agent(env, self.agent_config, make_rng([self.seed, AGENT_STREAM]))
+
+    def load_agent(self, env: gym.Env, kind: str = "last") -> tuple[Agent, dict]:
+        """The trained agent of the run's `kind` ("last" or "best") checkpoint, and its metadata.
+
+        Refuses a checkpoint of another environment (id, kwargs, spaces) or config.
+        """
+        path = run_folder.checkpoint_path(self.run_dir, kind)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.run_dir} has no {path.name}; train it first")
+        agent = self.make_agent(env)
+        return agent, load_agent(path, agent, env)
+
+
+def new_run(
+    algo_name: str,
+    env_id: str,
+    values: Mapping[str, Any] | Any = (),
+    env_kwargs: Mapping[str, Any] | None = None,
+    run_dir: str | Path | None = None,
+    command: Sequence[str] = (),
+) -> Run:
+    """A new run: dataclass defaults < the preset of (algo, env) < `values`, for both configs.
+
+    `values` maps config fields (the agent's or LoopConfig's) to values: parsed flags (an
+    argparse Namespace holding only the flags given; other entries are ignored) or a dict
+    such as a sweep's (where an unknown key is an error).
+    """
+    algo = load_algo(algo_name)
+    agent_fields = {f.name for f in dataclasses.fields(algo.config_cls)}
+    if not isinstance(values, Mapping):
+        values = given_fields(algo.config_cls, values) | given_fields(LoopConfig, values)
+    unknown = sorted(set(values) - agent_fields - LOOP_FIELDS)
+    if unknown:
+        raise UsageError(f"unknown setting(s) {', '.join(unknown)} for {algo_name}")
+    preset = algo.presets.get(preset_key(env_id), {})
+    loop_config = from_args(LoopConfig, values, base=preset)
+    agent_config = from_args(algo.config_cls, {**values, **algo.fixed}, base=preset)
+    run_dir = Path(run_dir or run_folder.default_run_dir(env_id, algo_name, loop_config.seed))
+    config = RunConfig(
+        algo=algo_name, env_id=env_id, env_kwargs=dict(env_kwargs or {}), seed=loop_config.seed,
+        agent=to_json(agent_config), loop=to_json(dataclasses.replace(loop_config, resume=False)),
+        preset={k: v.config() if hasattr(v, "config") else v for k, v in preset.items()},
+        versions=run_folder.versions(), command=list(command), created=run_folder.now(),
+    )
+    return Run(run_dir, config, algo, agent_config, loop_config)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """The run of `run_dir`, from its config.json; raises FileNotFoundError or ValueError."""
+    run_dir = Path(run_dir)
+    config = run_folder.read_config(run_dir)
+    try:
+        algo = load_algo(config.algo)
+        return Run(run_dir, config, algo, from_json(algo.config_cls, config.agent),
+                   from_json(LoopConfig, config.loop))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{run_folder.config_path(run_dir)} is not a valid run config: {err}"
+                         ) from None
+
+
+def resume_run(run_dir: str | Path, loop_values: Mapping[str, Any] | Any = ()) -> Run:
+    """The run of `run_dir` with new training-loop values, checked to be resumable."""
+    run = load_run(run_dir)
+    run.loop_config = from_args(LoopConfig, loop_values, base=run.config.loop)
+    run_folder.check_resumable(run.run_dir, run.loop_config.total_steps)
+    run.config.loop = to_json(run.loop_config)
+    run.config.resumed.append(run_folder.now())
+    return run
+
+
+def train_run(run: Run, resume: bool = False) -> History:
+    """Train `run` to its total_steps (continuing its checkpoint when `resume`).
+
+    Writes config.json, metrics.csv, the checkpoints and learning_curve.png into its folder.
+    Raises NonFiniteMetricError when training diverged (after plotting what was logged).
+    """
+    if not resume:
+        run_folder.check_fresh(run.run_dir)  # before config.json could overwrite another run's
+    env, eval_env = run.make_env(), run.make_env()
+    try:
+        try:
+            agent = run.make_agent(env)  # agents check their config and the env's spaces
+        except (TypeError, ValueError) as err:
+            raise UsageError(str(err)) from None
+        run_folder.write_config(run.run_dir, run.config)
+        loop_config = dataclasses.replace(run.loop_config, resume=resume)
+        history = train(env, agent, loop_config, run.run_dir, eval_env=eval_env)
+    except NonFiniteMetricError:
+        _plot(run.run_dir)  # the curve shows where it diverged
+        raise
+    finally:
+        env.close()
+        eval_env.close()
+    _plot(run.run_dir)
+    return history
+
+
+def _plot(run_dir: Path) -> None:
+    try:
+        plot_learning_curves([run_dir], run_folder.curve_path(run_dir))
+    except (FileNotFoundError, ValueError) as err:  # e.g. no episode finished in a tiny budget
+        print(f"no learning curve: {err}", file=sys.stderr)
+
+
+def train_settings(run_dir: str | Path, settings: Mapping[str, Any], resume: bool) -> History:
+    """Train one run from a dict of settings: "algo", "env", optional "env_kwargs", and config
+    fields (agent or loop, "seed" included). Resuming keeps the run's config.json and takes only
+    the training-loop settings. This is the function a sweep calls for each trial."""
+    settings = dict(settings)
+    if resume:
+        run = resume_run(run_dir, {k: v for k, v in settings.items() if k in LOOP_FIELDS})
+    else:
+        algo, env_id = settings.pop("algo", None), settings.pop("env", None)
+        if algo is None or env_id is None:
+            raise UsageError("a run needs the settings 'algo' and 'env'")
+        env_kwargs = settings.pop("env_kwargs", None)
+        run = new_run(algo, env_id, settings, env_kwargs=env_kwargs, run_dir=run_dir,
+                      command=["train_settings", json.dumps(dict(settings), default=repr)])
+    return train_run(run, resume)

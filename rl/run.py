@@ -1,0 +1,172 @@
+"""The run folder: what is in it, and how a run is created, loaded and resumed.
+
+    runs/<name>/
+        config.json          the resolved configuration (RunConfig), written when a run starts
+        metrics.csv          one row per episode, metrics mean and evaluation (rl.logging)
+        checkpoint.npz       the last checkpoint (rl.checkpoint); best.npz has room beside it
+        learning_curve.png   the plot of metrics.csv (rl.plotting)
+
+This module is the only one that spells those file names. The training loop (rl.loop) asks it
+whether a folder may hold a fresh run (`check_fresh`) or be resumed (`check_resumable`);
+scripts and the algorithm registry (agents.registry) read and write config.json through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.metadata
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nets.io import write_json
+from rl.checkpoint import load_checkpoint_meta
+
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.csv"
+CURVE_NAME = "learning_curve.png"
+# Checkpoints by kind: the last one (resume, evaluate) and, beside it, the best one.
+CHECKPOINT_NAMES = {"last": "checkpoint.npz", "best": "best.npz"}
+
+
+def config_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CONFIG_NAME
+
+
+def metrics_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / METRICS_NAME
+
+
+def curve_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CURVE_NAME
+
+
+def checkpoint_path(run_dir: str | Path, kind: str = "last") -> Path:
+    """The run's "last" (default) or "best" checkpoint file."""
+    if kind not in CHECKPOINT_NAMES:
+        kinds = ", ".join(CHECKPOINT_NAMES)
+        raise ValueError(f"checkpoint kind must be one of {kinds}, got {kind!r}")
+    return Path(run_dir) / CHECKPOINT_NAMES[kind]
+
+
+class RunFolderError(ValueError):
+    """A folder cannot be used as asked: a fresh run over an old one, or a resume without one."""
+
+
+# --- the checks -----------------------------------------------------------------------------------
+
+
+def check_fresh(run_dir: str | Path) -> None:
+    """Raise RunFolderError if `run_dir` already holds a run (a fresh run must not overwrite it)."""
+    run_dir = Path(run_dir)
+    if checkpoint_path(run_dir).exists():
+        raise RunFolderError(
+            f"{run_dir} already holds a run: resume it (--resume {run_dir}) or choose another "
+            "run folder"
+        )
+    if metrics_path(run_dir).exists():
+        raise RunFolderError(
+            f"{run_dir} holds the {METRICS_NAME} of a run that never wrote a checkpoint: delete "
+            "that folder or choose another run folder"
+        )
+
+
+def check_resumable(run_dir: str | Path, total_steps: int) -> int:
+    """The step that the run in `run_dir` reached; raises RunFolderError if it cannot go on to
+    `total_steps` (no checkpoint, or more steps done already)."""
+    path = checkpoint_path(run_dir)
+    if not path.is_file():
+        raise RunFolderError(
+            f"cannot resume {run_dir}: it has no {path.name}; start a fresh run instead"
+        )
+    step = int(load_checkpoint_meta(path)["loop"]["step"])
+    if step > total_steps:
+        raise RunFolderError(
+            f"{path} is at step {step}, beyond total_steps {total_steps}: resume with a "
+            "--total-steps of at least that"
+        )
+    return step
+
+
+# --- config.json ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunConfig:
+    """What config.json holds: enough to rebuild the run's environment and agent."""
+
+    # Algorithm name in the registry (agents.registry), e.g. "dqn" or "sarsa".
+    algo: str
+    # Gymnasium id, e.g. "CartPole-v1", or "module:Id" to import the module that registers it.
+    env_id: str
+    # Extra gym.make arguments.
+    env_kwargs: dict[str, Any]
+    # The run's seed (the loop's rng; the agent's rng is a stream of it).
+    seed: int
+    # The agent's config dataclass as JSON (rl.config.to_json).
+    agent: dict[str, Any]
+    # The training loop's config (rl.loop.LoopConfig) as JSON.
+    loop: dict[str, Any]
+    # The preset of (algo, env) that the agent and loop configs were layered on.
+    preset: dict[str, Any] = field(default_factory=dict)
+    # Where it ran: versions of Python and the main libraries, the command, the times.
+    versions: dict[str, str] = field(default_factory=dict)
+    command: list[str] = field(default_factory=list)
+    created: str = ""
+    resumed: list[str] = field(default_factory=list)
+
+
+def read_config(run_dir: str | Path) -> RunConfig:
+    """Read run_dir/config.json; raises FileNotFoundError / ValueError saying what is wrong."""
+    path = config_path(run_dir)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} has no {CONFIG_NAME}: is it a run folder written by scripts/train.py?"
+        )
+    try:
+        data = json.loads(path.read_text())
+        known = {f.name for f in dataclasses.fields(RunConfig)}
+        return RunConfig(**{k: v for k, v in data.items() if k in known})
+    except (json.JSONDecodeError, TypeError) as err:
+        raise ValueError(f"{path} is not a valid run config: {err}") from None
+
+
+def write_config(run_dir: str | Path, config: RunConfig) -> Path:
+    """Create the run folder if needed and write its config.json (atomically)."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return write_json(config_path(run_dir), dataclasses.asdict(config))
+
+
+def now() -> str:
+    """The current UTC time as config.json records it."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def default_run_dir(env_id: str, algo: str, seed: int) -> Path:
+    """runs/<env>-<algo>-<seed>-<YYYYmmdd-HHMMSS>, with '/' and ':' made filename-safe."""
+    safe_env = env_id.replace("/", "_").replace(":", "_")
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{safe_env}-{algo}-{seed}-{stamp}"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, NumPy, Gymnasium and this project, for config.json."""
+    import gymnasium as gym
+
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "gymnasium": gym.__version__,
+        "rlsandbox": version("rlsandbox"),
+    }
