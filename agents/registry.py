@@ -96,7 +96,7 @@ def load_algo(name: str) -> Algo:
 
 
 def preset_key(env_id: str) -> str:
-    """Presets are keyed by the plain id: "envs:PacGrid/Small-v0" -> "PacGrid/Small-v0"."""
+    """Presets are keyed by the plain id: "envs:PacGrid/Small-v1" -> "PacGrid/Small-v1"."""
     return env_id.split(":", 1)[1] if ":" in env_id else env_id
 
 
@@ -111,7 +111,7 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any], algo: Algo, config: Any
     except (gym.error.Error, ModuleNotFoundError) as err:
         raise UsageError(
             f"cannot make environment {env_id!r}: {err}. Use a registered Gymnasium id such as "
-            "CartPole-v1, FrozenLake-v1 or PacGrid/Small-v0, or 'module:Id' to import the "
+            "CartPole-v1, FrozenLake-v1 or PacGrid/Small-v1, or 'module:Id' to import the "
             "module that registers it"
         ) from None
     except TypeError as err:

@@ -1,7 +1,7 @@
 """Benchmark: speed of full DQN training, ours against Stable-Baselines3 when it is installed.
 
 Prints ONE JSON object. For each workload (CartPole-v1 with a 256-256 MLP and batch 64;
-PacGrid/Small-v0 with the CNN and batch 32) it measures, for the same step budget:
+PacGrid/Small-v1 with the CNN and batch 32) it measures, for the same step budget:
 
 - env steps per second of full training: acting (ε-greedy), storing, and one gradient update
   every 4 steps after `learning_starts`, timed from the first step to the last;
@@ -62,7 +62,7 @@ class Workload:
 
 WORKLOADS = {
     "cartpole": Workload("CartPole-v1", hidden=(256, 256), batch_size=64),
-    "pacgrid_small": Workload("PacGrid/Small-v0", hidden=(128,), batch_size=32),
+    "pacgrid_small": Workload("PacGrid/Small-v1", hidden=(128,), batch_size=32),
 }
 LEARNING_STARTS = 1_000
 TRAIN_FREQ = 4

@@ -43,10 +43,10 @@ from nets.io import write_json
 from rl.config import add_dataclass_args, from_args
 
 LAYOUT_IDS = {
-    "tiny": "PacGrid/Tiny-v0",
-    "small": "PacGrid/Small-v0",
-    "medium": "PacGrid/Medium-v0",
-    "classic": "PacGrid/Classic-v0",
+    "tiny": "PacGrid/Tiny-v1",
+    "small": "PacGrid/Small-v1",
+    "medium": "PacGrid/Medium-v1",
+    "classic": "PacGrid/Classic-v1",
 }
 
 

@@ -1,7 +1,7 @@
 """The project's main job in one command (`make demo`): DQN learns a small Pac-Man layout.
 
     python scripts/demo.py                       # about 2-4 minutes on a 2-core CPU
-    python scripts/demo.py --env PacGrid/Small-v0 --total-steps 300000   # the full small layout
+    python scripts/demo.py --env PacGrid/Small-v1 --total-steps 300000   # the full small layout
 
 Trains the CNN DQN (agents/dqn.py, with the environment's preset) as scripts/train.py does,
 evaluates the greedy agent as scripts/evaluate.py does, then writes the learning curve
@@ -43,7 +43,7 @@ class DemoConfig:
     """What the demo trains."""
 
     # Gymnasium id of the Pac-Man layout.
-    env: str = "PacGrid/Tiny-v0"
+    env: str = "PacGrid/Tiny-v1"
     # Environment steps of training (None: the preset's budget for that layout).
     total_steps: int | None = None
     # Seed of the run.

@@ -17,23 +17,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Literal
-
-import numpy as np
-from tqdm import tqdm
 
 if __package__ in (None, ""):  # run as `python scripts/pacman_planner.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from envs.pacman.layout import LayoutError
-from envs.pacman.planner import GameResult, play_games
+from envs.pacman.planner import play_many
 from envs.registration import pacman_id_settings
 from rl.config import add_dataclass_args, from_args
 
@@ -74,34 +67,15 @@ class PlannerConfig:
 
 
 def evaluate(cfg: PlannerConfig) -> dict:
-    """Play the games (in `cfg.workers` processes) and summarise them as one JSON-able dict."""
+    """Play the games and summarise them as one JSON-able dict."""
     layout, time_limit = pacman_id_settings(cfg.env)
     layout = cfg.layout or layout
     if layout is None:
         raise ValueError(f"{cfg.env} has no layout of its own; pass --layout NAME_OR_PATH")
-    max_steps = cfg.max_steps or time_limit
-    seeds = [[cfg.seed + game] for game in range(cfg.games)]  # one game per task
-    play = functools.partial(play_games, layout, cfg.ghosts, cfg.player, max_steps=max_steps,
-                             depth=cfg.depth, food_weight=cfg.food_weight)
-    start = time.perf_counter()
-    bar = tqdm(total=cfg.games, desc=f"{cfg.player} {cfg.env} {cfg.ghosts}",
-               disable=not cfg.progress)
-    results: list[GameResult] = []
-    with ProcessPoolExecutor(cfg.workers) if cfg.workers > 1 else nullcontext() as pool:
-        for chunk in (pool.map(play, seeds) if pool else map(play, seeds)):
-            results += chunk
-            bar.update()
-    bar.close()
-    return {
-        "env": cfg.env, "layout": layout, "ghosts": cfg.ghosts, "player": cfg.player,
-        "depth": cfg.depth if cfg.player == "planner" else None, "games": cfg.games,
-        "win_rate": sum(result.win for result in results) / cfg.games,
-        "mean_score": float(np.mean([result.score for result in results])),
-        "mean_steps": float(np.mean([result.steps for result in results])),
-        "unfinished": sum(not result.done for result in results),
-        "max_steps": max_steps, "food_weight": cfg.food_weight, "seed": cfg.seed,
-        "seconds": round(time.perf_counter() - start, 1),
-    }
+    result = play_many(layout, cfg.ghosts, cfg.player, cfg.games, cfg.max_steps or time_limit,
+                       seed=cfg.seed, depth=cfg.depth, food_weight=cfg.food_weight,
+                       workers=cfg.workers, progress=cfg.progress)
+    return {"env": cfg.env, **result}
 
 
 def main(argv: list[str] | None = None) -> int:

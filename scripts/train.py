@@ -58,7 +58,7 @@ def build_parser(algo: Algo | None, algo_name: str | None) -> argparse.ArgumentP
     )
     parser.add_argument("--algo", choices=list(ALGOS), help="learning algorithm")
     parser.add_argument("--env", dest="env_id", metavar="ID",
-                        help="Gymnasium environment id, e.g. CartPole-v1 or PacGrid/Small-v0")
+                        help="Gymnasium environment id, e.g. CartPole-v1 or PacGrid/Small-v1")
     parser.add_argument("--env-kwargs", type=json_object, metavar="JSON", default=None,
                         help='extra gym.make arguments, e.g. \'{"ghosts": "directional"}\'')
     parser.add_argument("--run-dir", type=Path, default=None,

@@ -1,6 +1,6 @@
 """Watch a trained agent play: greedy episodes in a pygame window, or recorded to a GIF.
 
-    python scripts/watch.py runs/PacGrid_Small-v0-dqn-0-20260101-120000 --episodes 3 --fps 8
+    python scripts/watch.py runs/PacGrid_Small-v1-dqn-0-20260101-120000 --episodes 3 --fps 8
     python scripts/watch.py runs/<name> --gif runs/<name>/play.gif
 
 With --gif, or when there is no display (SDL_VIDEODRIVER=dummy, or no DISPLAY/WAYLAND_DISPLAY

@@ -174,3 +174,18 @@ def test_script_runs_games_in_worker_processes_with_the_same_results(capsys):
         k: v for k, v in two.items() if k != "seconds"}
     assert pacman_planner.main(["--env", "PacGrid/Nope-v1", "--no-progress"]) == 2
     assert "known ids" in capsys.readouterr().err
+
+
+def test_ladder_script_writes_its_table(tmp_path, capsys):
+    from scripts import pacman_ladder
+
+    assert pacman_ladder.main(["--games", "2", "--classic-games", "1", "--depth", "1",
+                               "--classic-depth", "1", "--workers", "1", "--no-progress",
+                               "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "ladder.md").read_text()
+    assert table in capsys.readouterr().out
+    rows = json.loads((tmp_path / "ladder.json").read_text())["rows"]
+    assert len(rows) == 4 * 3 * 2  # ids x ghost kinds x players
+    assert "| PacGrid/Classic-v1 | planner, depth 1 |" in table
+    with pytest.raises(SystemExit):
+        pacman_ladder.main(["--games", "0"])

@@ -22,10 +22,15 @@ a value it computes (tests compare it with the plain search, ``Planner(..., fast
 
 from __future__ import annotations
 
+import functools
+import time
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from envs.pacman import game
 from envs.pacman.game import NUM_ACTIONS, STOP, GameState, GhostPolicy, Maze
@@ -292,3 +297,32 @@ def play_games(layout: str, ghosts: str, player: str, seeds: list[int], max_step
     maze = Maze(load_layout(layout))
     chosen = make_player(player, maze, ghosts, depth, food_weight)
     return [play_game(maze, chosen, ghosts, seed, max_steps) for seed in seeds]
+
+
+def play_many(layout: str, ghosts: str, player: str, games: int, max_steps: int, *,
+              seed: int = 0, depth: int = 3, food_weight: float = 2.0, workers: int = 1,
+              progress: bool = False) -> dict:
+    """Games seeded seed, seed + 1, ... (in `workers` processes), summarised as a JSON-able dict.
+
+    The result does not depend on `workers`: game g always uses seed + g.
+    """
+    seeds = [[seed + game] for game in range(games)]  # one game per task
+    play = functools.partial(play_games, layout, ghosts, player, max_steps=max_steps,
+                             depth=depth, food_weight=food_weight)
+    start = time.perf_counter()
+    results: list[GameResult] = []
+    with tqdm(total=games, desc=f"{player} {layout} {ghosts}", disable=not progress) as bar, \
+            (ProcessPoolExecutor(workers) if workers > 1 else nullcontext()) as pool:
+        for chunk in (pool.map(play, seeds) if pool else map(play, seeds)):
+            results += chunk
+            bar.update()
+    return {
+        "layout": layout, "ghosts": ghosts, "player": player,
+        "depth": depth if player == "planner" else None, "games": games,
+        "win_rate": sum(result.win for result in results) / games,
+        "mean_score": float(np.mean([result.score for result in results])),
+        "mean_steps": float(np.mean([result.steps for result in results])),
+        "unfinished": sum(not result.done for result in results),
+        "max_steps": max_steps, "food_weight": food_weight, "seed": seed,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
