@@ -35,6 +35,10 @@ from rl.replay import ReplayBuffer
 from rl.schedules import Schedule
 from rl.seeding import rng_state, set_rng_state
 
+# With several environments, an episode's steps wait until its end to be stored (observe);
+# a longer episode is stored in parts of this many steps.
+MAX_HELD_STEPS = 10_000
+
 
 @dataclass
 class DQNConfig:
@@ -344,6 +348,7 @@ class DQNAgent:
             self.buffer = ReplayBuffer(**buffer_args)
         self.steps = 0  # environment steps observed: the clock of ε, β and train_freq
         self.updates = 0  # gradient steps taken: the clock of the learning rate and target sync
+        self._episodes: dict[int, list[tuple]] = {}  # per env: steps not yet stored (observe)
 
     # -- acting: exactly the tabular agent's ε-greedy over a network's Q-values --
 
@@ -358,17 +363,36 @@ class DQNAgent:
             return greedy_action(q_values, self.rng)
         return epsilon_greedy(q_values, self.config.epsilon(self.steps), self.rng)
 
+    def act_batch(self, obs_batch) -> list[int]:
+        """ε-greedy actions for several environments' observations, from one forward pass."""
+        q_values = self.q_net.forward(np.asarray(obs_batch))
+        epsilon = self.config.epsilon(self.steps)
+        return [epsilon_greedy(row, epsilon, self.rng) for row in q_values]
+
     # -- learning --
 
     def observe(self, obs, action: int, reward: float, next_obs, terminated: bool,
-                truncated: bool) -> dict[str, float]:
-        """Store the transition; every `train_freq` steps after `learning_starts`, learn."""
+                truncated: bool, env_index: int | None = None) -> dict[str, float]:
+        """Store the transition; every `train_freq` steps after `learning_starts`, learn.
+
+        With several environments (`env_index` given) each one's steps are held back until its
+        episode ends and then stored together, so the buffer's consecutive slots stay one
+        trajectory (the frames shared between steps, the n-step windows).
+        """
         if not 0 <= int(action) < self.n_actions:
             raise ValueError(f"action {action} is outside Discrete({self.n_actions})")
-        self.buffer.add(obs, action, reward * self.config.reward_scale, next_obs, terminated,
-                        truncated)
+        transition = (obs, action, reward * self.config.reward_scale, next_obs, terminated,
+                      truncated)
+        if env_index is None:
+            self.buffer.add(*transition)
+        else:
+            episode = self._episodes.setdefault(env_index, [])
+            episode.append(transition)
+            if terminated or truncated or len(episode) >= MAX_HELD_STEPS:
+                self._store_held(env_index)
         self.steps += 1
-        if self.steps < self.config.learning_starts or self.steps % self.config.train_freq:
+        if (self.steps < self.config.learning_starts or self.steps % self.config.train_freq
+                or self.buffer.num_added == 0):
             return {}
         metrics: dict[str, float] = {}
         for _ in range(self.config.gradient_steps):
@@ -426,13 +450,21 @@ class DQNAgent:
             self.q_net.copy_to(self.target_net)
         return {"loss": loss, "q_mean": float(q_taken.mean())}
 
+    def _store_held(self, env_index: int) -> None:
+        for transition in self._episodes.pop(env_index, []):
+            self.buffer.add(*transition)
+
     # -- state, save and load --
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
         """Networks, optimizer state, counters, rng state and (if save_buffer) the buffer.
 
         The config is not in it: rl.checkpoint records it beside the state, for every agent.
+        Steps held back for an unfinished episode (several environments) are stored first; the
+        loop checkpoints when every episode has ended, so there are none except at the end.
         """
+        for env_index in list(self._episodes):
+            self._store_held(env_index)
         arrays: dict[str, np.ndarray] = {}
         arrays.update({f"q/{k}": v for k, v in self.q_net.state_dict().items()})
         arrays.update({f"target/{k}": v for k, v in self.target_net.state_dict().items()})

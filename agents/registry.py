@@ -227,21 +227,25 @@ def train_run(run: Run, resume: bool = False) -> History:
     """
     if not resume:
         run_folder.check_fresh(run.run_dir)  # before config.json could overwrite another run's
-    env, eval_env = run.make_env(), run.make_env()
+    envs = [run.make_env() for _ in range(run.loop_config.num_envs)]
+    eval_env = run.make_env()
     try:
         try:
-            agent = run.make_agent(env)  # agents check their config and the env's spaces
+            agent = run.make_agent(envs[0])  # agents check their config and the env's spaces
         except (TypeError, ValueError) as err:
             raise UsageError(str(err)) from None
+        if len(envs) > 1 and not hasattr(agent, "act_batch"):
+            raise UsageError(f"--num-envs {len(envs)}: the {run.algo_name} agent acts in one "
+                             "environment at a time; use --num-envs 1 (or --algo dqn)")
         run_folder.write_config(run.run_dir, run.config)
         loop_config = dataclasses.replace(run.loop_config, resume=resume)
-        history = train(env, agent, loop_config, run.run_dir, eval_env=eval_env)
+        history = train(envs, agent, loop_config, run.run_dir, eval_env=eval_env)
     except NonFiniteMetricError:
         _plot(run.run_dir)  # the curve shows where it diverged
         raise
     finally:
-        env.close()
-        eval_env.close()
+        for env in [*envs, eval_env]:
+            env.close()
     _plot(run.run_dir)
     return history
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,12 +73,17 @@ class LoopConfig:
     progress: bool = True
     # Continue from the run folder's checkpoint instead of starting a fresh run.
     resume: bool = False
+    # Environments stepped in lockstep (the agent picks all their actions in one batched
+    # forward pass); total_steps and every interval count the steps of all of them.
+    num_envs: int = 1
 
     def __post_init__(self) -> None:
         if self.total_steps < 1:
             raise ValueError(f"total_steps must be >= 1, got {self.total_steps}")
         if self.eval_episodes < 1:
             raise ValueError(f"eval_episodes must be >= 1, got {self.eval_episodes}")
+        if self.num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {self.num_envs}")
         for name in ("eval_every", "checkpoint_every", "log_every"):
             value = getattr(self, name)
             if value < 0:
@@ -158,25 +163,38 @@ def run_steps(
     state: LoopState,
     total_steps: int,
     add_ons: Sequence[AddOn] = (),
+    hold_resets: Callable[[LoopState], bool] | None = None,
 ) -> None:
     """Step `envs` in lockstep with `agent` until `state.step` reaches `total_steps`.
 
     Every episode starts with `env.reset(seed=episode_seed(rng))`. Each environment step counts
     one in `state.step`, is observed by the agent, and is reported to every add-on in order.
+    With several environments the agent chooses all their actions at once (`act_batch`, one
+    batched forward pass) and learns from each one's steps (`observe(..., env_index=i)`); while
+    `hold_resets(state)` is true, an environment whose episode ended waits instead of starting a
+    new one, so that all of them reach an episode end together (a checkpoint needs that).
     """
+    batched = len(envs) > 1
     obs: list[Any] = [None] * len(envs)  # None: that env is between episodes
     returns, lengths = [0.0] * len(envs), [0] * len(envs)
     while state.step < total_steps:
+        holding = hold_resets is not None and hold_resets(state)
         for i, env in enumerate(envs):
-            if obs[i] is None:
+            if obs[i] is None and not holding:
                 obs[i], _ = env.reset(seed=episode_seed(rng))
                 returns[i], lengths[i] = 0.0, 0
-        actions = [agent.act(o) for o in obs]
-        for i, env in enumerate(envs):
+        active = [i for i, o in enumerate(obs) if o is not None]
+        if not batched:
+            actions = [agent.act(obs[0])]
+        else:
+            actions = dict(zip(active, agent.act_batch([obs[i] for i in active]), strict=True))
+        for i in active:
             if state.step >= total_steps:
                 break
-            next_obs, reward, terminated, truncated, info = env.step(actions[i])
-            metrics = agent.observe(obs[i], actions[i], reward, next_obs, terminated, truncated)
+            next_obs, reward, terminated, truncated, info = envs[i].step(actions[i])
+            transition = (obs[i], actions[i], reward, next_obs, terminated, truncated)
+            metrics = (agent.observe(*transition, env_index=i) if batched
+                       else agent.observe(*transition))
             state.step += 1
             returns[i] += reward
             lengths[i] += 1
@@ -285,9 +303,12 @@ class Checkpoints:
         self.every = every
         self.last_step = last_step  # None: no checkpoint written yet
 
+    def due(self, state: LoopState) -> bool:
+        """Whether a checkpoint is wanted at the next moment every env is between episodes."""
+        return bool(self.every) and state.step - (self.last_step or 0) >= self.every
+
     def after_step(self, state: LoopState, report: StepReport) -> None:
-        if (state.episode_boundary and self.every
-                and state.step - (self.last_step or 0) >= self.every):
+        if state.episode_boundary and self.due(state):
             self.save(state)
 
     def save(self, state: LoopState) -> None:
@@ -331,7 +352,7 @@ class ProgressBar:
 
 
 def train(
-    env: gym.Env,
+    env: gym.Env | Sequence[gym.Env],
     agent: Agent,
     cfg: LoopConfig,
     run_dir: str | Path,
@@ -340,11 +361,15 @@ def train(
 ) -> History:
     """Train `agent` on `env` for `cfg.total_steps` steps; logs and checkpoints under `run_dir`.
 
+    `env` may be a list of environments, stepped in lockstep (see `run_steps`).
+
     `rng` draws the episode seeds (default `make_rng(cfg.seed)`); on resume its state is
     restored from the checkpoint. Without `eval_env` there is no greedy evaluation. Raises
     NonFiniteMetricError if an agent metric becomes NaN/Inf (the last checkpoint is kept).
     """
     run_dir = Path(run_dir)
+    envs = [env] if isinstance(env, gym.Env) else list(env)
+    env = envs[0]  # the one recorded in checkpoints (all are made alike)
     rng = rng if rng is not None else make_rng(cfg.seed)
     if cfg.resume:
         run.check_resumable(run_dir, cfg.total_steps)
@@ -363,7 +388,8 @@ def train(
     add_ons = [a for a in (metrics, evaluation, checkpoints, progress) if a is not None]
     try:
         try:
-            run_steps([env], agent, rng, state, cfg.total_steps, add_ons)
+            run_steps(envs, agent, rng, state, cfg.total_steps, add_ons,
+                      hold_resets=checkpoints.due)
         except FloatingPointError as err:
             if isinstance(err, NonFiniteMetricError):
                 raise

@@ -6,7 +6,7 @@ import pytest
 
 from agents.dqn import DQNAgent, DQNConfig
 from rl.checkpoint import load_checkpoint
-from rl.loop import LoopConfig, NonFiniteMetricError, train
+from rl.loop import LoopConfig, LoopState, NonFiniteMetricError, run_steps, train
 
 
 class KilledAgent(DQNAgent):
@@ -22,8 +22,9 @@ class KilledAgent(DQNAgent):
 
 def make_agent(seed, crash_at=None, **overrides):
     env = gym.make("CartPole-v1")
-    config = DQNConfig(hidden=(16,), batch_size=16, learning_starts=50, train_freq=2,
-                       target_update_interval=20, n_step=2, **overrides)
+    settings = dict(hidden=(16,), batch_size=16, learning_starts=50, train_freq=2,
+                    target_update_interval=20, n_step=2)
+    config = DQNConfig(**{**settings, **overrides})
     agent = KilledAgent(env.observation_space, env.action_space, config,
                         np.random.default_rng(seed))
     agent.crash_at = crash_at
@@ -59,6 +60,45 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, prioritized):
         np.testing.assert_array_equal(resumed.q_net.state_dict()[name], value)
     for name, value in straight.target_net.state_dict().items():
         np.testing.assert_array_equal(resumed.target_net.state_dict()[name], value)
+
+
+def test_several_envs_killed_and_resumed_end_with_the_same_parameters(tmp_path):
+    """Lockstep envs: checkpoints wait until every episode has ended, so resume stays exact."""
+    def envs():
+        return [gym.make("CartPole-v1") for _ in range(3)]
+
+    cfg = loop_config(num_envs=3)
+    straight = make_agent(seed=1)
+    train(envs(), straight, cfg, tmp_path / "straight", eval_env=gym.make("CartPole-v1"))
+    killed = make_agent(seed=1, crash_at=450)
+    with pytest.raises(KeyboardInterrupt):
+        train(envs(), killed, cfg, tmp_path / "killed", eval_env=gym.make("CartPole-v1"))
+    _, meta = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
+    assert meta["loop"]["episode_boundary"] and 100 <= meta["loop"]["step"] < 450
+    resumed = make_agent(seed=999)
+    train(envs(), resumed, loop_config(num_envs=3, resume=True), tmp_path / "killed",
+          eval_env=gym.make("CartPole-v1"))
+    assert resumed.steps == straight.steps == 600 and resumed.updates == straight.updates
+    for name, value in straight.q_net.state_dict().items():
+        np.testing.assert_array_equal(resumed.q_net.state_dict()[name], value)
+
+
+def test_several_envs_store_each_episode_as_one_trajectory():
+    """Each env's steps reach the buffer together at its episode end, frames shared."""
+    agent = make_agent(seed=2, learning_starts=10**6, n_step=3)
+    envs = [gym.make("CartPole-v1") for _ in range(4)]
+    state = LoopState()
+    run_steps(envs, agent, np.random.default_rng(0), state, 400)
+    buffer = agent.buffer
+    stored = buffer.num_added
+    held = sum(len(steps) for steps in agent._episodes.values())
+    assert stored + held == state.step == 400 and held > 0
+    # One frame per step plus one final frame per stored episode (steps of different envs
+    # interleaved would each need two), and n-step windows cut only at episode ends.
+    assert buffer.size == stored + state.episode
+    assert buffer.segment_end[:buffer.size].sum() == state.episode
+    agent.state_dict()  # a checkpoint stores the held steps first
+    assert buffer.num_added == 400 and not agent._episodes
 
 
 class NaNRewardEnv(gym.Wrapper):

@@ -20,6 +20,21 @@ def test_train_script_runs_dqn_on_any_box_discrete_env(tmp_path, env_id, capsys)
     assert config["agent"]["learning_starts"] == 100 and config["agent"]["hidden"] == [8]
 
 
+def test_train_script_steps_several_envs_for_dqn_and_refuses_them_for_tables(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train.main(["--algo", "dqn", "--env", "PacGrid/Tiny-v1", "--num-envs", "4",
+                       "--total-steps", "400", "--learning-starts", "100", "--batch-size", "8",
+                       "--hidden", "8", "--eval-every", "0", "--eval-episodes", "1",
+                       "--no-progress", "--run-dir", str(run_dir)]) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["loop"]["num_envs"] == 4
+    with pytest.raises(SystemExit) as stopped:
+        train.main(["--algo", "qlearning", "--env", "FrozenLake-v1", "--num-envs", "2",
+                    "--total-steps", "100", "--no-progress", "--run-dir", str(tmp_path / "t")])
+    assert stopped.value.code == 2
+    assert "--num-envs 1" in capsys.readouterr().err
+
+
 def test_benchmark_prints_one_json_object(capsys):
     assert bench_dqn.main(["--steps", "1100", "--workloads", "cartpole", "--no-sb3",
                            "--repeats", "1"]) == 0
