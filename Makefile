@@ -23,10 +23,16 @@ $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.stamp-run
 	$(BIN)/python scripts/demo.py
 
-## test: create/update .venv with the dev and ray extras, lint, and run the whole test suite
+# Tests of float32 numerics only. A BLAS picks its kernel's blocking and summation order by
+# thread count too, so these run a second time with 2 threads: CI sees both roundings.
+NUMERICS_TESTS := tests/test_nets_*.py tests/test_dqn_speed_paths.py tests/test_tolerance.py
+
+## test: create/update .venv with the dev and ray extras, lint, run the whole test suite with
+## 1 BLAS thread, then the numerics tests again with 2
 test: $(VENV)/.stamp-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest
+	OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $(BIN)/python -m pytest $(NUMERICS_TESTS)
 
 ## bench: run every benchmark script (each prints one JSON object)
 bench: $(VENV)/.stamp-run
