@@ -19,6 +19,10 @@ $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $@ $(VENV)/.stamp-run
 
+$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.stamp-run
+
 ## demo: create .venv, install, and run the main job (prints where it wrote)
 demo: $(VENV)/.stamp-run
 	$(BIN)/python scripts/demo.py
@@ -35,7 +39,7 @@ test: $(VENV)/.stamp-dev
 	OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $(BIN)/python -m pytest $(NUMERICS_TESTS)
 
 ## bench: run every benchmark script (each prints one JSON object)
-bench: $(VENV)/.stamp-run
+bench: $(VENV)/.stamp-bench
 	@for script in scripts/bench_*.py; do \
 		echo "# $$script"; \
 		$(BIN)/python $$script || exit 1; \
