@@ -19,17 +19,27 @@ $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $@ $(VENV)/.stamp-run
 
+$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.stamp-run
+
 ## demo: create .venv, install, and run the main job (prints where it wrote)
 demo: $(VENV)/.stamp-run
 	$(BIN)/python scripts/demo.py
 
-## test: create/update .venv with the dev and ray extras, lint, and run the whole test suite
+# Tests of float32 numerics only. A BLAS picks its kernel's blocking and summation order by
+# thread count too, so these run a second time with 2 threads: CI sees both roundings.
+NUMERICS_TESTS := tests/test_nets_*.py tests/test_dqn_speed_paths.py tests/test_tolerance.py
+
+## test: create/update .venv with the dev and ray extras, lint, run the whole test suite with
+## 1 BLAS thread, then the numerics tests again with 2
 test: $(VENV)/.stamp-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest
+	OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $(BIN)/python -m pytest $(NUMERICS_TESTS)
 
 ## bench: run every benchmark script (each prints one JSON object)
-bench: $(VENV)/.stamp-run
+bench: $(VENV)/.stamp-bench
 	@for script in scripts/bench_*.py; do \
 		echo "# $$script"; \
 		$(BIN)/python $$script || exit 1; \

@@ -17,9 +17,13 @@ our weights into PyTorch's (a check that the architectures really are identical)
 
 Prints ONE JSON object on stdout (and writes it to --out when given). Times are medians.
 Usage: `python scripts/bench_nets.py` with a Python that also has torch for the ratios.
-Threads: numpy's BLAS picks its own count (OPENBLAS_NUM_THREADS=1 forces one); PyTorch gets
-the same. On a busy 2-core machine two threads of each wait on each other and every figure
-gets several times slower, so compare one-thread runs there; the JSON records the load.
+Threads: numpy's BLAS takes its count from OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, or
+MKL_NUM_THREADS for MKL), else one thread per CPU; threadpoolctl (the `bench` extra) reads the
+count the library really uses, and lets --threads set it. PyTorch gets the same count. The JSON
+records both (`numpy_threads`, `torch_threads`); when they differ the ratios are null and
+`ratio_note` says why: a two-thread PyTorch against a one-thread numpy flatters neither. On a
+busy 2-core machine two threads of each wait on each other and every figure gets several times
+slower, so compare one-thread runs there (OPENBLAS_NUM_THREADS=1); the JSON records the load.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +62,8 @@ class BenchConfig:
     quick: bool = False
     # Time PyTorch too when it can be imported.
     torch: bool = True
-    # Threads for PyTorch (0 = as many as numpy's BLAS uses).
+    # Threads for both libraries (0 = as many as numpy's BLAS uses); numpy's BLAS can only be
+    # set with threadpoolctl installed, else the ratios are left out when the counts differ.
     threads: int = 0
     # Seed of the random weights, inputs and targets.
     seed: int = 0
@@ -164,8 +169,58 @@ NETWORKS: dict[str, Network] = {
 }
 
 
+# Environment variables that set a BLAS library's thread count when it loads, in the order it
+# reads them: the first one holding a positive number wins.
+THREAD_VARIABLES = {
+    "openblas": ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"),
+    "mkl": ("MKL_NUM_THREADS", "OMP_NUM_THREADS"),
+    "blis": ("BLIS_NUM_THREADS", "OMP_NUM_THREADS"),
+    "accelerate": ("VECLIB_MAXIMUM_THREADS",),
+}
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (what OpenBLAS counts on Linux)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def numpy_blas_name() -> str:
+    """The BLAS numpy was built with, lower case ("scipy-openblas"), or "" if numpy won't say."""
+    try:
+        return str(np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]).lower()
+    except (TypeError, KeyError, AttributeError):  # an older numpy, another build: guess
+        return ""
+
+
+def threads_from_environment(environ: Mapping[str, str], cpus: int,
+                             blas: str = "openblas") -> tuple[int, str]:
+    """numpy's BLAS thread count as the library reads it from the environment at load time.
+
+    blas: a name containing a key of THREAD_VARIABLES; any other checks all their variables.
+    A value counts as OpenBLAS reads it: its leading integer ("4,2", an OpenMP list, is 4),
+    and 0, negative or unreadable values count as unset. Capped at `cpus`, as OpenBLAS caps
+    it; with nothing set the library starts one thread per CPU.
+    Returns (threads, where the count came from).
+    """
+    names = next((names for key, names in THREAD_VARIABLES.items() if key in blas), None)
+    if names is None:
+        names = tuple(dict.fromkeys(name for group in THREAD_VARIABLES.values()
+                                    for name in group))
+    for name in names:
+        raw = environ.get(name, "")
+        try:
+            value = int(raw.split(",")[0].strip())
+        except ValueError:
+            continue
+        if value > 0:
+            return min(value, cpus), f"{name}={raw}"
+    return cpus, "the CPU count (no thread variable set)"
+
+
 def blas_info() -> dict[str, Any]:
-    """numpy's BLAS library, kernel and thread count (needs threadpoolctl, else a guess)."""
+    """numpy's BLAS library, kernel and thread count (threadpoolctl, else the environment)."""
     info: dict[str, Any] = {
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
@@ -173,16 +228,37 @@ def blas_info() -> dict[str, Any]:
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        info["threads"] = len(os.sched_getaffinity(0))
-        info["note"] = "threadpoolctl not installed: thread count is the CPU count"
+        threads, source = threads_from_environment(os.environ, cpu_count(), numpy_blas_name())
+        info.update(threads=threads, threads_from=f"{source}; threadpoolctl not installed")
         return info
     for pool in threadpool_info():
         if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
             info.update(library=pool.get("internal_api"), version=pool.get("version"),
-                        kernel=pool.get("architecture"), threads=pool.get("num_threads"))
+                        kernel=pool.get("architecture"), threads=pool.get("num_threads"),
+                        threads_from="threadpoolctl")
             return info
-    info["threads"] = len(os.sched_getaffinity(0))
+    threads, source = threads_from_environment(os.environ, cpu_count(), numpy_blas_name())
+    info.update(threads=threads, threads_from=f"{source}; threadpoolctl found no numpy BLAS")
     return info
+
+
+def set_blas_threads(threads: int) -> bool:
+    """Limit numpy's BLAS to `threads` threads from now on; False without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return False
+    threadpool_limits(limits=threads, user_api="blas")
+    return True
+
+
+def ratio_note(numpy_threads: int, torch_threads: int) -> str | None:
+    """Why no speed ratio can be given, or None when both libraries use the same threads."""
+    if numpy_threads == torch_threads:
+        return None
+    return (f"no ratios: numpy's BLAS uses {numpy_threads} thread(s) and PyTorch "
+            f"{torch_threads}; set OPENBLAS_NUM_THREADS, or install threadpoolctl and pass "
+            f"--threads")
 
 
 class OurStep:
@@ -275,7 +351,10 @@ def time_pair(ours: Callable[[], Any], theirs: Callable[[], Any] | None, cfg: Be
     return statistics.median(our_times), (statistics.median(their_times) if their_times else None)
 
 
-def bench_network(net: Network, cfg: BenchConfig, use_torch: bool) -> dict[str, Any]:
+def bench_network(net: Network, cfg: BenchConfig, use_torch: bool,
+                  comparable: bool = True) -> dict[str, Any]:
+    """Times of one network; PyTorch's too when use_torch, and their ratios when comparable
+    (both libraries on the same number of threads), else null ratios."""
     rng = np.random.default_rng(cfg.seed)
     ours = OurStep(net, rng)
     result: dict[str, Any] = {"batch": net.batch, "input_shape": list(net.input_shape),
@@ -290,14 +369,14 @@ def bench_network(net: Network, cfg: BenchConfig, use_torch: bool) -> dict[str, 
     result["train_step_ms"] = round(1e3 * ours_s, 3)
     if theirs_s is not None:
         result["torch_train_step_ms"] = round(1e3 * theirs_s, 3)
-        result["ratio_vs_torch"] = round(ours_s / theirs_s, 3)
+        result["ratio_vs_torch"] = round(ours_s / theirs_s, 3) if comparable else None
     if net.act_latency:
         # One forward pass is short: time it 20 times as often for a stable median.
         ours_s, theirs_s = time_pair(ours.act, theirs and theirs.act, cfg, 20 * cfg.repeats)
         result["act_latency_us"] = round(1e6 * ours_s, 1)
         if theirs_s is not None:
             result["torch_act_latency_us"] = round(1e6 * theirs_s, 1)
-            result["act_ratio_vs_torch"] = round(ours_s / theirs_s, 3)
+            result["act_ratio_vs_torch"] = round(ours_s / theirs_s, 3) if comparable else None
     return result
 
 
@@ -328,20 +407,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_nets.py: {err}", file=sys.stderr)
         return 2
     use_torch = cfg.torch and torch_available()
+    if cfg.threads:
+        set_blas_threads(cfg.threads)
     blas = blas_info()
+    numpy_threads = int(blas["threads"])
     # The load average tells whether other processes shared the CPU during the run: both
     # frameworks slow down then, multi-threaded BLAS/OpenMP most (threads wait for each other).
-    report: dict[str, Any] = {"numpy": np.__version__, "blas": blas, "repeats": cfg.repeats,
+    report: dict[str, Any] = {"numpy": np.__version__, "blas": blas,
+                              "numpy_threads": numpy_threads, "repeats": cfg.repeats,
                               "warmup": cfg.warmup, "load_average_before": os.getloadavg()[0]}
+    comparable = True
     if use_torch:
         import torch
 
-        threads = cfg.threads or int(blas.get("threads") or 1)
-        torch.set_num_threads(threads)
-        report.update(torch=torch.__version__, torch_threads=threads)
+        torch.set_num_threads(cfg.threads or numpy_threads)
+        torch_threads = torch.get_num_threads()
+        report.update(torch=torch.__version__, torch_threads=torch_threads)
+        note = ratio_note(numpy_threads, torch_threads)
+        if note is not None:
+            comparable = False
+            report["ratio_note"] = note
+            print(f"bench_nets.py: {note}", file=sys.stderr)
     else:
         report["torch"] = None
-    report["networks"] = {name: bench_network(NETWORKS[name], cfg, use_torch)
+    report["networks"] = {name: bench_network(NETWORKS[name], cfg, use_torch, comparable)
                           for name in args.networks}
     report["load_average_after"] = os.getloadavg()[0]
     text = json.dumps(report)

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 import nets
 import nets.layers.conv
 
+from tolerance import assert_close_f32
+
 
 def naive_conv(x, weight, bias, stride, padding):
     n, c, h, w = x.shape
@@ -97,7 +99,11 @@ def test_conv_matches_naive_loops(shape, filters, seed):
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     expected = naive_conv(x.astype(np.float64), layer.params["W"].astype(np.float64),
                           layer.params["b"], stride, padding)
-    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-4, atol=1e-4)
+    # Each output sums C*KH*KW products and the bias; the same loops on absolute values give
+    # the size of those terms, which sets the rounding where they cancel.
+    terms = naive_conv(np.abs(x), np.abs(layer.params["W"]), np.abs(layer.params["b"]), stride,
+                       padding)
+    assert_close_f32(layer.forward(x), expected, c * kernel * kernel + 1, terms)
 
 
 @settings(max_examples=40, deadline=None)
@@ -111,16 +117,19 @@ def test_pooling_matches_naive_loops(shape, seed, rounded):
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     if rounded:  # coarse values: many ties inside windows
         x = np.round(x)
-    for layer, reduce in [(nets.MaxPool2D(kernel, stride, padding), np.max),
-                          (nets.AvgPool2D(kernel, stride, padding), np.mean)]:
-        out = layer.forward(x)
-        np.testing.assert_allclose(out, naive_pool(x, kernel, stride, padding, reduce),
-                                   rtol=1e-5, atol=1e-6)
-        if reduce is np.max:
-            dout = rng.standard_normal(out.shape).astype(np.float32)
-            np.testing.assert_allclose(
-                layer.backward(dout), naive_max_pool_backward(x, dout, kernel, stride, padding),
-                rtol=1e-5, atol=1e-6)
+    # A maximum selects one input, with no arithmetic: exact.
+    layer = nets.MaxPool2D(kernel, stride, padding)
+    out = layer.forward(x)
+    np.testing.assert_array_equal(out, naive_pool(x, kernel, stride, padding, np.max))
+    # Overlapping windows add their gradients: up to ceil(kernel / stride)**2 terms per input.
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    assert_close_f32(layer.backward(dout),
+                     naive_max_pool_backward(x, dout, kernel, stride, padding),
+                     (-(-kernel // stride)) ** 2,
+                     naive_max_pool_backward(x, np.abs(dout), kernel, stride, padding))
+    average = nets.AvgPool2D(kernel, stride, padding)
+    assert_close_f32(average.forward(x), naive_pool(x, kernel, stride, padding, np.mean),
+                     kernel * kernel, naive_pool(np.abs(x), kernel, stride, padding, np.mean))
 
 
 def test_max_pool_sends_each_window_gradient_to_exactly_one_input_on_flat_regions():
@@ -152,12 +161,12 @@ def test_fused_conv_relu_pool_equals_the_three_layers(monkeypatch, block_bytes):
     separate["conv"].params["b"][...] = fused.params["b"]
     x = rng.standard_normal((3, 2, 8, 8)).astype(np.float32)
     out = fused.forward(x)
-    np.testing.assert_allclose(out, separate.forward(x), rtol=1e-6, atol=1e-6)
+    # Other column orders, so other products: each output sums C*3*3 terms and the bias, each
+    # dx F*3*3, each dW one per output position of the batch.
+    assert_close_f32(out, separate.forward(x), 2 * 3 * 3 + 1)
     dout = rng.standard_normal(out.shape).astype(np.float32)
-    np.testing.assert_allclose(fused.backward(dout), separate.backward(dout), rtol=1e-5,
-                               atol=1e-6)
-    np.testing.assert_allclose(fused.grads["W"], separate["conv"].grads["W"], rtol=1e-4,
-                               atol=1e-5)
+    assert_close_f32(fused.backward(dout), separate.backward(dout), 4 * 3 * 3)
+    assert_close_f32(fused.grads["W"], separate["conv"].grads["W"], 3 * 8 * 8)
 
 
 @settings(max_examples=25, deadline=None)
@@ -171,7 +180,10 @@ def test_conv_input_gradient_matches_naive_loops(shape, filters, seed):
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     dout = rng.standard_normal(layer.forward(x).shape).astype(np.float32)
     expected, _ = naive_conv_backward(x, layer.params["W"], dout, stride, padding)
-    np.testing.assert_allclose(layer.backward(dout), expected, rtol=1e-4, atol=1e-4)
+    terms, _ = naive_conv_backward(np.abs(x), np.abs(layer.params["W"]), np.abs(dout), stride,
+                                   padding)
+    # Each input receives from at most F*KH*KW outputs.
+    assert_close_f32(layer.backward(dout), expected, filters * kernel * kernel, terms)
 
 
 @pytest.mark.parametrize("filters", [2, 5])  # F <= C: dx by correlation; F > C: by col2im
@@ -184,13 +196,18 @@ def test_conv_in_several_image_blocks_matches_naive_loops(monkeypatch, filters, 
     layer.params["b"][...] = rng.standard_normal(filters)
     x = rng.standard_normal((4, 3, 7, 6)).astype(np.float32)
     out = layer.forward(x)
-    np.testing.assert_allclose(out, naive_conv(x, layer.params["W"], layer.params["b"], stride,
-                                               1), rtol=1e-4, atol=1e-4)
+    weight, bias = layer.params["W"], layer.params["b"]
+    assert_close_f32(out, naive_conv(x, weight, bias, stride, 1), 3 * 3 * 3 + 1,
+                     naive_conv(np.abs(x), np.abs(weight), np.abs(bias), stride, 1))
     dout = rng.standard_normal(out.shape).astype(np.float32)
-    dx, dweight = naive_conv_backward(x, layer.params["W"], dout, stride, 1)
-    np.testing.assert_allclose(layer.backward(dout), dx, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(layer.grads["W"], dweight, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(layer.grads["b"], dout.sum(axis=(0, 2, 3)), rtol=1e-4, atol=1e-4)
+    dx, dweight = naive_conv_backward(x, weight, dout, stride, 1)
+    dx_terms, dweight_terms = naive_conv_backward(np.abs(x), np.abs(weight), np.abs(dout),
+                                                  stride, 1)
+    assert_close_f32(layer.backward(dout), dx, filters * 3 * 3, dx_terms)
+    positions = out.shape[0] * out.shape[2] * out.shape[3]  # the terms of dW and db
+    assert_close_f32(layer.grads["W"], dweight, positions, dweight_terms)
+    assert_close_f32(layer.grads["b"], dout.astype(np.float64).sum(axis=(0, 2, 3)), positions,
+                     np.abs(dout).sum(axis=(0, 2, 3)))
 
 
 def test_conv_input_grad_off_skips_dx_but_keeps_weight_gradients():

@@ -6,6 +6,8 @@ import pytest
 import nets
 from nets import losses, optim
 
+from tolerance import assert_close_f32
+
 NAMES = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
 LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5,
                   "rmsprop": 0.05, "adam": 0.1}
@@ -53,8 +55,8 @@ def test_optimizer_does_not_modify_gradients_and_clips_by_global_norm():
     assert optim.global_norm(grads) == pytest.approx(5.0)
     params = {"a": np.zeros(2, np.float32), "b": np.zeros((1, 1), np.float32)}
     optim.SGD(lr=1.0, clip_norm=1.0).update(params, grads)
-    np.testing.assert_allclose(params["a"], [-0.6, 0.0], rtol=1e-6)  # direction kept, norm 1
-    np.testing.assert_allclose(params["b"], [[-0.8]], rtol=1e-6)
+    assert_close_f32(params["a"], [-0.6, 0.0], 2)  # direction kept, norm 1
+    assert_close_f32(params["b"], [[-0.8]], 2)
     for k in grads:
         np.testing.assert_array_equal(grads[k], kept[k])
 
@@ -63,8 +65,8 @@ def test_weight_decay_shrinks_weights_but_not_biases():
     params = {"W": np.ones((2, 2), np.float32), "b": np.ones(2, np.float32)}
     zero = {k: np.zeros_like(v) for k, v in params.items()}
     optim.SGD(lr=0.1, weight_decay=0.5).update(params, zero)
-    np.testing.assert_allclose(params["W"], 0.95)
-    np.testing.assert_allclose(params["b"], 1.0)
+    assert_close_f32(params["W"], 0.95, 1)  # 0.95 has no exact float32: not rtol=1e-7
+    np.testing.assert_array_equal(params["b"], 1.0)
 
 
 def test_make_rejects_unknown_names_and_bad_settings():
@@ -81,8 +83,8 @@ def test_softmax_cross_entropy_labels_equal_one_hot_and_is_stable():
     labels = np.array([0, 2])
     loss = losses.SoftmaxCrossEntropy()
     by_label = loss.forward(logits, labels)
-    assert by_label == pytest.approx(np.log(3) / 2, rel=1e-5)
-    assert loss.forward(logits, np.eye(3)[labels]) == pytest.approx(by_label)
+    assert_close_f32(by_label, np.log(3) / 2, 3)
+    assert_close_f32(loss.forward(logits, np.eye(3)[labels]), by_label, 3)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
         loss.forward(logits, np.array([0, 3]))
 
@@ -96,9 +98,12 @@ def test_label_smoothing_mixes_the_target_with_a_uniform_one():
     target = np.full((4, 5), 0.1 / 5)
     target[np.arange(4), labels] += 0.9
     log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    assert value == pytest.approx(-(target * log_probs).sum(axis=1).mean())
+    # float32 against float64: log-sum-exp over 5 classes, then 4 x 5 terms summed.
+    assert_close_f32(value, -(target * log_probs).sum(axis=1).mean(), 5 + 20,
+                     np.abs(target * log_probs).sum(axis=1).mean())
     probs = np.exp(log_probs)
-    np.testing.assert_allclose(smooth.backward(), (probs - target) / 4, rtol=1e-6)
+    # probs - target cancels where the model is right: the terms' size sets the rounding.
+    assert_close_f32(smooth.backward(), (probs - target) / 4, 5, (probs + target) / 4)
     # Confident right answers still pay: the loss has a floor above zero.
     sure = np.array([[50.0, 0.0, 0.0]])
     assert losses.SoftmaxCrossEntropy(0.1).forward(sure, np.array([0])) > 1.0
