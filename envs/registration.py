@@ -21,9 +21,9 @@ PACMAN_IDS = {
         "Custom": (None, 1000),
     },
     1: {
-        "Tiny": ("tiny-v1", 200),
-        "Small": ("small-v1", 500),
-        "Medium": ("medium-v1", 1000),
+        "Tiny": ("tiny-v1", 100),
+        "Small": ("small-v1", 2000),
+        "Medium": ("medium-v1", 2500),
         "Classic": ("classic-v1", 2000),
         "Custom": (None, 1000),
     },

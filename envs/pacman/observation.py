@@ -24,7 +24,8 @@ ghost k came from     G      the cell ghost k left on its last move, i.e. its he
 ghost k scared        G      ghost k is, while it is scared
 scared bit b          6      everywhere, when bit b of the scared moves left is set
                              (every scared ghost has the same count: a capsule sets all
-                             to 40, an eaten ghost drops to 0)
+                             to 40, an eaten ghost drops to 0; only the last observation
+                             of a lost game, caught mid-move, may differ)
 ====================  =====  ==========================================================
 
 With ``arcade`` ghosts (and with a ghost function of your own, which may read anything) the
