@@ -416,6 +416,7 @@ class DQNAgent:
         self.optimizer.lr = config.learning_rate(self.updates)
         self.optimizer.update(self.params, self.grads)
         self.updates += 1
+        self._check_finite(loss)
         if config.prioritized:
             self.buffer.update_priorities(batch.indices, td_error)
 
@@ -425,6 +426,21 @@ class DQNAgent:
         elif self.updates % config.target_update_interval == 0:
             self.q_net.copy_to(self.target_net)
         return {"loss": loss, "q_mean": float(q_taken.mean())}
+
+    def _check_finite(self, loss: float) -> None:
+        """Raise FloatingPointError if the step just taken made a weight NaN or infinite.
+
+        The loss before the step was finite, so only a step that was too large can do this; it
+        is caught here, before the next action or a checkpoint can use the broken network.
+        """
+        bad = [name for name, value in self.params.items() if not np.isfinite(value).all()]
+        if bad:
+            raise FloatingPointError(
+                f"update {self.updates} made the Q-network's weights non-finite ({', '.join(bad)}; "
+                f"learning rate {self.optimizer.lr:g}, loss before it {loss:g}). Try a lower "
+                "learning rate, gradient-norm clipping (--max-grad-norm 10), or a smaller reward "
+                "scale"
+            )
 
     # -- state, save and load --
 

@@ -39,11 +39,13 @@ from rl.protocol import Agent
 
 __all__ = [
     "CheckpointError",
+    "NonFiniteStateError",
     "check_env",
     "env_record",
     "load_agent",
     "load_checkpoint",
     "load_checkpoint_meta",
+    "non_finite",
     "save_agent",
     "save_checkpoint",
 ]
@@ -126,6 +128,19 @@ def _upgrade_v1(meta: dict) -> dict:
     }
 
 
+def non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
+    """Names of the floating-point (or complex) arrays that hold a NaN or an infinity, each with
+    how many of its values do, e.g. "q/fc1.W (4096 of 4096 values)"."""
+    bad = []
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind in "fc":
+            count = int(value.size - np.count_nonzero(np.isfinite(value)))
+            if count:
+                bad.append(f"{name} ({count} of {value.size} values)")
+    return bad
+
+
 # --- agents: the one schema ----------------------------------------------------------------------
 
 
@@ -165,9 +180,22 @@ def check_env(path: str | Path, saved: dict | None, env: gym.Env) -> None:
         )
 
 
+class NonFiniteStateError(FloatingPointError):
+    """An agent's state (parameters, Q-table, optimizer state) holds NaN or infinite values."""
+
+
 def save_agent(path: str | Path, agent: Agent, env: gym.Env, loop: dict | None = None) -> Path:
-    """Write `agent` (and the training loop's state `loop`, if any) in the one checkpoint format."""
+    """Write `agent` (and the training loop's state `loop`, if any) in the one checkpoint format.
+
+    Raises NonFiniteStateError, writing nothing, if any of the agent's arrays holds a NaN or an
+    infinity: a diverged agent must never replace the last good checkpoint.
+    """
     arrays, agent_state = agent.state_dict()
+    bad = non_finite(arrays)
+    if bad:
+        raise NonFiniteStateError(
+            f"the agent's state is not finite: {', '.join(bad)}; not saved to {path}"
+        )
     config = getattr(agent, "config", None)
     meta = {
         "agent": type(agent).__name__,
@@ -212,6 +240,18 @@ def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> di
         for name, value in arrays.items()
         if name.startswith(_AGENT_PREFIX)
     }
+    bad = non_finite(agent_arrays)
+    if bad:
+        raise CheckpointError(
+            f"{path} holds non-finite values in {', '.join(bad)}: it was written by a run that "
+            "diverged. Use another checkpoint, or train again with a lower learning rate"
+        )
+    complex_arrays = [name for name, value in agent_arrays.items() if value.dtype.kind == "c"]
+    if complex_arrays:
+        raise CheckpointError(
+            f"{path} holds complex-valued arrays {', '.join(complex_arrays)}; an agent's arrays "
+            "are real numbers: this file was not written by save_agent"
+        )
     try:
         agent.load_state_dict(agent_arrays, meta["agent_state"])
     except (ValueError, KeyError, TypeError) as err:

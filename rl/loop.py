@@ -42,7 +42,13 @@ import numpy as np
 from tqdm import tqdm
 
 from rl import run
-from rl.checkpoint import CheckpointError, load_agent, load_checkpoint_meta, save_agent
+from rl.checkpoint import (
+    CheckpointError,
+    NonFiniteStateError,
+    load_agent,
+    load_checkpoint_meta,
+    save_agent,
+)
 from rl.config import from_json, to_json
 from rl.evaluate import evaluate
 from rl.logging import CsvLogger, make_tensorboard_writer, read_rows
@@ -51,6 +57,9 @@ from rl.seeding import episode_seed, make_rng, rng_state, set_rng_state
 
 _EVAL_STREAM = 1  # evaluation seeds come from make_rng([seed, _EVAL_STREAM, step])
 _RECENT_EPISODES = 20  # episodes averaged in the progress bar's "return"
+# What a non-finite loss or parameter usually means; a non-finite ε or α is a config error instead.
+LEARNING_ADVICE = "Try a lower learning rate, gradient-norm clipping, or a smaller reward scale."
+_LEARNED_METRICS = ("loss", "q_mean", "td_error")
 
 
 @dataclass
@@ -231,7 +240,11 @@ class MetricsLog:
         for key, value in report.metrics.items():
             value = float(value)
             if not math.isfinite(value):
-                raise diverged(f"agent metric {key!r} is {value}", state.step, state, self.run_dir)
+                advice = LEARNING_ADVICE if key in _LEARNED_METRICS else (
+                    f"{key!r} comes from the agent's config, not from learning: check that "
+                    "setting (a schedule's start and end values)")
+                raise diverged(f"agent metric {key!r} is {value}", state.step, state, self.run_dir,
+                               advice)
             state.metric_sums[key] = state.metric_sums.get(key, 0.0) + value
             state.metric_counts[key] = state.metric_counts.get(key, 0) + 1
         if report.episode_end is not None:
@@ -342,7 +355,8 @@ def train(
 
     `rng` draws the episode seeds (default `make_rng(cfg.seed)`); on resume its state is
     restored from the checkpoint. Without `eval_env` there is no greedy evaluation. Raises
-    NonFiniteMetricError if an agent metric becomes NaN/Inf (the last checkpoint is kept).
+    NonFiniteMetricError if an agent metric, or the agent's state, becomes NaN/Inf (the last
+    checkpoint, always a finite one, is kept).
     """
     run_dir = Path(run_dir)
     rng = rng if rng is not None else make_rng(cfg.seed)
@@ -364,16 +378,19 @@ def train(
     try:
         try:
             run_steps([env], agent, rng, state, cfg.total_steps, add_ons)
+            if evaluation is not None and state.last_eval_step != state.step:
+                evaluation.run(state)
+            metrics.write_means(state)
+            if checkpoints.last_step != state.step:
+                checkpoints.save(state)
         except FloatingPointError as err:
             if isinstance(err, NonFiniteMetricError):
                 raise
+            if isinstance(err, NonFiniteStateError):  # found when checkpointing: after the step
+                raise diverged(str(err), state.step, state, run_dir) from err
+            # The agent's own message says what went non-finite and what to try.
             what = f"the agent raised {type(err).__name__}: {err}"
-            raise diverged(what, state.step + 1, state, run_dir) from err
-        if evaluation is not None and state.last_eval_step != state.step:
-            evaluation.run(state)
-        metrics.write_means(state)
-        if checkpoints.last_step != state.step:
-            checkpoints.save(state)
+            raise diverged(what, state.step + 1, state, run_dir, advice="") from err
     finally:
         progress.close()
         recorder.close()
@@ -381,8 +398,13 @@ def train(
                    time.perf_counter() - recorder.started)
 
 
-def diverged(what: str, step: int, state: LoopState, run_dir: Path) -> NonFiniteMetricError:
-    """The error that stops a diverged run, saying which checkpoint is kept."""
+def diverged(what: str, step: int, state: LoopState, run_dir: Path,
+             advice: str = LEARNING_ADVICE) -> NonFiniteMetricError:
+    """The error that stops a diverged run, saying which checkpoint is kept.
+
+    Every checkpoint written is finite (rl.checkpoint.save_agent refuses any other), so the one
+    kept is a good one.
+    """
     path = run.checkpoint_path(run_dir)
     last_checkpoint = _checkpoint_step(path)
     if last_checkpoint is None:
@@ -390,9 +412,8 @@ def diverged(what: str, step: int, state: LoopState, run_dir: Path) -> NonFinite
     else:
         kept = f"the last good checkpoint (step {last_checkpoint}) is kept in {path}"
     return NonFiniteMetricError(
-        f"training diverged at step {step} (episode {state.episode + 1}): {what}. "
-        f"Training stopped; {kept}. Try a lower learning rate, gradient-norm clipping, or a "
-        "smaller reward scale."
+        f"training diverged at step {step} (episode {state.episode + 1}): {what.rstrip('.')}. "
+        f"Training stopped; {kept}. {advice}".rstrip()
     )
 
 

@@ -1,0 +1,165 @@
+"""Issue 17: what a hostile or careless user meets. No data loss, no traceback, no silent wrong
+result: each case either works or stops with a one-line error that says what was wrong and how
+to fix it."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents.q_learning import QLearningAgent, QLearningConfig, greedy_action
+from rl import schedules
+from rl.checkpoint import (
+    NonFiniteStateError,
+    load_agent,
+    load_checkpoint,
+    save_agent,
+    save_checkpoint,
+)
+from rl.loop import LoopConfig, NonFiniteMetricError, train
+from rl.seeding import make_rng, rng_state, set_rng_state
+from scripts import evaluate as evaluate_script
+from scripts import train as train_script
+
+
+def run_main(main, argv, capsys) -> tuple[int, str]:
+    """(exit status, stderr) of a script's main, whether it returns or exits."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+def quiet(**kwargs) -> LoopConfig:
+    return LoopConfig(progress=False, eval_every=0, **kwargs)
+
+
+class Chain(gym.Env):
+    """States 0..4, action 1 moves right; the right end ends the episode with `goal_reward`."""
+
+    def __init__(self, step_reward: float = 0.0) -> None:
+        self.step_reward = step_reward
+        self.observation_space = gym.spaces.Discrete(5)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state = 0
+        return self.state, {}
+
+    def step(self, action):
+        self.state = min(max(self.state + (1 if action == 1 else -1), 0), 4)
+        terminated = self.state == 4
+        return self.state, 1.0 if terminated else self.step_reward, terminated, False, {}
+
+
+class PoisonedAgent:
+    """A finite loss every step, but weights that turn NaN at step `poison_at` (an update that
+    overshot): only a check of the state itself can notice."""
+
+    def __init__(self, poison_at: int) -> None:
+        self.weights = np.zeros(3)
+        self.rng = make_rng(0)
+        self.steps, self.poison_at = 0, poison_at
+
+    def act(self, obs, greedy: bool = False) -> int:
+        return int(self.rng.integers(2))
+
+    def observe(self, obs, action, reward, next_obs, terminated, truncated):
+        self.steps += 1
+        if self.steps == self.poison_at:
+            self.weights[1] = math.nan
+        return {"loss": 0.5}
+
+    def state_dict(self):
+        return {"weights": self.weights.copy()}, {"steps": self.steps, "rng": rng_state(self.rng)}
+
+    def load_state_dict(self, arrays, meta):
+        self.weights = arrays["weights"].copy()
+        self.steps = meta["steps"]
+        set_rng_state(self.rng, meta["rng"])
+
+
+# --- 1. the NaN guard never keeps a poisoned checkpoint ------------------------------------------
+
+
+def test_save_agent_refuses_a_non_finite_state_and_keeps_the_old_file(tmp_path):
+    agent, path = PoisonedAgent(poison_at=1), tmp_path / "checkpoint.npz"
+    save_agent(path, agent, Chain())
+    before = path.read_bytes()
+    agent.observe(0, 1, 0.0, 1, False, False)
+    with pytest.raises(NonFiniteStateError, match=r"weights \(1 of 3 values\)"):
+        save_agent(path, agent, Chain())
+    assert path.read_bytes() == before
+
+
+def test_loop_stops_before_checkpointing_a_poisoned_agent(tmp_path):
+    with pytest.raises(NonFiniteMetricError, match=r"not finite: weights.*last good"):
+        train(Chain(), PoisonedAgent(poison_at=30), quiet(total_steps=200, checkpoint_every=1),
+              tmp_path)
+    arrays, meta = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["loop"]["step"] < 30 and np.isfinite(arrays["agent/weights"]).all()
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_q_table_that_overflows_is_caught_at_the_update(tmp_path):
+    agent = QLearningAgent(Chain().observation_space, Chain().action_space,
+                           QLearningConfig(gamma=1.0, alpha=schedules.constant(1.0)), make_rng(0))
+    cfg = quiet(total_steps=2000, checkpoint_every=1)
+    with pytest.raises(NonFiniteMetricError, match=r"Q\(s, [01]\) became (inf|nan).*α") as info:
+        train(Chain(step_reward=1e306), agent, cfg, tmp_path)
+    assert "learning rate, gradient-norm" not in str(info.value)  # advice fits the table
+    arrays, _ = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert np.isfinite(arrays["agent/q_table"]).all()
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+@pytest.mark.parametrize("epsilon", [None, "0"])
+def test_dqn_update_that_breaks_the_weights_keeps_a_finite_checkpoint(tmp_path, capsys, epsilon):
+    run_dir = tmp_path / "run"
+    argv = ["--algo", "dqn", "--env", "CartPole-v1", "--total-steps", 400, "--learning-starts",
+            300, "--train-freq", 50, "--checkpoint-every", 1, "--learning-rate", "1e39",
+            "--max-grad-norm", "none", "--hidden", 8, "--no-progress", "--run-dir", run_dir]
+    if epsilon is not None:  # greedy acting: NaN Q-values would reach greedy_action first
+        argv += ["--epsilon", epsilon]
+    code, err = run_main(train_script.main, argv, capsys)
+    assert code == 1
+    assert "made the Q-network's weights non-finite" in err and "lower learning rate" in err
+    assert "last good checkpoint" in err
+    arrays, _ = load_checkpoint(run_dir / "checkpoint.npz")
+    assert all(np.isfinite(v).all() for v in arrays.values() if v.dtype.kind == "f")
+    code, err = run_main(evaluate_script.main, [run_dir, "--episodes", 1], capsys)
+    assert code == 0, err
+
+
+def test_nan_action_values_are_a_divergence_not_an_index_error():
+    with pytest.raises(FloatingPointError, match=r"hold NaN.*diverged"):
+        greedy_action(np.array([math.nan, math.nan]), make_rng(0))
+
+
+def test_a_non_finite_config_value_is_not_blamed_on_the_learning_rate(tmp_path):
+    class NanEpsilon(PoisonedAgent):
+        def observe(self, *args):
+            super().observe(*args)
+            return {"epsilon": math.nan}
+
+    with pytest.raises(NonFiniteMetricError, match="'epsilon' comes from the agent's config") as e:
+        train(Chain(), NanEpsilon(poison_at=-1), quiet(total_steps=10), tmp_path)
+    assert "learning rate" not in str(e.value)
+
+
+def test_loading_a_checkpoint_with_nan_parameters_is_refused(tmp_path):
+    agent = PoisonedAgent(poison_at=-1)
+    path = save_agent(tmp_path / "checkpoint.npz", agent, Chain())
+    arrays, meta = load_checkpoint(path)
+    arrays["agent/weights"][0] = math.nan  # as written by a run from before the guard
+    save_checkpoint(path, arrays, meta)
+    with pytest.raises(ValueError, match=r"non-finite values in weights.*diverged"):
+        load_agent(path, PoisonedAgent(poison_at=-1))
+    arrays["agent/weights"] = arrays["agent/weights"].astype(complex)
+    arrays["agent/weights"][0] = 1
+    save_checkpoint(path, arrays, meta)
+    with pytest.raises(ValueError, match="complex-valued"):
+        load_agent(path, PoisonedAgent(poison_at=-1))
