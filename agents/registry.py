@@ -233,9 +233,10 @@ def train_run(run: Run, resume: bool = False) -> History:
             agent = run.make_agent(env)  # agents check their config and the env's spaces
         except (TypeError, ValueError) as err:
             raise UsageError(str(err)) from None
-        run_folder.write_config(run.run_dir, run.config)
-        loop_config = dataclasses.replace(run.loop_config, resume=resume)
-        history = train(env, agent, loop_config, run.run_dir, eval_env=eval_env)
+        with run_folder.lock(run.run_dir):  # config.json too is written by the one writer
+            run_folder.write_config(run.run_dir, run.config)
+            loop_config = dataclasses.replace(run.loop_config, resume=resume)
+            history = train(env, agent, loop_config, run.run_dir, eval_env=eval_env)
     except NonFiniteMetricError:
         _plot(run.run_dir)  # the curve shows where it diverged
         raise

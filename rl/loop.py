@@ -354,11 +354,18 @@ def train(
     """Train `agent` on `env` for `cfg.total_steps` steps; logs and checkpoints under `run_dir`.
 
     `rng` draws the episode seeds (default `make_rng(cfg.seed)`); on resume its state is
-    restored from the checkpoint. Without `eval_env` there is no greedy evaluation. Raises
+    restored from the checkpoint. Without `eval_env` there is no greedy evaluation. Holds the
+    run folder's lock (rl.run.lock) throughout: a second writer is refused. Raises
     NonFiniteMetricError if an agent metric, or the agent's state, becomes NaN/Inf (the last
     checkpoint, always a finite one, is kept).
     """
     run_dir = Path(run_dir)
+    with run.lock(run_dir):
+        return _train(env, agent, cfg, run_dir, eval_env, rng)
+
+
+def _train(env: gym.Env, agent: Agent, cfg: LoopConfig, run_dir: Path, eval_env: gym.Env | None,
+           rng: np.random.Generator | None) -> History:
     rng = rng if rng is not None else make_rng(cfg.seed)
     if cfg.resume:
         run.check_resumable(run_dir, cfg.total_steps)

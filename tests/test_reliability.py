@@ -2,14 +2,23 @@
 result: each case either works or stops with a one-line error that says what was wrong and how
 to fix it."""
 
+import fcntl
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import reliability_entries
 
 from agents.q_learning import QLearningAgent, QLearningConfig, greedy_action
-from rl import schedules
+from rl import run as run_folder
+from rl import schedules, trials
 from rl.checkpoint import (
     NonFiniteStateError,
     load_agent,
@@ -18,9 +27,13 @@ from rl.checkpoint import (
     save_checkpoint,
 )
 from rl.loop import LoopConfig, NonFiniteMetricError, train
+from rl.run import RunFolderError
 from rl.seeding import make_rng, rng_state, set_rng_state
 from scripts import evaluate as evaluate_script
 from scripts import train as train_script
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 
 
 def run_main(main, argv, capsys) -> tuple[int, str]:
@@ -163,3 +176,91 @@ def test_loading_a_checkpoint_with_nan_parameters_is_refused(tmp_path):
     save_checkpoint(path, arrays, meta)
     with pytest.raises(ValueError, match="complex-valued"):
         load_agent(path, PoisonedAgent(poison_at=-1))
+
+
+# --- 2. one writer per run folder; sweep workers die with their driver ---------------------------
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (macOS): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and flock are POSIX")
+def test_killing_the_sweep_driver_kills_its_workers_and_frees_the_trial(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
+    command = [sys.executable, str(ROOT / "scripts" / "sweep.py"), "run", "--name", "k",
+               "--out", str(tmp_path), "--seeds", "0", "1", "--workers", "1",
+               "--entry", "reliability_entries:blocking_trial"]
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        trial_dir = tmp_path / "k" / "base" / "seed=0"
+        pid_file = trial_dir / reliability_entries.PID_FILE
+        # The known point: the first trial is running in a worker (which holds its folder).
+        wait_for(pid_file.is_file, 120, "the sweep's first trial to start")
+        worker = int(pid_file.read_text())
+        with pytest.raises(RunFolderError, match=rf"written by process {worker}.*one writer"):
+            with run_folder.lock(trial_dir):
+                pass
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+        wait_for(lambda: not alive(worker), 30, f"the orphaned worker {worker} to exit")
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    # The queued trial never started, and the folder is free for the rerun.
+    assert not (tmp_path / "k" / "base" / "seed=1" / reliability_entries.PID_FILE).exists()
+    with run_folder.lock(trial_dir):
+        pass
+
+
+def test_a_second_writer_of_a_run_folder_is_refused_and_writes_nothing(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["--algo", "qlearning", "--env", "CliffWalking-v1", "--total-steps", 200,
+            "--no-progress", "--run-dir", run_dir]
+    assert run_main(train_script.main, argv, capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != ".lock"}
+    with open(run_dir / ".lock", "a+") as other:  # as another process holding the folder
+        fcntl.flock(other, fcntl.LOCK_EX)
+        other.truncate(0)
+        other.write("process 4242 (since today)")
+        other.flush()
+        code, err = run_main(train_script.main, ["--resume", run_dir, "--total-steps", 400],
+                             capsys)
+        assert code == 1 and "written by process 4242" in err and "one writer" in err
+        trial = trials.Trial("t", "t", {}, 0, {"total_steps": 400}, str(run_dir),
+                             "agents.registry:train_settings")
+        result = trials.run_trial(trial, resume=True)
+        assert result.status == "failed" and "one writer" in result.error
+    after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != ".lock"}
+    assert after == before  # neither wrote config.json, metrics.csv nor trial.json
+
+
+def test_temp_files_of_a_killed_write_are_removed_when_the_run_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["--algo", "qlearning", "--env", "CliffWalking-v1", "--total-steps", 200,
+            "--no-progress", "--run-dir", run_dir]
+    assert run_main(train_script.main, argv, capsys)[0] == 0
+    leftover = run_dir / ".checkpoint.npz.k3x9a2.tmp"  # as atomic_write leaves it when killed
+    leftover.write_bytes(b"\0" * 1000)
+    assert run_main(train_script.main, ["--resume", run_dir, "--total-steps", 300], capsys)[0] == 0
+    assert not leftover.exists()
