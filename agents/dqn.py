@@ -20,6 +20,7 @@ FrameStackObservation (see `wrap_env`).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -101,6 +102,35 @@ class DQNConfig:
     frame_stack: int = 1
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
     save_buffer: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would crash later or train nothing, naming the flag to change."""
+        def need(ok: bool, name: str, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"--{name.replace('_', '-')} must be {rule}, got "
+                                 f"{getattr(self, name)!r}")
+
+        for name in ("batch_size", "buffer_size", "train_freq", "gradient_steps",
+                     "target_update_interval", "n_step", "frame_stack"):
+            need(getattr(self, name) >= 1, name, "at least 1")
+        need(self.learning_starts >= 0, "learning_starts", ">= 0 steps")
+        need(self.buffer_size >= self.batch_size, "buffer_size",
+             f"at least the batch size ({self.batch_size})")
+        need(0.0 <= self.gamma <= 1.0, "gamma", "in [0, 1]")
+        need(self.reward_scale > 0, "reward_scale", "> 0")
+        need(0.0 < self.tau <= 1.0, "tau", "in (0, 1]")
+        need(self.huber_delta > 0, "huber_delta", "> 0 (δ = 0 makes the loss 0: nothing learns)")
+        need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm",
+             "> 0, or none for no clipping")
+        need(self.priority_alpha >= 0, "priority_alpha", ">= 0")
+        for name in ("hidden", "conv_channels", "conv_strides"):
+            need(all(size >= 1 for size in getattr(self, name)), name, "a list of sizes >= 1")
+        need(len(self.conv_strides) == len(self.conv_channels), "conv_strides",
+             f"one stride per entry of --conv-channels ({len(self.conv_channels)})")
+        schedules.check_range("--learning-rate", self.learning_rate, 0.0, math.inf,
+                              low_open=True)
+        schedules.check_range("--epsilon", self.epsilon, 0.0, 1.0)
+        schedules.check_range("--priority-beta", self.priority_beta, 0.0, 1.0)
 
 
 def wrap_env(env: gym.Env, config: DQNConfig) -> gym.Env:

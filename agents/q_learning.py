@@ -45,6 +45,16 @@ class QLearningConfig:
     # Value of a table entry never updated yet; > 0 is "optimism" that drives exploration.
     initial_q: float = 0.0
 
+    def __post_init__(self) -> None:
+        """Refuse settings that are not a method, a discount or a step size."""
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"--gamma must be in [0, 1], got {self.gamma}")
+        # α > 1 overshoots the target, and the table grows without bound.
+        schedules.check_range("--alpha", self.alpha, 0.0, 1.0)
+        schedules.check_range("--epsilon", self.epsilon, 0.0, 1.0)
+
 
 # --- the two ideas that the DQN agent imports and reuses -----------------------------------------
 

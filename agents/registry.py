@@ -27,7 +27,7 @@ import numpy as np
 from rl import run as run_folder
 from rl.checkpoint import load_agent
 from rl.config import from_args, from_json, given_fields, to_json
-from rl.loop import History, LoopConfig, NonFiniteMetricError, train
+from rl.loop import History, LoopConfig, NonFiniteMetricError, check_checkpoint, train
 from rl.plotting import plot_learning_curves
 from rl.protocol import Agent
 from rl.run import RunConfig
@@ -231,8 +231,10 @@ def train_run(run: Run, resume: bool = False) -> History:
     try:
         try:
             agent = run.make_agent(env)  # agents check their config and the env's spaces
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, MemoryError) as err:  # MemoryError: a too-large buffer
             raise UsageError(str(err)) from None
+        if resume:  # refuse a checkpoint of another env, config or a bad state: before any write
+            check_checkpoint(run_folder.checkpoint_path(run.run_dir), agent, env)
         with run_folder.lock(run.run_dir):  # config.json too is written by the one writer
             run_folder.write_config(run.run_dir, run.config)
             loop_config = dataclasses.replace(run.loop_config, resume=resume)

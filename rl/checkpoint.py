@@ -40,6 +40,7 @@ from rl.protocol import Agent
 __all__ = [
     "CheckpointError",
     "NonFiniteStateError",
+    "check_agent_meta",
     "check_env",
     "env_record",
     "load_agent",
@@ -208,15 +209,11 @@ def save_agent(path: str | Path, agent: Agent, env: gym.Env, loop: dict | None =
     return save_checkpoint(path, named, meta)
 
 
-def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> dict:
-    """Load a checkpoint into `agent` (built with the same config); returns its metadata.
-
-    Refuses, with a CheckpointError naming the file, a checkpoint of another agent class, of
-    another config, or (when `env` is given) of another environment.
-    """
-    path = Path(path)
-    arrays, meta = load_checkpoint(path)
-    if not isinstance(meta, dict) or "agent" not in meta or "agent_state" not in meta:
+def check_agent_meta(path: str | Path, meta: Any, agent: Agent, env: gym.Env | None) -> None:
+    """Raise CheckpointError unless `meta` (a checkpoint's metadata) fits `agent` and `env`: the
+    same agent class and config, and (when `env` is given) the same environment."""
+    if not isinstance(meta, dict) or "agent" not in meta or not isinstance(
+            meta.get("agent_state"), dict):
         raise CheckpointError(f"{path} is not an agent checkpoint (no agent metadata)")
     expected = type(agent).__name__
     if meta["agent"] != expected:
@@ -224,6 +221,8 @@ def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> di
             f"{path} holds a {meta['agent']} agent, but a {expected} is loading it"
         )
     config = getattr(agent, "config", None)
+    if meta.get("config") is not None and not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{path} has a malformed config record: {meta['config']!r}")
     if meta.get("config") is not None and dataclasses.is_dataclass(config):
         mine = to_json(config)
         changed = sorted(k for k in mine.keys() | meta["config"].keys()
@@ -234,7 +233,21 @@ def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> di
                 "differ; build the agent from the run's config"
             )
     if env is not None:
-        check_env(path, meta.get("env"), env)
+        saved_env = meta.get("env")
+        if saved_env is not None and not isinstance(saved_env, dict):
+            raise CheckpointError(f"{path} has a malformed env record: {saved_env!r}")
+        check_env(path, saved_env, env)
+
+
+def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> dict:
+    """Load a checkpoint into `agent` (built with the same config); returns its metadata.
+
+    Refuses, with a CheckpointError naming the file, a checkpoint of another agent class, of
+    another config, or (when `env` is given) of another environment.
+    """
+    path = Path(path)
+    arrays, meta = load_checkpoint(path)
+    check_agent_meta(path, meta, agent, env)
     agent_arrays = {
         name.removeprefix(_AGENT_PREFIX): value
         for name, value in arrays.items()
@@ -254,6 +267,6 @@ def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> di
         )
     try:
         agent.load_state_dict(agent_arrays, meta["agent_state"])
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
         raise CheckpointError(f"{path} does not fit this agent: {err}") from None
     return meta

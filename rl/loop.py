@@ -30,9 +30,10 @@ there (an interrupted run, resumed, does not have that difference).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ from rl import run
 from rl.checkpoint import (
     CheckpointError,
     NonFiniteStateError,
+    check_agent_meta,
     load_agent,
     load_checkpoint_meta,
     save_agent,
@@ -115,6 +117,24 @@ class LoopState:
     episode_boundary: bool = True
     # State of the loop's rng, which draws the episode seeds (filled when saved).
     rng_state: dict | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a state that no run reaches (read from a checkpoint edited by hand, say):
+        resuming from it would cut metrics.csv at a wrong row."""
+        for name in ("step", "episode", "csv_rows"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.last_eval_step < -1 or self.last_eval_step > self.step:
+            raise ValueError(f"last_eval_step must be in [-1, step], got {self.last_eval_step}")
+        if self.elapsed_s < 0:
+            raise ValueError(f"elapsed_s must be >= 0, got {self.elapsed_s}")
+        sums, counts = self.metric_sums, self.metric_counts
+        if not (isinstance(sums, dict) and isinstance(counts, dict) and sums.keys() == counts.keys()
+                and all(isinstance(v, int | float) and math.isfinite(v) for v in sums.values())
+                and all(isinstance(v, int) and v >= 1 for v in counts.values())):
+            raise ValueError(f"metric_sums {sums!r} / metric_counts {counts!r} do not match")
+        if self.rng_state is not None and not isinstance(self.rng_state, dict):
+            raise ValueError(f"rng_state must be a dict, got {self.rng_state!r}")
 
 
 class NonFiniteMetricError(FloatingPointError):
@@ -343,6 +363,20 @@ class ProgressBar:
 # --- training a run folder ------------------------------------------------------------------------
 
 
+def _one_writer(train_function: Callable[..., History]) -> Callable[..., History]:
+    """`train` holds its run folder's lock (rl.run.lock) from its first look at the folder to its
+    last write, so that a second writer is refused before it reads or cuts anything."""
+
+    @functools.wraps(train_function)
+    def locked(env: gym.Env, agent: Agent, cfg: LoopConfig, run_dir: str | Path,
+               *args: Any, **kwargs: Any) -> History:
+        with run.lock(run_dir):
+            return train_function(env, agent, cfg, run_dir, *args, **kwargs)
+
+    return locked
+
+
+@_one_writer
 def train(
     env: gym.Env,
     agent: Agent,
@@ -360,12 +394,6 @@ def train(
     checkpoint, always a finite one, is kept).
     """
     run_dir = Path(run_dir)
-    with run.lock(run_dir):
-        return _train(env, agent, cfg, run_dir, eval_env, rng)
-
-
-def _train(env: gym.Env, agent: Agent, cfg: LoopConfig, run_dir: Path, eval_env: gym.Env | None,
-           rng: np.random.Generator | None) -> History:
     rng = rng if rng is not None else make_rng(cfg.seed)
     if cfg.resume:
         run.check_resumable(run_dir, cfg.total_steps)
@@ -431,14 +459,35 @@ def _checkpoint_step(path: Path) -> int | None:
         return None
 
 
-def restore(path: Path, agent: Agent, rng: np.random.Generator, env: gym.Env) -> LoopState:
-    """Load the agent from the checkpoint at `path`, set `rng`'s state; returns the LoopState."""
-    meta = load_agent(path, agent, env)
+def check_checkpoint(path: Path, agent: Agent, env: gym.Env) -> LoopState:
+    """The loop state of the checkpoint at `path`, checked without reading its arrays.
+
+    Raises CheckpointError if it is of another agent, config or environment, or if its loop
+    state is malformed: what a resume must know before it writes or truncates any file.
+    """
+    meta = load_checkpoint_meta(path)
+    check_agent_meta(path, meta, agent, env)
+    return _loop_state(path, meta)
+
+
+def _loop_state(path: Path, meta: dict) -> LoopState:
     if not isinstance(meta.get("loop"), dict):
         raise CheckpointError(f"{path} holds an agent without training-loop state: cannot resume")
     try:
-        state = from_json(LoopState, meta["loop"])
+        return from_json(LoopState, meta["loop"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} has invalid training-loop metadata ({err}): it cannot be resumed. Use "
+            "another checkpoint or start a fresh run"
+        ) from None
+
+
+def restore(path: Path, agent: Agent, rng: np.random.Generator, env: gym.Env) -> LoopState:
+    """Load the agent from the checkpoint at `path`, set `rng`'s state; returns the LoopState."""
+    meta = load_agent(path, agent, env)
+    state = _loop_state(path, meta)
+    try:
         set_rng_state(rng, state.rng_state)
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path} has incomplete loop metadata: {err!r}") from None
+        raise CheckpointError(f"{path} has an invalid loop rng state: {err!r}") from None
     return state

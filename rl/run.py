@@ -34,7 +34,7 @@ except ImportError:  # Windows: no flock; the folder is then not protected again
 import numpy as np
 
 from nets.io import write_json
-from rl.checkpoint import load_checkpoint_meta
+from rl.checkpoint import CheckpointError, load_checkpoint_meta
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.csv"
@@ -156,7 +156,14 @@ def check_resumable(run_dir: str | Path, total_steps: int) -> int:
         raise RunFolderError(
             f"cannot resume {run_dir}: it has no {path.name}; start a fresh run instead"
         )
-    step = int(load_checkpoint_meta(path)["loop"]["step"])
+    meta = load_checkpoint_meta(path)
+    loop = meta.get("loop") if isinstance(meta, dict) else None
+    step = loop.get("step") if isinstance(loop, dict) else None
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise CheckpointError(
+            f"{path} has no valid training-loop state (loop.step is {step!r}): it cannot be "
+            "resumed; start a fresh run (its agent can still be evaluated)"
+        )
     if step > total_steps:
         raise RunFolderError(
             f"{path} is at step {step}, beyond total_steps {total_steps}: resume with a "

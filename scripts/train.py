@@ -34,7 +34,7 @@ from agents.registry import (
     train_run,
 )
 from rl import run as run_folder
-from rl.config import add_dataclass_args, given_fields
+from rl.config import ArgumentParser, add_dataclass_args, given_fields
 from rl.loop import LoopConfig, NonFiniteMetricError
 
 
@@ -50,7 +50,7 @@ def json_object(text: str) -> dict:
 
 
 def build_parser(algo: Algo | None, algo_name: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="train.py",
         description=__doc__,
         epilog="Add --algo NAME --help to list that algorithm's hyperparameters.",

@@ -3,8 +3,10 @@ result: each case either works or stops with a one-line error that says what was
 to fix it."""
 
 import fcntl
+import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -264,3 +266,84 @@ def test_temp_files_of_a_killed_write_are_removed_when_the_run_resumes(tmp_path,
     leftover.write_bytes(b"\0" * 1000)
     assert run_main(train_script.main, ["--resume", run_dir, "--total-steps", 300], capsys)[0] == 0
     assert not leftover.exists()
+
+
+# --- 3. a checkpoint of another environment, config or state is refused before any write -----
+
+TINY_GRID = ["--algo", "qlearning", "--env", "PacGrid/Custom-v1", "--total-steps", 300,
+             "--eval-every", 0, "--checkpoint-every", 100, "--no-progress"]
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.name != ".lock"}
+
+
+def train_grid(run_dir: Path, layout: str, capsys=None) -> None:
+    argv = [*TINY_GRID, "--env-kwargs", f'{{"layout": "{layout}"}}', "--run-dir", run_dir]
+    assert train_script.main([str(a) for a in argv]) == 0
+
+
+@pytest.fixture(scope="module")
+def trained_tiny(tmp_path_factory) -> Path:
+    """A finished Q-learning run on the Tiny layout; tests change copies of it."""
+    run_dir = tmp_path_factory.mktemp("trained") / "tiny"
+    train_grid(run_dir, "tiny-v1")
+    return run_dir
+
+
+@pytest.fixture
+def tiny_run(trained_tiny, tmp_path) -> Path:
+    return Path(shutil.copytree(trained_tiny, tmp_path / "run"))
+
+
+def test_resume_and_evaluate_refuse_a_checkpoint_of_another_layout(tmp_path, capsys,
+                                                                  trained_tiny):
+    small = tmp_path / "small"
+    train_grid(small, "small-v1", capsys)
+    (small / "checkpoint.npz").write_bytes((trained_tiny / "checkpoint.npz").read_bytes())
+    before = snapshot(small)
+    code, err = run_main(train_script.main, ["--resume", small, "--total-steps", 600], capsys)
+    assert code == 1 and "another environment" in err and "'tiny-v1'" in err
+    assert snapshot(small) == before  # metrics.csv not cut, config.json not rewritten
+    code, err = run_main(evaluate_script.main, [small, "--episodes", 1], capsys)
+    assert code == 2 and "another environment" in err and "kwargs" in err
+
+
+def edit_checkpoint(path: Path, change) -> None:
+    arrays, meta = load_checkpoint(path)
+    change(meta)
+    save_checkpoint(path, arrays, meta)
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda m: m["loop"].update(csv_rows=-5), "csv_rows must be >= 0"),
+    (lambda m: m["loop"].update(step="12"), "loop.step"),
+    (lambda m: m.pop("loop"), "loop.step is None"),
+    (lambda m: m["loop"].update(metric_counts={"loss": 0}), "metric_counts"),
+    (lambda m: m["config"].update(method="evil", gamma=5), "QLearningConfig: gamma, method"),
+    (lambda m: m.update(config=[1]), "malformed config"),
+    (lambda m: m.update(env="CartPole"), "malformed env"),
+])
+def test_resume_refuses_bad_checkpoint_metadata_before_any_write(tiny_run, capsys, change, words):
+    run_dir = tiny_run
+    edit_checkpoint(run_dir / "checkpoint.npz", change)
+    before = snapshot(run_dir)
+    code, err = run_main(train_script.main, ["--resume", run_dir, "--total-steps", 600], capsys)
+    assert code in (1, 2) and words in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert snapshot(run_dir) == before
+
+
+def test_a_config_json_with_an_unknown_method_or_gamma_is_refused(tiny_run, capsys):
+    run_dir = tiny_run
+    config = json.loads((run_dir / "config.json").read_text())
+    config["agent"].update(method="evil")
+    (run_dir / "config.json").write_text(json.dumps(config))
+    for main, argv in ((train_script.main, ["--resume", run_dir, "--total-steps", 600]),
+                       (evaluate_script.main, [run_dir])):
+        code, err = run_main(main, argv, capsys)
+        assert code == 2 and "method must be one of" in err and "'evil'" in err
+    config["agent"].update(method="sarsa", gamma=5)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    code, err = run_main(evaluate_script.main, [run_dir], capsys)
+    assert code == 2 and "--gamma must be in [0, 1], got 5" in err
