@@ -514,6 +514,12 @@ class DQNAgent:
         set_rng_state(self.rng, meta["rng_state"])
         if meta.get("buffer") is not None:
             self.buffer.load_state_dict(part("replay/"), meta["buffer"])
+            actions = self.buffer.action[:self.buffer.size]
+            if actions.size and not (0 <= actions.min() and actions.max() < self.n_actions):
+                raise ValueError(
+                    f"the replay buffer holds actions from {actions.min()} to {actions.max()}, "
+                    f"outside Discrete({self.n_actions}): a corrupt or foreign checkpoint"
+                )
 
 
 # Per-environment starting points; scripts/train.py layers the user's flags on top. Keys are

@@ -114,7 +114,7 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any], algo: Algo, config: Any
             "CartPole-v1, FrozenLake-v1 or PacGrid/Small-v1, or 'module:Id' to import the "
             "module that registers it"
         ) from None
-    except TypeError as err:
+    except (TypeError, ValueError, FileNotFoundError) as err:  # e.g. a bad layout file
         raise UsageError(f"environment {env_id!r} rejected its arguments {kwargs}: {err}") from None
     return algo.wrap_env(env, config) if algo.wrap_env is not None else env
 
@@ -196,10 +196,35 @@ def new_run(
     return Run(run_dir, config, algo, agent_config, loop_config)
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """The run of `run_dir`, from its config.json; raises FileNotFoundError or ValueError."""
+# Modules that an env id "module:Id" may import without the user's consent: the project's own.
+TRUSTED_ENV_MODULES = frozenset({"envs"})
+
+
+def check_env_import(env_id: str, where: Path, allow_import: bool) -> None:
+    """Raise UsageError if `env_id`, read from a file rather than typed by the user, would import
+    a module other than the project's: gym.make("mod:Id") runs mod's code, so a run folder from
+    someone else could run anything on this machine."""
+    module = env_id.split(":", 1)[0] if ":" in env_id else None
+    if module is not None and module not in TRUSTED_ENV_MODULES and not allow_import:
+        raise UsageError(
+            f"{where} names the environment {env_id!r}, which imports the module {module!r} "
+            "(running its code) when the environment is made. If you trust that run folder, "
+            "pass --allow-import"
+        )
+
+
+def load_run(run_dir: str | Path, allow_import: bool = False) -> Run:
+    """The run of `run_dir`, from its config.json; raises FileNotFoundError or ValueError.
+
+    An env id naming a module to import ("module:Id") other than the project's `envs` is
+    refused unless `allow_import` (see check_env_import).
+    """
     run_dir = Path(run_dir)
     config = run_folder.read_config(run_dir)
+    if not isinstance(config.env_id, str):
+        raise ValueError(f"{run_folder.config_path(run_dir)}: env_id must be a string, got "
+                         f"{config.env_id!r}")
+    check_env_import(config.env_id, run_folder.config_path(run_dir), allow_import)
     try:
         algo = load_algo(config.algo)
         return Run(run_dir, config, algo, from_json(algo.config_cls, config.agent),
@@ -209,9 +234,10 @@ def load_run(run_dir: str | Path) -> Run:
                          ) from None
 
 
-def resume_run(run_dir: str | Path, loop_values: Mapping[str, Any] | Any = ()) -> Run:
+def resume_run(run_dir: str | Path, loop_values: Mapping[str, Any] | Any = (),
+               allow_import: bool = False) -> Run:
     """The run of `run_dir` with new training-loop values, checked to be resumable."""
-    run = load_run(run_dir)
+    run = load_run(run_dir, allow_import)
     run.loop_config = from_args(LoopConfig, loop_values, base=run.config.loop)
     run_folder.check_resumable(run.run_dir, run.loop_config.total_steps)
     run.config.loop = to_json(run.loop_config)
@@ -262,7 +288,10 @@ def train_settings(run_dir: str | Path, settings: Mapping[str, Any], resume: boo
     the training-loop settings. This is the function a sweep calls for each trial."""
     settings = dict(settings)
     if resume:
-        run = resume_run(run_dir, {k: v for k, v in settings.items() if k in LOOP_FIELDS})
+        # The sweep's settings name the env the user asked for: importing it needs no consent.
+        typed = run_folder.read_config(run_dir).env_id == settings.get("env")
+        run = resume_run(run_dir, {k: v for k, v in settings.items() if k in LOOP_FIELDS},
+                         allow_import=typed)
     else:
         algo, env_id = settings.pop("algo", None), settings.pop("env", None)
         if algo is None or env_id is None:

@@ -328,7 +328,16 @@ class Checkpoints:
         self.recorder.logger.flush()
         state.csv_rows = self.recorder.logger.rows_written
         state.rng_state = rng_state(self.rng)
-        save_agent(self.path, self.agent, self.env, loop=to_json(state))
+        try:
+            save_agent(self.path, self.agent, self.env, loop=to_json(state))
+        except OSError as err:  # disk full, permissions: atomic_write left the old file as it was
+            kept = (f"the previous checkpoint (step {self.last_step}) is intact"
+                    if self.last_step is not None else "no checkpoint had been written yet")
+            raise OSError(
+                f"cannot write the checkpoint {self.path} at step {state.step} "
+                f"({err.strerror or err}); {kept}. Free disk space (or fix the folder's "
+                f"permissions) and resume: --resume {self.path.parent}"
+            ) from err
         self.last_step = state.step
 
 

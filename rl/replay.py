@@ -291,7 +291,10 @@ class ReplayBuffer:
                     f"replay checkpoint has {key}={meta.get(key)!r}, this buffer {value!r}; "
                     "build the buffer with the checkpoint's settings"
                 )
-        n = int(meta["size"])
+        n, head = int(meta["size"]), int(meta["head"])
+        if not (0 <= n <= self.capacity and 0 <= head < self.capacity):
+            raise ValueError(f"replay checkpoint has size {n} / head {head} outside its capacity "
+                             f"{self.capacity}")
         for name in ("frames", "action", "reward", "terminated", "truncated", "segment_end",
                      "ready"):
             target = getattr(self, name)

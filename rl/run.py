@@ -136,6 +136,8 @@ def remove_temp_files(run_dir: str | Path) -> list[Path]:
 def check_fresh(run_dir: str | Path) -> None:
     """Raise RunFolderError if `run_dir` already holds a run (a fresh run must not overwrite it)."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir} is a file, not a folder: choose another run folder")
     if checkpoint_path(run_dir).exists():
         raise RunFolderError(
             f"{run_dir} already holds a run: resume it (--resume {run_dir}) or choose another "
