@@ -129,7 +129,10 @@ def _check_member_sizes(path: Path) -> None:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         if isinstance(error, CheckpointError):
             raise
-        raise CheckpointError(f"{path}: not a readable .npz archive: {error}") from None
+        raise CheckpointError(
+            f"{path}: not a readable .npz archive (truncated, corrupt or holding pickled "
+            f"objects): {error}"
+        ) from None
 
 
 def save(path: str | Path, model: Model, extra: dict[str, Any] | None = None) -> Path:

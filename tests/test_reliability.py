@@ -3,6 +3,7 @@ result: each case either works or stops with a one-line error that says what was
 to fix it."""
 
 import fcntl
+import io
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -347,3 +349,227 @@ def test_a_config_json_with_an_unknown_method_or_gamma_is_refused(tiny_run, caps
     (run_dir / "config.json").write_text(json.dumps(config))
     code, err = run_main(evaluate_script.main, [run_dir], capsys)
     assert code == 2 and "--gamma must be in [0, 1], got 5" in err
+
+
+# --- tracebacks become one-line errors; meaningless settings are refused --------------------------
+
+DQN = ["--algo", "dqn", "--env", "CartPole-v1", "--total-steps", 50, "--no-progress"]
+QL = ["--algo", "qlearning", "--env", "PacGrid/Custom-v1", "--total-steps", 50, "--no-progress"]
+
+
+def layout_file(tmp_path: Path, name: str) -> str:
+    """Layout files that are not layouts: a folder, a device, binary, or one without food."""
+    path = tmp_path / name
+    if name == "folder":
+        path.mkdir()
+    elif name == "binary.lay":
+        path.write_bytes(bytes(range(256)))
+    elif name == "nofood.lay":
+        path.write_text("%%%%%%\n%Po G%\n%%%%%%\n")
+    return "/dev/null" if name == "devnull" else str(path)
+
+
+TRAIN_CASES = [  # (flags after the algorithm's, words the one-line error must hold)
+    ([*DQN, "--train-freq", 0], "--train-freq must be at least 1"),
+    ([*DQN, "--target-update-interval", 0], "--target-update-interval must be at least 1"),
+    ([*DQN, "--buffer-size", 10**11], "needs 3,200,000,000,000 bytes"),
+    ([*DQN, "--batch-size", -1], "--batch-size must be at least 1"),
+    ([*DQN, "--batch-size", 0], "--batch-size must be at least 1"),
+    ([*DQN, "--gradient-steps", 0], "--gradient-steps must be at least 1"),
+    ([*DQN, "--huber-delta", 0], "--huber-delta must be > 0"),
+    ([*DQN, "--hidden", 0], "--hidden must be a list of sizes >= 1"),
+    ([*DQN, "--epsilon", 2], "--epsilon must stay in [0, 1]"),
+    ([*DQN, "--max-grad-norm", "nan"], "max_grad_norm must be a finite number"),
+    ([*DQN, "--frame-stack", 0], "--frame-stack must be at least 1"),
+    ([*DQN, "--learning-rate", "nan"], "must be a finite number, got nan"),
+    ([*DQN, "--learning-rate", "inf"], "must be a finite number, got inf"),
+    ([*DQN, "--learning-rate", 0], "--learning-rate must stay in (0, inf]"),
+    ([*QL, "--env-kwargs", '{"layout": "@folder"}'], "is a folder"),
+    ([*QL, "--env-kwargs", '{"layout": "@devnull"}'], "is not a regular file"),
+    ([*QL, "--env-kwargs", '{"layout": "@binary.lay"}'], "binary.lay: not a text file"),
+    ([*QL, "--env-kwargs", '{"layout": "@nofood.lay"}'], "could never be won"),
+    ([*QL, "--env-kwargs", '{"layout": "tiny-v1", "obs_type": "rgb", "tile_size": 100000}'],
+     "use a smaller tile_size"),
+    ([*QL, "--env-kwargs", '{"layout": "tiny-v1", "render_fps": NaN}'],
+     "render_fps must be a positive number, got nan"),
+    ([*QL, "--alpha", '{"kind": "linear", "start": 0.1, "end": 1e300, "duration": 50000}'],
+     "--alpha must stay in [0, 1]"),
+]
+
+
+@pytest.mark.parametrize(("argv", "words"), TRAIN_CASES, ids=[" ".join(map(str, c[0][4:]))
+                                                              for c in TRAIN_CASES])
+def test_train_refuses_with_one_line(tmp_path, capsys, argv, words):
+    for i, value in enumerate(argv):
+        if isinstance(value, str) and "@" in value:
+            name = value.split("@")[1].split('"')[0]
+            argv[i] = value.replace(f"@{name}", layout_file(tmp_path, name))
+    run_dir = tmp_path / "run"
+    code, err = run_main(train_script.main, [*argv, "--run-dir", run_dir], capsys)
+    assert code == 2, err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (run_dir / "config.json").exists()  # nothing written: the folder stays usable
+
+
+def test_a_ghost_policy_returning_garbage_is_named():
+    from envs.pacman.env import PacmanEnv
+
+    env = PacmanEnv("tiny-v1", ghosts=lambda maze, state, index, options, rng: "north")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"returned 'north' for ghost 0.*legal moves"):
+        for _ in range(5):
+            env.step(4)
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--seed", -1], "--seed must be >= 0"),
+    (["--max-episode-steps", 0], "--max-episode-steps must be >= 1"),
+])
+def test_evaluate_refuses_meaningless_flags(trained_tiny, capsys, argv, words):
+    code, err = run_main(evaluate_script.main, [trained_tiny, *argv], capsys)
+    assert code == 2 and words in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--fps", "nan"], "--fps must be a positive number"),
+    (["--gif", "@folder"], "is a folder: give a file name"),
+    (["--seed", -1], "--seed must be >= 0"),
+])
+def test_watch_refuses_meaningless_flags(trained_tiny, tmp_path, capsys, argv, words):
+    from scripts import watch as watch_script
+
+    argv = [str(tmp_path) if a == "@folder" else a for a in argv]
+    code, err = run_main(watch_script.main, [trained_tiny, *argv], capsys)
+    assert code == 2 and words in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["twolayer", "--hidden", 0], "--hidden must be at least 1"),
+    (["twolayer", "--hidden", -3], "--hidden must be at least 1"),
+    (["twolayer", "--lr", 1e6], "--lr must be in (0, 10]"),
+    (["convnet", "--shift", 30], "--shift must be 0 (off) or a pixel count up to 14"),
+])
+def test_mnist_refuses_meaningless_settings_before_loading_data(capsys, argv, words):
+    from scripts import mnist as mnist_script
+
+    code, err = run_main(mnist_script.main, argv, capsys)
+    assert code == 2 and words in err
+
+
+def test_sweep_usage_errors_exit_2_with_one_line(tmp_path, capsys):
+    from scripts import sweep as sweep_script
+
+    code, err = run_main(sweep_script.main, ["run", "--out", tmp_path, "--base", "oops"], capsys)
+    assert code == 2 and err == "sweep.py: error: --base takes KEY=VALUE, got 'oops'\n"
+
+
+def denied(*args, **kwargs):
+    raise PermissionError(13, "Permission denied", "/read-only/x")
+
+
+def test_read_only_folders_are_one_line_errors(tmp_path, capsys, monkeypatch, trained_tiny):
+    from scripts import sweep as sweep_script
+    from scripts import watch as watch_script
+
+    with monkeypatch.context() as patch:  # tests run as root: chmod would not stop a write
+        patch.setattr(Path, "mkdir", denied)
+        code, err = run_main(train_script.main, [*QL, "--env-kwargs", '{"layout": "tiny-v1"}',
+                                                 "--run-dir", tmp_path / "ro"], capsys)
+    assert code == 2 and "Permission denied" in err and "writable --run-dir" in err
+    with monkeypatch.context() as patch:
+        patch.setattr(watch_script, "write_gif", denied)
+        code, err = run_main(watch_script.main, [trained_tiny, "--gif", tmp_path / "a.gif"],
+                             capsys)
+    assert code == 2 and "cannot write" in err and "writable --gif" in err
+    with monkeypatch.context() as patch:
+        patch.setattr(sweep_script, "write_json", denied)
+        code, err = run_main(sweep_script.main, ["run", "--out", tmp_path, "--base", "x=1",
+                                                 "--seeds", 0], capsys)
+    assert code == 2 and "Permission denied" in err and "writable --out" in err
+    file = tmp_path / "a-file"
+    file.write_text("x")
+    code, err = run_main(train_script.main, [*QL, "--run-dir", file], capsys)
+    assert code == 2 and "is a file, not a folder" in err
+
+
+def test_disk_full_while_checkpointing_keeps_the_old_checkpoint_and_says_so(
+        tmp_path, capsys, monkeypatch):
+    import rl.loop
+
+    real, calls = rl.loop.save_agent, []
+
+    def fills_the_disk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rl.loop, "save_agent", fills_the_disk)
+    run_dir = tmp_path / "run"
+    argv = [*QL, "--env-kwargs", '{"layout": "tiny-v1"}', "--total-steps", 400,
+            "--checkpoint-every", 100, "--run-dir", run_dir]
+    code, err = run_main(train_script.main, argv, capsys)
+    assert code == 2 and "No space left on device" in err
+    assert "previous checkpoint (step" in err and "is intact" in err and "--resume" in err
+    _, meta = load_checkpoint(run_dir / "checkpoint.npz")
+    assert 100 <= meta["loop"]["step"] < 400
+
+
+def test_corrupt_checkpoint_files_are_one_line_errors(tiny_run, capsys):
+    path = tiny_run / "checkpoint.npz"
+    np.save(tiny_run / "x.npy", np.zeros(3))
+    path.write_bytes((tiny_run / "x.npy").read_bytes())  # a .npy given as the checkpoint
+    code, err = run_main(evaluate_script.main, [tiny_run], capsys)
+    assert code == 2 and "not an .npz file (a single .npy array)" in err
+    # A member whose header claims 10**12 elements: refused before NumPy allocates them.
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**12,)})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("__meta__.npy", header.getvalue())
+    code, err = run_main(evaluate_script.main, [tiny_run], capsys)
+    assert code == 2 and "claims shape (1000000000000,)" in err and "corrupt" in err
+
+
+def test_replay_actions_out_of_range_are_refused(tmp_path):
+    from agents.dqn import DQNAgent, DQNConfig
+
+    env = gym.make("CartPole-v1")
+    config = DQNConfig(hidden=(4,), buffer_size=100, batch_size=4, learning_starts=10)
+    agent = DQNAgent(env.observation_space, env.action_space, config, make_rng(0))
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        next_obs, reward, terminated, truncated, _ = env.step(0)
+        agent.observe(obs, 0, reward, next_obs, terminated, truncated)
+        obs = next_obs
+    path = save_agent(tmp_path / "checkpoint.npz", agent, env)
+    arrays, meta = load_checkpoint(path)
+    arrays["agent/replay/action"][0] = 7
+    save_checkpoint(path, arrays, meta)
+    fresh = DQNAgent(env.observation_space, env.action_space, config, make_rng(0))
+    with pytest.raises(ValueError, match=r"actions from 0 to 7, outside Discrete\(2\)"):
+        load_agent(path, fresh, env)
+
+
+def test_an_env_id_importing_a_module_needs_consent(tiny_run, capsys):
+    config = json.loads((tiny_run / "config.json").read_text())
+    config["env_id"] = "this:PacGrid/Custom-v1"  # importing `this` prints the Zen of Python
+    (tiny_run / "config.json").write_text(json.dumps(config))
+    for main, argv in ((evaluate_script.main, [tiny_run]),
+                       (train_script.main, ["--resume", tiny_run, "--total-steps", 600])):
+        code, err = run_main(main, argv, capsys)
+        assert code == 2 and "imports the module 'this'" in err and "--allow-import" in err
+    assert "this" not in sys.modules
+
+
+def test_play_without_a_display_says_so_instead_of_hanging(capsys):
+    from scripts import play as play_script
+
+    code, err = run_main(play_script.main, ["--layout", "tiny-v1"], capsys)
+    assert code == 2 and "no display" in err
+
+
+def test_the_readme_does_not_promise_that_extending_a_finished_run_is_exact():
+    readme = (ROOT / "README.md").read_text()
+    assert "continue a stopped run exactly" not in readme
+    assert "not identical" in readme
