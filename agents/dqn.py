@@ -20,6 +20,7 @@ FrameStackObservation (see `wrap_env`).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,6 +106,35 @@ class DQNConfig:
     frame_stack: int = 1
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
     save_buffer: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would crash later or train nothing, naming the flag to change."""
+        def need(ok: bool, name: str, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"--{name.replace('_', '-')} must be {rule}, got "
+                                 f"{getattr(self, name)!r}")
+
+        for name in ("batch_size", "buffer_size", "train_freq", "gradient_steps",
+                     "target_update_interval", "n_step", "frame_stack"):
+            need(getattr(self, name) >= 1, name, "at least 1")
+        need(self.learning_starts >= 0, "learning_starts", ">= 0 steps")
+        need(self.buffer_size >= self.batch_size, "buffer_size",
+             f"at least the batch size ({self.batch_size})")
+        need(0.0 <= self.gamma <= 1.0, "gamma", "in [0, 1]")
+        need(self.reward_scale > 0, "reward_scale", "> 0")
+        need(0.0 < self.tau <= 1.0, "tau", "in (0, 1]")
+        need(self.huber_delta > 0, "huber_delta", "> 0 (δ = 0 makes the loss 0: nothing learns)")
+        need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm",
+             "> 0, or none for no clipping")
+        need(self.priority_alpha >= 0, "priority_alpha", ">= 0")
+        for name in ("hidden", "conv_channels", "conv_strides"):
+            need(all(size >= 1 for size in getattr(self, name)), name, "a list of sizes >= 1")
+        need(len(self.conv_strides) == len(self.conv_channels), "conv_strides",
+             f"one stride per entry of --conv-channels ({len(self.conv_channels)})")
+        schedules.check_range("--learning-rate", self.learning_rate, 0.0, math.inf,
+                              low_open=True)
+        schedules.check_range("--epsilon", self.epsilon, 0.0, 1.0)
+        schedules.check_range("--priority-beta", self.priority_beta, 0.0, 1.0)
 
 
 def wrap_env(env: gym.Env, config: DQNConfig) -> gym.Env:
@@ -440,6 +470,7 @@ class DQNAgent:
         self.optimizer.lr = config.learning_rate(self.updates)
         self.optimizer.update(self.params, self.grads)
         self.updates += 1
+        self._check_finite(loss)
         if config.prioritized:
             self.buffer.update_priorities(batch.indices, td_error)
 
@@ -453,6 +484,21 @@ class DQNAgent:
     def _store_held(self, env_index: int) -> None:
         for transition in self._episodes.pop(env_index, []):
             self.buffer.add(*transition)
+
+    def _check_finite(self, loss: float) -> None:
+        """Raise FloatingPointError if the step just taken made a weight NaN or infinite.
+
+        The loss before the step was finite, so only a step that was too large can do this; it
+        is caught here, before the next action or a checkpoint can use the broken network.
+        """
+        bad = [name for name, value in self.params.items() if not np.isfinite(value).all()]
+        if bad:
+            raise FloatingPointError(
+                f"update {self.updates} made the Q-network's weights non-finite ({', '.join(bad)}; "
+                f"learning rate {self.optimizer.lr:g}, loss before it {loss:g}). Try a lower "
+                "learning rate, gradient-norm clipping (--max-grad-norm 10), or a smaller reward "
+                "scale"
+            )
 
     # -- state, save and load --
 
@@ -500,6 +546,12 @@ class DQNAgent:
         set_rng_state(self.rng, meta["rng_state"])
         if meta.get("buffer") is not None:
             self.buffer.load_state_dict(part("replay/"), meta["buffer"])
+            actions = self.buffer.action[:self.buffer.size]
+            if actions.size and not (0 <= actions.min() and actions.max() < self.n_actions):
+                raise ValueError(
+                    f"the replay buffer holds actions from {actions.min()} to {actions.max()}, "
+                    f"outside Discrete({self.n_actions}): a corrupt or foreign checkpoint"
+                )
 
 
 # Per-environment starting points; scripts/train.py layers the user's flags on top. Keys are

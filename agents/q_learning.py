@@ -15,6 +15,7 @@ the ε-greedy policy (Expected SARSA).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +45,16 @@ class QLearningConfig:
     # Value of a table entry never updated yet; > 0 is "optimism" that drives exploration.
     initial_q: float = 0.0
 
+    def __post_init__(self) -> None:
+        """Refuse settings that are not a method, a discount or a step size."""
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"--gamma must be in [0, 1], got {self.gamma}")
+        # α > 1 overshoots the target, and the table grows without bound.
+        schedules.check_range("--alpha", self.alpha, 0.0, 1.0)
+        schedules.check_range("--epsilon", self.epsilon, 0.0, 1.0)
+
 
 # --- the two ideas that the DQN agent imports and reuses -----------------------------------------
 
@@ -55,6 +66,11 @@ def greedy_action(q_values: np.ndarray, rng: np.random.Generator) -> int:
     taking action 0 would make the "greedy" agent walk into the same wall forever.
     """
     best = np.flatnonzero(q_values == q_values.max())
+    if len(best) == 0:  # NaN compares unequal to everything, even to the max
+        raise FloatingPointError(
+            f"the action values {q_values} hold NaN, so no action is greedy: the values "
+            "diverged. Try a lower learning rate (α for the table)"
+        )
     if len(best) == 1:
         return int(best[0])
     return int(best[rng.integers(len(best))])
@@ -190,6 +206,12 @@ class QLearningAgent:
         row = self._row(self._key(obs), insert=True)
         td_error = float(target - row[action])
         row[action] += alpha * td_error
+        if not math.isfinite(row[action]):  # checked here, before a checkpoint could keep it
+            raise FloatingPointError(
+                f"Q(s, {action}) became {row[action]} at step {self.steps} (α = {alpha:g}, TD "
+                f"error {td_error:g}): the table diverged. Use a step size α in (0, 1] and "
+                "rewards of a sensible scale"
+            )
         return {"td_error": td_error, "alpha": float(alpha), "epsilon": float(epsilon)}
 
     def _next_q_value(self, next_key, epsilon: float, terminated: bool, truncated: bool) -> float:

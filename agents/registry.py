@@ -27,7 +27,7 @@ import numpy as np
 from rl import run as run_folder
 from rl.checkpoint import load_agent
 from rl.config import from_args, from_json, given_fields, to_json
-from rl.loop import History, LoopConfig, NonFiniteMetricError, train
+from rl.loop import History, LoopConfig, NonFiniteMetricError, check_checkpoint, train
 from rl.plotting import plot_learning_curves
 from rl.protocol import Agent
 from rl.run import RunConfig
@@ -114,7 +114,7 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any], algo: Algo, config: Any
             "CartPole-v1, FrozenLake-v1 or PacGrid/Small-v1, or 'module:Id' to import the "
             "module that registers it"
         ) from None
-    except TypeError as err:
+    except (TypeError, ValueError, FileNotFoundError) as err:  # e.g. a bad layout file
         raise UsageError(f"environment {env_id!r} rejected its arguments {kwargs}: {err}") from None
     return algo.wrap_env(env, config) if algo.wrap_env is not None else env
 
@@ -196,10 +196,35 @@ def new_run(
     return Run(run_dir, config, algo, agent_config, loop_config)
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """The run of `run_dir`, from its config.json; raises FileNotFoundError or ValueError."""
+# Modules that an env id "module:Id" may import without the user's consent: the project's own.
+TRUSTED_ENV_MODULES = frozenset({"envs"})
+
+
+def check_env_import(env_id: str, where: Path, allow_import: bool) -> None:
+    """Raise UsageError if `env_id`, read from a file rather than typed by the user, would import
+    a module other than the project's: gym.make("mod:Id") runs mod's code, so a run folder from
+    someone else could run anything on this machine."""
+    module = env_id.split(":", 1)[0] if ":" in env_id else None
+    if module is not None and module not in TRUSTED_ENV_MODULES and not allow_import:
+        raise UsageError(
+            f"{where} names the environment {env_id!r}, which imports the module {module!r} "
+            "(running its code) when the environment is made. If you trust that run folder, "
+            "pass --allow-import"
+        )
+
+
+def load_run(run_dir: str | Path, allow_import: bool = False) -> Run:
+    """The run of `run_dir`, from its config.json; raises FileNotFoundError or ValueError.
+
+    An env id naming a module to import ("module:Id") other than the project's `envs` is
+    refused unless `allow_import` (see check_env_import).
+    """
     run_dir = Path(run_dir)
     config = run_folder.read_config(run_dir)
+    if not isinstance(config.env_id, str):
+        raise ValueError(f"{run_folder.config_path(run_dir)}: env_id must be a string, got "
+                         f"{config.env_id!r}")
+    check_env_import(config.env_id, run_folder.config_path(run_dir), allow_import)
     try:
         algo = load_algo(config.algo)
         return Run(run_dir, config, algo, from_json(algo.config_cls, config.agent),
@@ -209,9 +234,10 @@ def load_run(run_dir: str | Path) -> Run:
                          ) from None
 
 
-def resume_run(run_dir: str | Path, loop_values: Mapping[str, Any] | Any = ()) -> Run:
+def resume_run(run_dir: str | Path, loop_values: Mapping[str, Any] | Any = (),
+               allow_import: bool = False) -> Run:
     """The run of `run_dir` with new training-loop values, checked to be resumable."""
-    run = load_run(run_dir)
+    run = load_run(run_dir, allow_import)
     run.loop_config = from_args(LoopConfig, loop_values, base=run.config.loop)
     run_folder.check_resumable(run.run_dir, run.loop_config.total_steps)
     run.config.loop = to_json(run.loop_config)
@@ -232,14 +258,17 @@ def train_run(run: Run, resume: bool = False) -> History:
     try:
         try:
             agent = run.make_agent(envs[0])  # agents check their config and the env's spaces
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, MemoryError) as err:  # MemoryError: a too-large buffer
             raise UsageError(str(err)) from None
         if len(envs) > 1 and not hasattr(agent, "act_batch"):
             raise UsageError(f"--num-envs {len(envs)}: the {run.algo_name} agent acts in one "
                              "environment at a time; use --num-envs 1 (or --algo dqn)")
-        run_folder.write_config(run.run_dir, run.config)
-        loop_config = dataclasses.replace(run.loop_config, resume=resume)
-        history = train(envs, agent, loop_config, run.run_dir, eval_env=eval_env)
+        if resume:  # refuse a checkpoint of another env, config or a bad state: before any write
+            check_checkpoint(run_folder.checkpoint_path(run.run_dir), agent, envs[0])
+        with run_folder.lock(run.run_dir):  # config.json too is written by the one writer
+            run_folder.write_config(run.run_dir, run.config)
+            loop_config = dataclasses.replace(run.loop_config, resume=resume)
+            history = train(envs, agent, loop_config, run.run_dir, eval_env=eval_env)
     except NonFiniteMetricError:
         _plot(run.run_dir)  # the curve shows where it diverged
         raise
@@ -263,7 +292,10 @@ def train_settings(run_dir: str | Path, settings: Mapping[str, Any], resume: boo
     the training-loop settings. This is the function a sweep calls for each trial."""
     settings = dict(settings)
     if resume:
-        run = resume_run(run_dir, {k: v for k, v in settings.items() if k in LOOP_FIELDS})
+        # The sweep's settings name the env the user asked for: importing it needs no consent.
+        typed = run_folder.read_config(run_dir).env_id == settings.get("env")
+        run = resume_run(run_dir, {k: v for k, v in settings.items() if k in LOOP_FIELDS},
+                         allow_import=typed)
     else:
         algo, env_id = settings.pop("algo", None), settings.pop("env", None)
         if algo is None or env_id is None:

@@ -5,6 +5,7 @@ so one file carries both. Loading uses allow_pickle=False: a file can never run 
 """
 
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -90,6 +91,7 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
     if magic[:2] != b"PK":  # every zip archive, hence every .npz, starts with "PK"
         kind = "a single .npy array" if magic[:4] == b"\x93NUM" else "not a zip archive"
         raise CheckpointError(f"{path}: not an .npz file ({kind}); was it written by nets.io?")
+    _check_member_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}  # read all: detects truncation
@@ -105,6 +107,32 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{path}: metadata is not valid JSON: {error}") from None
     return arrays, meta
+
+
+def _check_member_sizes(path: Path) -> None:
+    """Raise CheckpointError for an array whose .npy header claims more bytes than its member
+    holds: NumPy would try to allocate what the header says (10**12 elements) before noticing."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                claimed = math.prod(shape) * dtype.itemsize
+                if claimed > info.file_size:
+                    raise CheckpointError(
+                        f"{path}: array {info.filename!r} claims shape {shape} ({claimed:,} "
+                        f"bytes) but holds {info.file_size:,} bytes: the file is corrupt"
+                    )
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        if isinstance(error, CheckpointError):
+            raise
+        raise CheckpointError(
+            f"{path}: not a readable .npz archive (truncated, corrupt or holding pickled "
+            f"objects): {error}"
+        ) from None
 
 
 def save(path: str | Path, model: Model, extra: dict[str, Any] | None = None) -> Path:

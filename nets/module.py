@@ -211,13 +211,19 @@ class Model:
             for name in sorted(set(live) & set(state))
             if live[name].shape != np.shape(state[name])
         ]
+        # float64 into a float32 model is fine; complex or text into floats would be cast silently.
+        wrong += [
+            f"{name}: model {live[name].dtype}, given {np.asarray(state[name]).dtype}"
+            for name in sorted(set(live) & set(state))
+            if not np.can_cast(np.asarray(state[name]).dtype, live[name].dtype, "same_kind")
+        ]
         problems = []
         if strict and missing:
             problems.append(f"missing parameters: {missing}")
         if strict and unexpected:
             problems.append(f"unexpected parameters: {unexpected}")
         if wrong:
-            problems.append(f"shape mismatch: {wrong}")
+            problems.append(f"shape or dtype mismatch: {wrong}")
         if problems:
             raise CheckpointError(
                 "state does not match the model (same architecture?): " + "; ".join(problems)

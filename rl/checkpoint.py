@@ -39,11 +39,14 @@ from rl.protocol import Agent
 
 __all__ = [
     "CheckpointError",
+    "NonFiniteStateError",
+    "check_agent_meta",
     "check_env",
     "env_record",
     "load_agent",
     "load_checkpoint",
     "load_checkpoint_meta",
+    "non_finite",
     "save_agent",
     "save_checkpoint",
 ]
@@ -126,6 +129,19 @@ def _upgrade_v1(meta: dict) -> dict:
     }
 
 
+def non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
+    """Names of the floating-point (or complex) arrays that hold a NaN or an infinity, each with
+    how many of its values do, e.g. "q/fc1.W (4096 of 4096 values)"."""
+    bad = []
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind in "fc":
+            count = int(value.size - np.count_nonzero(np.isfinite(value)))
+            if count:
+                bad.append(f"{name} ({count} of {value.size} values)")
+    return bad
+
+
 # --- agents: the one schema ----------------------------------------------------------------------
 
 
@@ -165,9 +181,22 @@ def check_env(path: str | Path, saved: dict | None, env: gym.Env) -> None:
         )
 
 
+class NonFiniteStateError(FloatingPointError):
+    """An agent's state (parameters, Q-table, optimizer state) holds NaN or infinite values."""
+
+
 def save_agent(path: str | Path, agent: Agent, env: gym.Env, loop: dict | None = None) -> Path:
-    """Write `agent` (and the training loop's state `loop`, if any) in the one checkpoint format."""
+    """Write `agent` (and the training loop's state `loop`, if any) in the one checkpoint format.
+
+    Raises NonFiniteStateError, writing nothing, if any of the agent's arrays holds a NaN or an
+    infinity: a diverged agent must never replace the last good checkpoint.
+    """
     arrays, agent_state = agent.state_dict()
+    bad = non_finite(arrays)
+    if bad:
+        raise NonFiniteStateError(
+            f"the agent's state is not finite: {', '.join(bad)}; not saved to {path}"
+        )
     config = getattr(agent, "config", None)
     meta = {
         "agent": type(agent).__name__,
@@ -180,15 +209,11 @@ def save_agent(path: str | Path, agent: Agent, env: gym.Env, loop: dict | None =
     return save_checkpoint(path, named, meta)
 
 
-def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> dict:
-    """Load a checkpoint into `agent` (built with the same config); returns its metadata.
-
-    Refuses, with a CheckpointError naming the file, a checkpoint of another agent class, of
-    another config, or (when `env` is given) of another environment.
-    """
-    path = Path(path)
-    arrays, meta = load_checkpoint(path)
-    if not isinstance(meta, dict) or "agent" not in meta or "agent_state" not in meta:
+def check_agent_meta(path: str | Path, meta: Any, agent: Agent, env: gym.Env | None) -> None:
+    """Raise CheckpointError unless `meta` (a checkpoint's metadata) fits `agent` and `env`: the
+    same agent class and config, and (when `env` is given) the same environment."""
+    if not isinstance(meta, dict) or "agent" not in meta or not isinstance(
+            meta.get("agent_state"), dict):
         raise CheckpointError(f"{path} is not an agent checkpoint (no agent metadata)")
     expected = type(agent).__name__
     if meta["agent"] != expected:
@@ -196,6 +221,8 @@ def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> di
             f"{path} holds a {meta['agent']} agent, but a {expected} is loading it"
         )
     config = getattr(agent, "config", None)
+    if meta.get("config") is not None and not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{path} has a malformed config record: {meta['config']!r}")
     if meta.get("config") is not None and dataclasses.is_dataclass(config):
         mine = to_json(config)
         changed = sorted(k for k in mine.keys() | meta["config"].keys()
@@ -206,14 +233,40 @@ def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> di
                 "differ; build the agent from the run's config"
             )
     if env is not None:
-        check_env(path, meta.get("env"), env)
+        saved_env = meta.get("env")
+        if saved_env is not None and not isinstance(saved_env, dict):
+            raise CheckpointError(f"{path} has a malformed env record: {saved_env!r}")
+        check_env(path, saved_env, env)
+
+
+def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> dict:
+    """Load a checkpoint into `agent` (built with the same config); returns its metadata.
+
+    Refuses, with a CheckpointError naming the file, a checkpoint of another agent class, of
+    another config, or (when `env` is given) of another environment.
+    """
+    path = Path(path)
+    arrays, meta = load_checkpoint(path)
+    check_agent_meta(path, meta, agent, env)
     agent_arrays = {
         name.removeprefix(_AGENT_PREFIX): value
         for name, value in arrays.items()
         if name.startswith(_AGENT_PREFIX)
     }
+    bad = non_finite(agent_arrays)
+    if bad:
+        raise CheckpointError(
+            f"{path} holds non-finite values in {', '.join(bad)}: it was written by a run that "
+            "diverged. Use another checkpoint, or train again with a lower learning rate"
+        )
+    complex_arrays = [name for name, value in agent_arrays.items() if value.dtype.kind == "c"]
+    if complex_arrays:
+        raise CheckpointError(
+            f"{path} holds complex-valued arrays {', '.join(complex_arrays)}; an agent's arrays "
+            "are real numbers: this file was not written by save_agent"
+        )
     try:
         agent.load_state_dict(agent_arrays, meta["agent_state"])
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
         raise CheckpointError(f"{path} does not fit this agent: {err}") from None
     return meta

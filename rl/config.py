@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 import textwrap
 import types
 import typing
@@ -38,6 +39,14 @@ from rl import schedules
 from rl.schedules import Schedule
 
 _NONE_WORDS = {"none", "null"}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line, without the twenty lines of usage of a
+    config with many fields before the one that matters (--help shows those)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def flag_name(field_name: str) -> str:
@@ -94,7 +103,11 @@ def _json_value(text: str) -> Any:
 def parse_schedule(text: str) -> Schedule:
     """argparse type of a Schedule field: a schedule's JSON, or a bare number (a constant)."""
     try:
-        return schedules.from_config(_json_value(text))
+        number = float(text)  # also "nan" and "inf", which JSON lacks, to refuse them by name
+    except ValueError:
+        number = None
+    try:
+        return schedules.from_config(number if number is not None else _json_value(text))
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
@@ -210,12 +223,18 @@ def _jsonable(value: Any) -> Any:
 
 
 def _scalar(cls: type, name: str, tp: type, value: Any) -> Any:
-    """`value` as a `tp` field takes it (an int is a fine float); anything else is an error."""
+    """`value` as a `tp` field takes it (an int is a fine float); anything else is an error.
+
+    A float must be finite: NaN or infinity is never a meaningful setting (a JSON file or a
+    flag such as `--huber-delta nan` could carry one).
+    """
     fits = isinstance(value, tp) and not (tp is not bool and isinstance(value, bool))
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not fits:
         raise ValueError(f"{cls.__name__}.{name} must be a {tp.__name__}, got {value!r}")
+    if tp is float and not math.isfinite(value):
+        raise ValueError(f"{cls.__name__}.{name} must be a finite number, got {value}")
     return value
 
 
@@ -244,6 +263,9 @@ def from_json(cls: type, d: Mapping[str, Any]) -> Any:
             value = tuple(value)
         elif tp in (int, float, str, bool) and value is not None:
             value = _scalar(cls, name, tp, value)
+        elif typing.get_origin(tp) is typing.Literal and value not in typing.get_args(tp):
+            choices = ", ".join(repr(c) for c in typing.get_args(tp))
+            raise ValueError(f"{cls.__name__}.{name} must be one of {choices}, got {value!r}")
         values[name] = value
     try:
         return cls(**values)

@@ -30,6 +30,7 @@ there (an interrupted run, resumed, does not have that difference).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +43,14 @@ import numpy as np
 from tqdm import tqdm
 
 from rl import run
-from rl.checkpoint import CheckpointError, load_agent, load_checkpoint_meta, save_agent
+from rl.checkpoint import (
+    CheckpointError,
+    NonFiniteStateError,
+    check_agent_meta,
+    load_agent,
+    load_checkpoint_meta,
+    save_agent,
+)
 from rl.config import from_json, to_json
 from rl.evaluate import evaluate
 from rl.logging import CsvLogger, make_tensorboard_writer, read_rows
@@ -51,6 +59,9 @@ from rl.seeding import episode_seed, make_rng, rng_state, set_rng_state
 
 _EVAL_STREAM = 1  # evaluation seeds come from make_rng([seed, _EVAL_STREAM, step])
 _RECENT_EPISODES = 20  # episodes averaged in the progress bar's "return"
+# What a non-finite loss or parameter usually means; a non-finite ε or α is a config error instead.
+LEARNING_ADVICE = "Try a lower learning rate, gradient-norm clipping, or a smaller reward scale."
+_LEARNED_METRICS = ("loss", "q_mean", "td_error")
 
 
 @dataclass
@@ -111,6 +122,24 @@ class LoopState:
     episode_boundary: bool = True
     # State of the loop's rng, which draws the episode seeds (filled when saved).
     rng_state: dict | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a state that no run reaches (read from a checkpoint edited by hand, say):
+        resuming from it would cut metrics.csv at a wrong row."""
+        for name in ("step", "episode", "csv_rows"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.last_eval_step < -1 or self.last_eval_step > self.step:
+            raise ValueError(f"last_eval_step must be in [-1, step], got {self.last_eval_step}")
+        if self.elapsed_s < 0:
+            raise ValueError(f"elapsed_s must be >= 0, got {self.elapsed_s}")
+        sums, counts = self.metric_sums, self.metric_counts
+        if not (isinstance(sums, dict) and isinstance(counts, dict) and sums.keys() == counts.keys()
+                and all(isinstance(v, int | float) and math.isfinite(v) for v in sums.values())
+                and all(isinstance(v, int) and v >= 1 for v in counts.values())):
+            raise ValueError(f"metric_sums {sums!r} / metric_counts {counts!r} do not match")
+        if self.rng_state is not None and not isinstance(self.rng_state, dict):
+            raise ValueError(f"rng_state must be a dict, got {self.rng_state!r}")
 
 
 class NonFiniteMetricError(FloatingPointError):
@@ -249,7 +278,11 @@ class MetricsLog:
         for key, value in report.metrics.items():
             value = float(value)
             if not math.isfinite(value):
-                raise diverged(f"agent metric {key!r} is {value}", state.step, state, self.run_dir)
+                advice = LEARNING_ADVICE if key in _LEARNED_METRICS else (
+                    f"{key!r} comes from the agent's config, not from learning: check that "
+                    "setting (a schedule's start and end values)")
+                raise diverged(f"agent metric {key!r} is {value}", state.step, state, self.run_dir,
+                               advice)
             state.metric_sums[key] = state.metric_sums.get(key, 0.0) + value
             state.metric_counts[key] = state.metric_counts.get(key, 0) + 1
         if report.episode_end is not None:
@@ -316,7 +349,16 @@ class Checkpoints:
         self.recorder.logger.flush()
         state.csv_rows = self.recorder.logger.rows_written
         state.rng_state = rng_state(self.rng)
-        save_agent(self.path, self.agent, self.env, loop=to_json(state))
+        try:
+            save_agent(self.path, self.agent, self.env, loop=to_json(state))
+        except OSError as err:  # disk full, permissions: atomic_write left the old file as it was
+            kept = (f"the previous checkpoint (step {self.last_step}) is intact"
+                    if self.last_step is not None else "no checkpoint had been written yet")
+            raise OSError(
+                f"cannot write the checkpoint {self.path} at step {state.step} "
+                f"({err.strerror or err}); {kept}. Free disk space (or fix the folder's "
+                f"permissions) and resume: --resume {self.path.parent}"
+            ) from err
         self.last_step = state.step
 
 
@@ -351,6 +393,20 @@ class ProgressBar:
 # --- training a run folder ------------------------------------------------------------------------
 
 
+def _one_writer(train_function: Callable[..., History]) -> Callable[..., History]:
+    """`train` holds its run folder's lock (rl.run.lock) from its first look at the folder to its
+    last write, so that a second writer is refused before it reads or cuts anything."""
+
+    @functools.wraps(train_function)
+    def locked(env: gym.Env, agent: Agent, cfg: LoopConfig, run_dir: str | Path,
+               *args: Any, **kwargs: Any) -> History:
+        with run.lock(run_dir):
+            return train_function(env, agent, cfg, run_dir, *args, **kwargs)
+
+    return locked
+
+
+@_one_writer
 def train(
     env: gym.Env | Sequence[gym.Env],
     agent: Agent,
@@ -364,8 +420,10 @@ def train(
     `env` may be a list of environments, stepped in lockstep (see `run_steps`).
 
     `rng` draws the episode seeds (default `make_rng(cfg.seed)`); on resume its state is
-    restored from the checkpoint. Without `eval_env` there is no greedy evaluation. Raises
-    NonFiniteMetricError if an agent metric becomes NaN/Inf (the last checkpoint is kept).
+    restored from the checkpoint. Without `eval_env` there is no greedy evaluation. Holds the
+    run folder's lock (rl.run.lock) throughout: a second writer is refused. Raises
+    NonFiniteMetricError if an agent metric, or the agent's state, becomes NaN/Inf (the last
+    checkpoint, always a finite one, is kept).
     """
     run_dir = Path(run_dir)
     envs = [env] if isinstance(env, gym.Env) else list(env)
@@ -390,16 +448,19 @@ def train(
         try:
             run_steps(envs, agent, rng, state, cfg.total_steps, add_ons,
                       hold_resets=checkpoints.due)
+            if evaluation is not None and state.last_eval_step != state.step:
+                evaluation.run(state)
+            metrics.write_means(state)
+            if checkpoints.last_step != state.step:
+                checkpoints.save(state)
         except FloatingPointError as err:
             if isinstance(err, NonFiniteMetricError):
                 raise
+            if isinstance(err, NonFiniteStateError):  # found when checkpointing: after the step
+                raise diverged(str(err), state.step, state, run_dir) from err
+            # The agent's own message says what went non-finite and what to try.
             what = f"the agent raised {type(err).__name__}: {err}"
-            raise diverged(what, state.step + 1, state, run_dir) from err
-        if evaluation is not None and state.last_eval_step != state.step:
-            evaluation.run(state)
-        metrics.write_means(state)
-        if checkpoints.last_step != state.step:
-            checkpoints.save(state)
+            raise diverged(what, state.step + 1, state, run_dir, advice="") from err
     finally:
         progress.close()
         recorder.close()
@@ -407,8 +468,13 @@ def train(
                    time.perf_counter() - recorder.started)
 
 
-def diverged(what: str, step: int, state: LoopState, run_dir: Path) -> NonFiniteMetricError:
-    """The error that stops a diverged run, saying which checkpoint is kept."""
+def diverged(what: str, step: int, state: LoopState, run_dir: Path,
+             advice: str = LEARNING_ADVICE) -> NonFiniteMetricError:
+    """The error that stops a diverged run, saying which checkpoint is kept.
+
+    Every checkpoint written is finite (rl.checkpoint.save_agent refuses any other), so the one
+    kept is a good one.
+    """
     path = run.checkpoint_path(run_dir)
     last_checkpoint = _checkpoint_step(path)
     if last_checkpoint is None:
@@ -416,9 +482,8 @@ def diverged(what: str, step: int, state: LoopState, run_dir: Path) -> NonFinite
     else:
         kept = f"the last good checkpoint (step {last_checkpoint}) is kept in {path}"
     return NonFiniteMetricError(
-        f"training diverged at step {step} (episode {state.episode + 1}): {what}. "
-        f"Training stopped; {kept}. Try a lower learning rate, gradient-norm clipping, or a "
-        "smaller reward scale."
+        f"training diverged at step {step} (episode {state.episode + 1}): {what.rstrip('.')}. "
+        f"Training stopped; {kept}. {advice}".rstrip()
     )
 
 
@@ -429,14 +494,35 @@ def _checkpoint_step(path: Path) -> int | None:
         return None
 
 
-def restore(path: Path, agent: Agent, rng: np.random.Generator, env: gym.Env) -> LoopState:
-    """Load the agent from the checkpoint at `path`, set `rng`'s state; returns the LoopState."""
-    meta = load_agent(path, agent, env)
+def check_checkpoint(path: Path, agent: Agent, env: gym.Env) -> LoopState:
+    """The loop state of the checkpoint at `path`, checked without reading its arrays.
+
+    Raises CheckpointError if it is of another agent, config or environment, or if its loop
+    state is malformed: what a resume must know before it writes or truncates any file.
+    """
+    meta = load_checkpoint_meta(path)
+    check_agent_meta(path, meta, agent, env)
+    return _loop_state(path, meta)
+
+
+def _loop_state(path: Path, meta: dict) -> LoopState:
     if not isinstance(meta.get("loop"), dict):
         raise CheckpointError(f"{path} holds an agent without training-loop state: cannot resume")
     try:
-        state = from_json(LoopState, meta["loop"])
+        return from_json(LoopState, meta["loop"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} has invalid training-loop metadata ({err}): it cannot be resumed. Use "
+            "another checkpoint or start a fresh run"
+        ) from None
+
+
+def restore(path: Path, agent: Agent, rng: np.random.Generator, env: gym.Env) -> LoopState:
+    """Load the agent from the checkpoint at `path`, set `rng`'s state; returns the LoopState."""
+    meta = load_agent(path, agent, env)
+    state = _loop_state(path, meta)
+    try:
         set_rng_state(rng, state.rng_state)
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path} has incomplete loop metadata: {err!r}") from None
+        raise CheckpointError(f"{path} has an invalid loop rng state: {err!r}") from None
     return state

@@ -20,6 +20,7 @@ bootstrap; a truncation ends the sum but the target still bootstraps from the la
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import NamedTuple
 
@@ -40,6 +41,30 @@ class Batch(NamedTuple):
     discount: np.ndarray  # (B,) float32, γ^k: the factor in front of the bootstrapped value
     indices: np.ndarray  # (B,) int64 slots, to update priorities
     weights: np.ndarray  # (B,) float32 importance-sampling weights (all 1 for uniform replay)
+
+
+# Bytes per slot besides the frame: action (int64), reward (float32), four flags.
+_SLOT_BYTES = 8 + 4 + 4
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no check
+        return None
+
+
+def _too_large(capacity: int, needed: int, why: str) -> str:
+    return (f"a replay buffer of {capacity:,} transitions needs {needed:,} bytes "
+            f"({needed / 2**30:.1f} GiB), {why}: lower --buffer-size")
+
+
+def _check_memory(capacity: int, needed: int) -> None:
+    """Raise MemoryError, saying how much is needed, for a buffer larger than the machine."""
+    memory = _physical_memory()
+    if memory is not None and needed > memory:
+        raise MemoryError(_too_large(capacity, needed,
+                                     f"more than this machine's {memory / 2**30:.1f} GiB"))
 
 
 class ReplayBuffer:
@@ -67,20 +92,29 @@ class ReplayBuffer:
         self.gamma = float(gamma)
         self.pack_bits = bool(pack_bits)
         self.obs_size = int(np.prod(self.obs_shape))
-        if self.pack_bits:
-            frame_shape: tuple[int, ...] = ((self.obs_size + 7) // 8,)
-            self.frames = np.zeros((self.capacity, *frame_shape), dtype=np.uint8)
-        else:
-            self.frames = np.zeros((self.capacity, *self.obs_shape), dtype=self.obs_dtype)
-        self.action = np.zeros(self.capacity, dtype=np.int64)
-        self.reward = np.zeros(self.capacity, dtype=np.float32)
-        self.terminated = np.zeros(self.capacity, dtype=bool)
-        self.truncated = np.zeros(self.capacity, dtype=bool)
-        # segment_end: the n-step window stops after this slot (terminated, truncated, or the
-        # next add did not continue from this next_obs).
-        self.segment_end = np.zeros(self.capacity, dtype=bool)
-        # ready: slot i starts a transition whose whole n-step window is stored.
-        self.ready = np.zeros(self.capacity, dtype=bool)
+        frame_bytes = (self.obs_size + 7) // 8 if self.pack_bits else (
+            self.obs_size * self.obs_dtype.itemsize)
+        # np.zeros reserves memory lazily: a buffer larger than the machine would be "allocated"
+        # now and kill the run by running out of memory hours later. Refuse it up front.
+        _check_memory(self.capacity, self.capacity * (frame_bytes + _SLOT_BYTES))
+        try:
+            if self.pack_bits:
+                frame_shape: tuple[int, ...] = ((self.obs_size + 7) // 8,)
+                self.frames = np.zeros((self.capacity, *frame_shape), dtype=np.uint8)
+            else:
+                self.frames = np.zeros((self.capacity, *self.obs_shape), dtype=self.obs_dtype)
+            self.action = np.zeros(self.capacity, dtype=np.int64)
+            self.reward = np.zeros(self.capacity, dtype=np.float32)
+            self.terminated = np.zeros(self.capacity, dtype=bool)
+            self.truncated = np.zeros(self.capacity, dtype=bool)
+            # segment_end: the n-step window stops after this slot (terminated, truncated, or
+            # the next add did not continue from this next_obs).
+            self.segment_end = np.zeros(self.capacity, dtype=bool)
+            # ready: slot i starts a transition whose whole n-step window is stored.
+            self.ready = np.zeros(self.capacity, dtype=bool)
+        except MemoryError:
+            raise MemoryError(_too_large(self.capacity, self.capacity * (frame_bytes + _SLOT_BYTES),
+                                         "more than can be allocated here")) from None
         self.head = 0  # next slot to write
         self.size = 0  # slots written so far, up to capacity
         self.num_added = 0  # transitions added over the buffer's life
@@ -257,7 +291,10 @@ class ReplayBuffer:
                     f"replay checkpoint has {key}={meta.get(key)!r}, this buffer {value!r}; "
                     "build the buffer with the checkpoint's settings"
                 )
-        n = int(meta["size"])
+        n, head = int(meta["size"]), int(meta["head"])
+        if not (0 <= n <= self.capacity and 0 <= head < self.capacity):
+            raise ValueError(f"replay checkpoint has size {n} / head {head} outside its capacity "
+                             f"{self.capacity}")
         for name in ("frames", "action", "reward", "terminated", "truncated", "segment_end",
                      "ready"):
             target = getattr(self, name)

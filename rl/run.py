@@ -5,6 +5,7 @@
         metrics.csv          one row per episode, metrics mean and evaluation (rl.logging)
         checkpoint.npz       the last checkpoint (rl.checkpoint); best.npz has room beside it
         learning_curve.png   the plot of metrics.csv (rl.plotting)
+        .lock                held by the one process that writes the folder (`lock`)
 
 This module is the only one that spells those file names. The training loop (rl.loop) asks it
 whether a folder may hold a fresh run (`check_fresh`) or be resumed (`check_resumable`);
@@ -13,23 +14,32 @@ scripts and the algorithm registry (agents.registry) read and write config.json 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
+import os
 import platform
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the folder is then not protected against two writers
+    fcntl = None
+
 import numpy as np
 
 from nets.io import write_json
-from rl.checkpoint import load_checkpoint_meta
+from rl.checkpoint import CheckpointError, load_checkpoint_meta
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.csv"
 CURVE_NAME = "learning_curve.png"
+LOCK_NAME = ".lock"
 # Checkpoints by kind: the last one (resume, evaluate) and, beside it, the best one.
 CHECKPOINT_NAMES = {"last": "checkpoint.npz", "best": "best.npz"}
 
@@ -58,12 +68,76 @@ class RunFolderError(ValueError):
     """A folder cannot be used as asked: a fresh run over an old one, or a resume without one."""
 
 
+# --- one writer at a time -------------------------------------------------------------------------
+
+_held: dict[Path, int] = {}  # run folders this process has locked, and how deeply
+
+
+@contextlib.contextmanager
+def lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold the run folder's lock while writing it; RunFolderError if another process holds it.
+
+    Two writers (a sweep's orphaned worker and its rerun, or one run resumed twice at once)
+    would interleave their metrics rows and checkpoints. The lock is an flock on `.lock`, which
+    the operating system releases when its holder dies, even by `kill -9`: no stale lock to
+    clean up. The holder writes its pid into the file, for the message of the one refused.
+    Nested use in one process is allowed (train_run holds it around rl.loop.train, which takes
+    it too). On taking the lock, temporary files that a killed writer left are removed.
+    """
+    run_dir = Path(run_dir)
+    key = run_dir.resolve()
+    if key in _held or fcntl is None:
+        _held[key] = _held.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+            if not _held[key]:
+                del _held[key]
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    file = open(run_dir / LOCK_NAME, "a+")
+    try:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "another process"
+            raise RunFolderError(
+                f"{run_dir} is being written by {holder}: a run folder has one writer at a "
+                "time. Wait for that run to finish, or stop it and resume this one"
+            ) from None
+        file.truncate(0)
+        file.write(f"process {os.getpid()} (since {now()})\n")
+        file.flush()
+        remove_temp_files(run_dir)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+            file.truncate(0)  # no holder any more
+    finally:
+        file.close()  # closing releases the flock
+
+
+def remove_temp_files(run_dir: str | Path) -> list[Path]:
+    """Delete the temporary files (nets.io.atomic_write's `.NAME.*.tmp`) that a writer killed in
+    the middle of writing left in `run_dir`; call only while holding the folder's lock."""
+    removed = sorted(Path(run_dir).glob(".?*.*.tmp"))
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 # --- the checks -----------------------------------------------------------------------------------
 
 
 def check_fresh(run_dir: str | Path) -> None:
     """Raise RunFolderError if `run_dir` already holds a run (a fresh run must not overwrite it)."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir} is a file, not a folder: choose another run folder")
     if checkpoint_path(run_dir).exists():
         raise RunFolderError(
             f"{run_dir} already holds a run: resume it (--resume {run_dir}) or choose another "
@@ -84,7 +158,14 @@ def check_resumable(run_dir: str | Path, total_steps: int) -> int:
         raise RunFolderError(
             f"cannot resume {run_dir}: it has no {path.name}; start a fresh run instead"
         )
-    step = int(load_checkpoint_meta(path)["loop"]["step"])
+    meta = load_checkpoint_meta(path)
+    loop = meta.get("loop") if isinstance(meta, dict) else None
+    step = loop.get("step") if isinstance(loop, dict) else None
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise CheckpointError(
+            f"{path} has no valid training-loop state (loop.step is {step!r}): it cannot be "
+            "resumed; start a fresh run (its agent can still be evaluated)"
+        )
     if step > total_steps:
         raise RunFolderError(
             f"{path} is at step {step}, beyond total_steps {total_steps}: resume with a "

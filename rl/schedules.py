@@ -23,11 +23,20 @@ class Schedule(Protocol):
     def config(self) -> dict: ...
 
 
+def _check_finite(schedule: object) -> None:
+    for name, value in asdict(schedule).items():
+        if isinstance(value, float | int) and not math.isfinite(value):
+            raise ValueError(f"a schedule's {name} must be a finite number, got {value}")
+
+
 @dataclass(frozen=True)
 class Constant:
     """The same value at every step."""
 
     value: float
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
 
     def __call__(self, step: int) -> float:
         return float(self.value)
@@ -45,6 +54,7 @@ class Linear:
     duration: int
 
     def __post_init__(self) -> None:
+        _check_finite(self)
         if self.duration < 0:
             raise ValueError(f"linear schedule duration must be >= 0 steps, got {self.duration}")
 
@@ -70,6 +80,7 @@ class Exponential:
     decay: float
 
     def __post_init__(self) -> None:
+        _check_finite(self)
         if not 0.0 < self.decay <= 1.0:
             raise ValueError(f"exponential schedule decay must be in (0, 1], got {self.decay}")
 
@@ -80,6 +91,25 @@ class Exponential:
 
     def config(self) -> dict:
         return {"kind": "exponential", **asdict(self)}
+
+
+def value_range(schedule: Schedule) -> tuple[float, float]:
+    """(lowest, highest) value the schedule takes at any step: each kind here is monotone, so
+    its start and end (or its one value) bound it."""
+    ends = [float(v) for k, v in schedule.config().items() if k in ("value", "start", "end")]
+    return min(ends), max(ends)
+
+
+def check_range(name: str, schedule: Schedule, low: float, high: float,
+                low_open: bool = False) -> None:
+    """Raise ValueError if `schedule` ever leaves [low, high] (or (low, high] with low_open)."""
+    lowest, highest = value_range(schedule)
+    if lowest < low or highest > high or (low_open and lowest <= low):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(
+            f"{name} must stay in {interval}, but its schedule {schedule.config()} goes from "
+            f"{lowest:g} to {highest:g}"
+        )
 
 
 def constant(value: float) -> Constant:

@@ -14,8 +14,10 @@ import concurrent.futures
 import contextlib
 import importlib
 import multiprocessing
+import os
 import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -74,9 +76,21 @@ def _resolve_entry(entry: str) -> Any:
 
 
 def run_trial(trial: Trial, resume: bool) -> TrialResult:
-    """Run one trial to the end in this process; never raises for a failure of the training."""
+    """Run one trial to the end in this process; never raises for a failure of the training.
+
+    The trial holds its run folder's lock (rl.run.lock) from the first write to trial.json: a
+    folder that another process is writing (an orphaned worker of a killed driver) is left
+    alone, and the trial is reported failed without writing anything.
+    """
     run_dir = Path(trial.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_folder.lock(run_dir):
+            return _run_trial_locked(trial, resume, run_dir)
+    except (run_folder.RunFolderError, OSError) as err:
+        return _result(trial, resume, f"{type(err).__name__}: {err}")
+
+
+def _run_trial_locked(trial: Trial, resume: bool, run_dir: Path) -> TrialResult:
     log_path = run_dir / LOG
     error = None
     start = time.perf_counter()
@@ -120,9 +134,27 @@ def _result(trial: Trial, resume: bool, error: str | None, wall_s: float = 0.0) 
 # --- local: a process pool ----------------------------------------------------------------------
 
 
-def _ignore_interrupts() -> None:
-    """Pool worker initializer: Ctrl-C is for the driver, which stops the whole pool at once."""
+_DRIVER_POLL_S = 0.2  # how often a worker checks that its driver is still alive
+
+
+def _init_worker(driver_pid: int) -> None:
+    """Pool worker initializer: Ctrl-C is for the driver, which stops the whole pool at once;
+    and a worker dies with its driver.
+
+    A driver killed with `kill -9` cannot stop its pool: its workers would go on training (and
+    start queued trials) beside the rerun of the sweep, then wait forever for work. Each worker
+    therefore watches its parent: once the driver is gone it is adopted by another process, and
+    it exits at once. Checkpoints are written atomically, so exiting mid-trial is safe: the
+    rerun resumes the trial from its last checkpoint.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def exit_with_driver() -> None:
+        while os.getppid() == driver_pid:
+            time.sleep(_DRIVER_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_driver, name="exit-with-driver", daemon=True).start()
 
 
 def run_local(trials: Sequence[tuple[Trial, bool]], workers: int) -> Iterator[TrialResult]:
@@ -135,7 +167,7 @@ def run_local(trials: Sequence[tuple[Trial, bool]], workers: int) -> Iterator[Tr
     # threads (tqdm's monitor) or of its half-initialised libraries, and the same on every OS.
     context = multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_ignore_interrupts
+        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
     )
     futures = {pool.submit(run_trial, trial, resume): (trial, resume) for trial, resume in trials}
     try:

@@ -19,18 +19,21 @@ if __package__ in (None, ""):  # run as `python scripts/evaluate.py`: make the p
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import load_run
+from rl.config import ArgumentParser
 from rl.evaluate import EVALUATE_STREAM, evaluate
 from rl.seeding import make_rng
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="evaluate.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
                         help="a folder written by train.py")
+    parser.add_argument("--allow-import", action="store_true",
+                        help="let the run's env id 'module:Id' import its module (runs its code)")
     parser.add_argument("--episodes", type=int, default=100, help="greedy episodes (default: 100)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the evaluation episodes (default: the run's seed)")
@@ -45,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed must be >= 0 (NumPy seeds are non-negative), got {args.seed}")
+    if args.max_episode_steps is not None and args.max_episode_steps < 1:
+        parser.error(f"--max-episode-steps must be >= 1, got {args.max_episode_steps}")
     try:
-        run = load_run(args.run_dir)
+        run = load_run(args.run_dir, args.allow_import)
         env = run.make_env()
         agent, meta = run.load_agent(env)
     except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "run_dir": str(run.run_dir),
         "algo": run.algo_name,
         "env_id": run.env_id,
-        "checkpoint_step": meta["loop"]["step"],
+        "checkpoint_step": (meta.get("loop") or {}).get("step"),
         "seed": seed,
         **result,
     }

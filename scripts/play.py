@@ -156,8 +156,23 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"play.py: {err}", file=sys.stderr)
         return 2
+    if not has_display():  # pygame would open no window and wait for keys forever
+        env.close()
+        print("play.py: error: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are "
+              "unset, or SDL_VIDEODRIVER is dummy): run it on a desktop, or with ssh -X",
+              file=sys.stderr)
+        return 2
     play(env, cfg.seed)
     return 0
+
+
+def has_display() -> bool:
+    """False when pygame cannot open a window (headless machines, tests)."""
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
 
 
 if __name__ == "__main__":

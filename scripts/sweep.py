@@ -595,7 +595,17 @@ def _positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except SystemExit as exit_:
+        if isinstance(exit_.code, str):  # the sweep's own usage errors: argparse's status, 2
+            print(f"sweep.py: error: {exit_.code}", file=sys.stderr)
+            return 2
+        raise
+    except OSError as err:  # e.g. a read-only --out
+        print(f"sweep.py: error: cannot write {err.filename}: {err.strerror or err}. Choose a "
+              "writable --out folder", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

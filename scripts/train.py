@@ -34,7 +34,7 @@ from agents.registry import (
     train_run,
 )
 from rl import run as run_folder
-from rl.config import add_dataclass_args, given_fields
+from rl.config import ArgumentParser, add_dataclass_args, given_fields
 from rl.loop import LoopConfig, NonFiniteMetricError
 
 
@@ -49,8 +49,16 @@ def json_object(text: str) -> dict:
     return value
 
 
+def describe_os_error(err: OSError) -> str:
+    """One line about a failed write: what, where, and what to do."""
+    if err.strerror is None:  # already a sentence (e.g. rl.loop's failed checkpoint)
+        return str(err)
+    return (f"cannot write {err.filename}: {err.strerror}. Choose a writable --run-dir, or free "
+            "disk space")
+
+
 def build_parser(algo: Algo | None, algo_name: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="train.py",
         description=__doc__,
         epilog="Add --algo NAME --help to list that algorithm's hyperparameters.",
@@ -65,6 +73,8 @@ def build_parser(algo: Algo | None, algo_name: str | None) -> argparse.ArgumentP
                         help="output folder (default: runs/<env>-<algo>-<seed>-<time>)")
     parser.add_argument("--resume", dest="resume_dir", type=Path, metavar="RUN_DIR", default=None,
                         help="continue the run in RUN_DIR from its last checkpoint")
+    parser.add_argument("--allow-import", action="store_true",
+                        help="with --resume: let the run's env id 'module:Id' import its module")
     loop_group = parser.add_argument_group("training loop (LoopConfig)")
     add_dataclass_args(loop_group, LoopConfig, exclude=["resume"])
     if algo is not None:
@@ -103,10 +113,12 @@ def prepare(argv: list[str]) -> tuple[Run, bool, argparse.ArgumentParser]:
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--algo")
     first.add_argument("--resume", type=Path)
+    first.add_argument("--allow-import", action="store_true")
     known, _ = first.parse_known_args(argv)
     plain = build_parser(None, None)
     try:
-        stored = load_run(known.resume) if known.resume is not None else None
+        stored = (load_run(known.resume, known.allow_import) if known.resume is not None
+                  else None)
         algo_name = stored.algo_name if stored is not None else known.algo
         algo = load_algo(algo_name) if algo_name is not None else None
     except (FileNotFoundError, ValueError) as err:
@@ -116,7 +128,7 @@ def prepare(argv: list[str]) -> tuple[Run, bool, argparse.ArgumentParser]:
     try:
         if stored is not None:
             check_resume_flags(args, stored)
-            run = resume_run(stored.run_dir, args)
+            run = resume_run(stored.run_dir, args, allow_import=args.allow_import)
         elif algo is None:
             raise UsageError(f"--algo is required; choose one of {', '.join(ALGOS)}")
         elif args.env_id is None:
@@ -151,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, FileNotFoundError, TypeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)  # incl. CheckpointError
         return 1
+    except OSError as err:  # a read-only folder, a full disk
+        print(f"error: {describe_os_error(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: python scripts/train.py --resume {run.run_dir}",
               file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import load_run
+from rl.config import ArgumentParser
 from rl.evaluate import DEFAULT_MAX_EPISODE_STEPS, WATCH_STREAM, play_episodes, write_gif
 from rl.seeding import make_rng
 
@@ -37,13 +39,15 @@ def has_display() -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="watch.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
                         help="a folder written by train.py")
+    parser.add_argument("--allow-import", action="store_true",
+                        help="let the run's env id 'module:Id' import its module (runs its code)")
     parser.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
     parser.add_argument("--fps", type=float, default=None,
                         help="frames per second (default: the environment's render_fps)")
@@ -61,12 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
-    if args.fps is not None and args.fps <= 0:
-        parser.error(f"--fps must be > 0, got {args.fps}")
+    if args.fps is not None and not 0 < args.fps < math.inf:
+        parser.error(f"--fps must be a positive number, got {args.fps}")
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed must be >= 0 (NumPy seeds are non-negative), got {args.seed}")
+    if args.max_episode_steps < 1:
+        parser.error(f"--max-episode-steps must be >= 1, got {args.max_episode_steps}")
+    if args.gif is not None and args.gif.is_dir():
+        parser.error(f"--gif {args.gif} is a folder: give a file name such as "
+                     f"{args.gif / 'watch.gif'}")
     record = args.gif is not None or not has_display()
     render_mode = "rgb_array" if record else "human"
     try:
-        run = load_run(args.run_dir)
+        run = load_run(args.run_dir, args.allow_import)
         env = run.make_env(render_mode=render_mode)
         agent, _ = run.load_agent(env)
     except (FileNotFoundError, ValueError) as err:  # UsageError and CheckpointError too
@@ -99,7 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"returns": returns, "return_mean": float(np.mean(returns))}))
     if record and frames:
         gif = args.gif or run.run_dir / "watch.gif"
-        write_gif(gif, frames, fps)
+        try:
+            write_gif(gif, frames, fps)
+        except OSError as err:  # a read-only folder, a full disk
+            print(f"watch.py: error: cannot write {gif}: {err.strerror or err}. Choose a writable "
+                  "--gif path", file=sys.stderr)
+            return 2
         print(f"wrote {len(frames)} frames to {gif}")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +23,9 @@ WALLS, FOOD, CAPSULES, PACMAN, GHOSTS, SCARED_GHOSTS = range(6)
 CHANNEL_NAMES = ("walls", "food", "capsules", "pacman", "ghosts", "scared_ghosts")
 OBS_TYPES = ("grid", "markov", "rgb")
 
+
+# A rendered frame larger than this is a mistake (tile_size=10**5), not a picture.
+MAX_FRAME_BYTES = 64 * 2**20
 
 class PacmanEnv(gym.Env[np.ndarray, int]):
     """A Pac-Man-like grid game after the well-known teaching version of the arcade game.
@@ -103,10 +107,19 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         if not isinstance(tile_size, int) or tile_size < 4:
             raise ValueError(f"tile_size must be an integer of at least 4, got {tile_size!r}")
         if render_fps is not None:  # this instance only: the class keeps the default
-            if render_fps <= 0:
-                raise ValueError(f"render_fps must be positive, got {render_fps}")
+            if not isinstance(render_fps, int | float) or not 0 < render_fps < math.inf:
+                raise ValueError(f"render_fps must be a positive number, got {render_fps!r}")
             self.metadata = {**self.metadata, "render_fps": render_fps}
         self.layout = layout if isinstance(layout, Layout) else load_layout(layout)
+        if not self.layout.food.any():  # the game is won by eating all food; capsules do not count
+            raise ValueError(f"layout {self.layout.name!r} has no food '.', so the game could "
+                             "never be won: add at least one '.'")
+        frame_bytes = math.prod(frame_shape(self.layout, tile_size))
+        if frame_bytes > MAX_FRAME_BYTES:  # the renderer precomputes several frames of this size
+            raise ValueError(
+                f"tile_size {tile_size} makes each frame of this layout "
+                f"{frame_shape(self.layout, tile_size)}, {frame_bytes:,} bytes (at most "
+                f"{MAX_FRAME_BYTES:,}): use a smaller tile_size (default 24)")
         self.maze = Maze(self.layout)
         self.ghost_behaviour = ghosts
         self._ghost_policy = get_ghost_policy(ghosts)

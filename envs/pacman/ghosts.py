@@ -154,7 +154,7 @@ GHOST_POLICIES: dict[str, GhostPolicy] = {
 def get_ghost_policy(name: str | GhostPolicy) -> GhostPolicy:
     """The behaviour called `name` (a callable with the GhostPolicy signature is used as is)."""
     if callable(name):
-        return name
+        return _checked(name)
     try:
         return GHOST_POLICIES[name]
     except (KeyError, TypeError):
@@ -162,3 +162,26 @@ def get_ghost_policy(name: str | GhostPolicy) -> GhostPolicy:
             f"unknown ghost behaviour {name!r}; choose one of {', '.join(GHOST_POLICIES)} "
             "or pass a function (maze, state, index, options, rng) -> (direction, cell)"
         ) from None
+
+
+def _checked(policy: GhostPolicy) -> GhostPolicy:
+    """A user's ghost policy, whose every move is checked to be one of the legal `options`: a
+    wrong return value is reported by name, not as a TypeError deep in the game rules."""
+
+    def checked(maze: Maze, state: GameState, index: int, options: Options,
+                rng: np.random.Generator) -> tuple[int, int]:
+        move = policy(maze, state, index, options, rng)
+        try:
+            legal = tuple(move) in options
+        except TypeError:  # not a pair at all
+            legal = False
+        if not legal:
+            name = getattr(policy, "__name__", repr(policy))
+            raise ValueError(
+                f"ghost policy {name} returned {move!r} for ghost {index}; it must return one "
+                f"of the legal moves it was given, (direction, cell) pairs: {options}"
+            )
+        return tuple(move)
+
+    checked.__name__ = getattr(policy, "__name__", "checked")
+    return checked

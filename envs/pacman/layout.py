@@ -101,12 +101,24 @@ def load_layout(name_or_path: str | Path) -> Layout:
                 f"unknown layout {str(name_or_path)!r}: built-in layouts are "
                 f"{', '.join(available_layouts())}, or pass the path of a {LAYOUT_SUFFIX} file"
             )
+    if path.is_dir():
+        raise ValueError(f"layout {str(path)!r} is a folder: pass the path of a {LAYOUT_SUFFIX} "
+                         "file in it")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"layout {str(path)!r} is not a regular file (a device or a pipe): "
+                         f"pass the path of a {LAYOUT_SUFFIX} file")
     if not path.is_file():
         raise FileNotFoundError(
             f"layout file {str(path)!r} does not exist; built-in layouts are "
             f"{', '.join(available_layouts())}"
         )
-    return parse_layout(path.read_text(encoding="utf-8"), name=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise LayoutError(str(path), None, None, f"not a text file (byte {err.start} is not "
+                          "UTF-8): a layout is text in the classic format ('%' wall, '.' food, "
+                          "'P' Pac-Man, 'G' ghost)") from None
+    return parse_layout(text, name=str(path))
 
 
 def parse_layout(text: str, name: str = "<string>") -> Layout:

@@ -16,6 +16,12 @@ from nets.trainer import History, TrainConfig
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
 
 
+# Bounds of meaningful settings: a learning rate of 1e6 "trains" to a loss of 5e5 without a NaN,
+# and a shift of more than half the image moves most digits out of it.
+MAX_LR = 10.0
+MAX_SHIFT = 14
+
+
 @dataclass
 class DemoConfig:
     """Flags shared by every demo; each demo subclasses it with its own defaults and fields."""
@@ -51,10 +57,12 @@ class DemoConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"--epochs and --batch-size must be at least 1, got "
                              f"{self.epochs} and {self.batch_size}")
-        if self.lr <= 0:
-            raise ValueError(f"--lr must be positive, got {self.lr}")
-        if self.shift < 0:
-            raise ValueError(f"--shift must be 0 (off) or a pixel count, got {self.shift}")
+        if not 0 < self.lr <= MAX_LR:
+            raise ValueError(f"--lr must be in (0, {MAX_LR:g}], got {self.lr:g}: larger steps "
+                             "make every optimizer here diverge")
+        if not 0 <= self.shift <= MAX_SHIFT:
+            raise ValueError(f"--shift must be 0 (off) or a pixel count up to {MAX_SHIFT} (half "
+                             f"of a 28-pixel image), got {self.shift}")
         if self.subset < 0:
             raise ValueError(f"--subset must be 0 (all) or a positive count, got {self.subset}")
 

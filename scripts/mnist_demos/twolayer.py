@@ -33,6 +33,11 @@ class Config(DemoConfig):
     # Units of the hidden layer.
     hidden: int = 50
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.hidden < 1:
+            raise ValueError(f"--hidden must be at least 1 unit, got {self.hidden}")
+
 
 def run(cfg: Config, outputs: Outputs) -> dict:
     data = load_data(cfg, layout="flat")
