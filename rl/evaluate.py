@@ -110,12 +110,17 @@ def play_episodes(
         yield Episode(total, steps, info, frames)
 
 
-def write_gif(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    """Write RGB frames (H, W, 3) uint8 to an animated GIF atomically."""
+def write_gif(path: Path, frames: list[np.ndarray], fps: float,
+              durations: list[float] | None = None) -> Path:
+    """Write RGB frames (H, W, 3) uint8 to an animated GIF atomically, each shown 1/fps
+    seconds, or `durations[i]` seconds when given (to hold the end of an episode)."""
     from PIL import Image
 
     images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
+    seconds = durations if durations is not None else [1 / fps] * len(images)
+    if len(seconds) != len(images):
+        raise ValueError(f"{len(images)} frames but {len(seconds)} durations")
     with atomic_write(path) as f:
         images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(round(1000 / fps), 20), loop=0)
+                       duration=[max(round(1000 * s), 20) for s in seconds], loop=0)
     return path

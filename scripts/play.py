@@ -1,12 +1,15 @@
 """Play the Pac-Man grid game yourself in a pygame window.
 
 Arrow keys (or W A S D) steer: Pac-Man keeps going in the last direction pressed and turns as
-soon as that way is open, as in the arcade. R starts a new game, Esc (or closing the window)
-quits. The score of every game is printed when it ends, and the last one on quitting.
+soon as that way is open, as in the arcade. The game waits (READY) until the first arrow key,
+P pauses, R starts a new game, Esc (or closing the window) quits; the keys are written under
+the maze. The score of every game is printed when it ends, and the last one on quitting.
 
     python scripts/play.py                      # the medium maze, arcade ghosts
     python scripts/play.py --layout classic --fps 10
     python scripts/play.py --layout my_maze.lay --ghosts random
+
+The tiles are sized so that the window fits a 1280x800 screen (--tile-size to choose).
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ import gymnasium as gym
 
 import envs  # noqa: F401  (registers the PacGrid ids)
 from envs.pacman import Action
+from envs.pacman.layout import load_layout
+from envs.pacman.render import frame_shape
 from rl.config import add_dataclass_args, from_args
+from rl.viewer import CAPTION_LINE, MAX_WINDOW, FrameComposer, Viewer
+
+KEY_HELP = "arrows/WASD: move   P: pause   R: new game   Esc: quit"
+OVER_HELP = "R: play again   Esc: quit"
+MAX_TILE = 32  # pixels per cell when the screen has room
 
 
 @dataclass
@@ -40,15 +50,16 @@ class PlayConfig:
     ghosts: str = "arcade"
     # Game steps per second: how fast Pac-Man and the ghosts move.
     fps: float = 7.0
-    # Pixels per maze cell.
-    tile_size: int = 32
+    # Pixels per maze cell (none: up to 32, as large as fits a 1280x800 screen).
+    tile_size: int | None = None
     # Seed of the first game's ghost moves (none: different every time).
     seed: int | None = None
     # Steps before a game stops unfinished.
     max_steps: int = 10_000
 
     def __post_init__(self) -> None:
-        if self.fps <= 0 or self.tile_size < 4 or self.max_steps < 1:
+        if self.fps <= 0 or (self.tile_size is not None and self.tile_size < 4) or (
+                self.max_steps < 1):
             raise ValueError("fps must be positive, tile-size at least 4, max-steps at least 1")
 
 
@@ -69,13 +80,23 @@ def outcome(info: dict) -> str:
     return "you win" if info["win"] else "caught" if info["loss"] else "time up"
 
 
+def fitting_tile_size(layout: str, max_size: tuple[int, int] = MAX_WINDOW) -> int:
+    """The largest tile (at most 32 px) whose window, keys line included, fits `max_size`."""
+    maze = load_layout(layout)
+    for tile in range(MAX_TILE, 4, -1):
+        height, width, _ = frame_shape(maze, tile)
+        if width <= max_size[0] and height + CAPTION_LINE + 6 <= max_size[1]:
+            return tile
+    return 4
+
+
 def make_env(cfg: PlayConfig) -> gym.Env:
     return gym.make(
-        "PacGrid/Custom-v0",
+        "PacGrid/Custom-v1",  # the observation is not used: v1 for no deprecation warning
         layout=cfg.layout,
         ghosts=cfg.ghosts,
-        render_mode="human",
-        tile_size=cfg.tile_size,
+        render_mode="rgb_array",  # play() shows the frames, with the keys and READY/PAUSED
+        tile_size=cfg.tile_size or fitting_tile_size(cfg.layout),
         render_fps=cfg.fps,
         max_episode_steps=cfg.max_steps,
     )
@@ -86,51 +107,64 @@ def play(
 ) -> list[int]:
     """Run games until the player quits; returns the final score of every game.
 
-    `get_events` replaces `pygame.event.get` (tests feed scripted key presses through it).
+    A game is READY (ghosts wait) until the first arrow key, then plays the env's render_fps steps
+    a second;
+    P pauses it. `get_events` replaces `pygame.event.get` (tests feed scripted key presses).
     """
     import pygame  # rendering loads it anyway; the game itself never does
 
-    get_events = get_events or pygame.event.get
+    viewer = Viewer(f"play.py: PacGrid {env.unwrapped.layout.name}", get_events)
+    composer = FrameComposer(1.0)
+    clock = pygame.time.Clock()
+    fps = env.metadata["render_fps"]
     directions = key_directions(pygame)
     scores: list[int] = []
-    _, info = env.reset(seed=seed)  # opens the window
+    _, info = env.reset(seed=seed)
     wanted = moving = Action.STOP
-    over = False
+    mode = "ready"  # ready, playing, paused or over
     try:
         while True:
             restart = False
-            for event in get_events():
+            for event in viewer.get_events():
                 if event.type == pygame.QUIT:
-                    return _finish(scores, info, over)
+                    return _finish(scores, info, mode == "over")
                 if event.type != pygame.KEYDOWN:
                     continue
                 if event.key == pygame.K_ESCAPE:
-                    return _finish(scores, info, over)
+                    return _finish(scores, info, mode == "over")
                 if event.key == pygame.K_r:
                     restart = True
-                elif event.key in directions:
+                elif event.key == pygame.K_p and mode in ("playing", "paused"):
+                    mode = "paused" if mode == "playing" else "playing"
+                elif event.key in directions and mode != "over":
                     wanted = directions[event.key]
+                    mode = "playing"
             if restart:
-                if not over:
+                if mode != "over":
                     scores.append(info["score"])
                     print(f"restarted: score {info['score']}")
                 _, info = env.reset()
                 wanted = moving = Action.STOP
-                over = False
-                continue
-            if over:
-                env.render()  # keep the final frame on screen while waiting for R or Esc
-                continue
-            mask = info["action_mask"]
-            if mask[wanted]:
-                moving = wanted
-            _, _, terminated, truncated, info = env.step(moving if mask[moving] else Action.STOP)
-            if terminated or truncated:
-                over = True
-                scores.append(info["score"])
-                print(f"game over ({outcome(info)}): score {info['score']}  [R: again, Esc: quit]")
+                mode = "ready"
+            elif mode == "playing":
+                mask = info["action_mask"]
+                if mask[wanted]:
+                    moving = wanted
+                action = moving if mask[moving] else Action.STOP
+                _, _, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    mode = "over"
+                    scores.append(info["score"])
+                    print(f"game over ({outcome(info)}): score {info['score']}  "
+                          "[R: again, Esc: quit]")
+            banner = {"ready": "READY!", "paused": "PAUSED", "playing": None,
+                      "over": outcome(info).upper() + "!"}[mode]
+            caption = OVER_HELP if mode == "over" else KEY_HELP
+            viewer.show(composer.compose_surface(env.render(), [caption], banner=banner))
+            clock.tick(fps)
     finally:
         env.close()
+        viewer.close()
 
 
 def _finish(scores: list[int], info: dict, over: bool) -> list[int]:

@@ -20,8 +20,10 @@ def scripted_events(script):
 
 def test_play_restarts_with_r_and_quits_with_escape(capsys):
     env = play.make_env(play.PlayConfig(layout="tiny", fps=1000, max_steps=6))
-    # Go east; the game stops after 6 steps (time up, or caught); wait; R; then Esc mid-game.
-    script = [[key(pygame.K_RIGHT)]] + [[]] * 10 + [[key(pygame.K_r)], [], [key(pygame.K_ESCAPE)]]
+    # Go east; the game stops after 6 steps (time up, or caught); wait; R; the new game waits
+    # for an arrow key; one step east; then Esc mid-game.
+    script = [[key(pygame.K_RIGHT)]] + [[]] * 10 + [[key(pygame.K_r)], [], [key(pygame.K_RIGHT)],
+                                                    [key(pygame.K_ESCAPE)]]
     scores = play.play(env, seed=0, get_events=scripted_events(script))
     out = capsys.readouterr().out
     assert "game over" in out
@@ -48,6 +50,70 @@ def test_play_follows_the_arrow_keys(capsys):
     rows = [maze.coords[cell][0] for cell in positions]
     assert rows[:4] == [5, 4, 3, 2]  # Pac-Man walks up the west column one cell per step
     assert "final score" in capsys.readouterr().out
+
+
+def record_screens(monkeypatch):
+    """The (caption, banner) of every picture play() shows."""
+    from rl.viewer import FrameComposer
+
+    screens = []
+    compose = FrameComposer.compose_surface
+
+    def recording(self, frame, caption=(), q_values=None, chosen=None, banner=None):
+        screens.append((list(caption), banner))
+        return compose(self, frame, caption, q_values, chosen, banner)
+
+    monkeypatch.setattr(FrameComposer, "compose_surface", recording)
+    return screens
+
+
+def test_play_waits_ready_pauses_with_p_and_shows_the_keys(monkeypatch, capsys):
+    screens = record_screens(monkeypatch)
+    env = play.make_env(play.PlayConfig(layout="tiny", fps=1000))
+    ghosts, steps = [], []
+
+    def events():
+        ghosts.append(tuple(env.unwrapped.state.ghosts))
+        steps.append(env.unwrapped.state.steps)
+        step = len(ghosts)
+        if step == 5:
+            return [key(pygame.K_UP)]
+        if step == 7:
+            return [key(pygame.K_p)]
+        if step == 10:
+            return [key(pygame.K_p)]
+        if step == 12:
+            return [key(pygame.K_ESCAPE)]
+        return []
+
+    scores = play.play(env, seed=0, get_events=events)
+    assert len(set(ghosts[:5])) == 1  # READY: the ghosts wait for the first key
+    assert [banner for _, banner in screens[:4]] == ["READY!"] * 4
+    assert screens[4][1] is None and screens[6][1] == "PAUSED" and screens[9][1] is None
+    assert ghosts[7] == ghosts[8] == ghosts[9]  # paused: nothing moves
+    assert steps == [0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 3, 4]  # steps in frames 5, 6, 10 and 11
+    assert len(scores) == 1
+    assert screens[0][0] == [play.KEY_HELP]
+    assert "P: pause" in play.KEY_HELP and "Esc: quit" in play.KEY_HELP
+
+
+def test_play_ends_a_game_with_a_banner_and_the_keys_to_go_on(monkeypatch, capsys):
+    screens = record_screens(monkeypatch)
+    env = play.make_env(play.PlayConfig(layout="tiny", fps=1000, max_steps=3))
+    script = [[key(pygame.K_RIGHT)]] + [[]] * 4 + [[key(pygame.K_ESCAPE)]]
+    play.play(env, seed=0, get_events=scripted_events(script))
+    caption, banner = screens[-1]
+    assert banner in ("TIME UP!", "CAUGHT!", "YOU WIN!") and caption == [play.OVER_HELP]
+
+
+def test_play_window_fits_a_1280x800_screen():
+    for layout in ("tiny", "medium", "classic", "classic-v1"):
+        env = play.make_env(play.PlayConfig(layout=layout))
+        env.reset(seed=0)
+        height, width, _ = env.render().shape
+        env.close()
+        assert width <= 1280 and height + 30 <= 800, layout
+    assert play.fitting_tile_size("classic") < 32 == play.fitting_tile_size("tiny")
 
 
 def test_play_rejects_bad_settings(capsys):

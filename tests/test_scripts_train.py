@@ -252,13 +252,90 @@ def test_help_lists_the_algorithm_flags(capsys):
     assert "--total-steps" in text and "--resume RUN_DIR" in text
 
 
-def test_watch_plays_in_a_window_when_there_is_a_display(cliff_run, monkeypatch, capsys):
-    # SDL's dummy video driver (tests/conftest.py) accepts a window, so the "human" path runs.
+def scripted_pygame_events(monkeypatch, script):
+    """pygame.event.get hands out the lists of `script` one per call, then nothing; returns the
+    list of calls made so far (one item per call)."""
+    import pygame
+
+    calls = []
+
+    def get(*args, **kwargs):
+        calls.append(len(calls))
+        return script[len(calls) - 1] if len(calls) <= len(script) else []
+
+    monkeypatch.setattr(pygame.event, "get", get)
+    return calls
+
+
+def keydown(name):
+    import pygame
+
+    return pygame.event.Event(pygame.KEYDOWN, key=getattr(pygame, name))
+
+
+def test_watch_plays_in_a_window_and_holds_the_last_frame(cliff_run, monkeypatch, capsys):
+    # SDL's dummy video driver (tests/conftest.py) accepts a window, so the window path runs.
+    import pygame
+
     monkeypatch.setattr(watch_script, "has_display", lambda: True)
     (cliff_run / "watch.gif").unlink(missing_ok=True)
+    # 13 steps at 500 moves/s poll at least 14 times; the held last frame polls until the key.
+    calls = scripted_pygame_events(monkeypatch, [[]] * 200 + [[keydown("K_RETURN")]])
     assert watch_script.main([str(cliff_run), "--fps", "500"]) == 0
-    assert "episode 1: return -13 in 13 steps" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "episode 1: return -13 in 13 steps" in out
+    assert "the last frame stays until a key is pressed" in out
+    assert len(calls) == 201  # it waited for the key, then closed the window
     assert not (cliff_run / "watch.gif").exists()
+    assert not pygame.display.get_init()
+
+
+@pytest.mark.parametrize("stop", [("KEYDOWN", "K_ESCAPE"), ("QUIT", None)])
+def test_watch_stops_on_escape_or_closing_the_window(cliff_run, monkeypatch, capsys, stop):
+    import pygame
+
+    monkeypatch.setattr(watch_script, "has_display", lambda: True)
+    event = keydown(stop[1]) if stop[1] else pygame.event.Event(pygame.QUIT)
+    scripted_pygame_events(monkeypatch, [[]] * 3 + [[event]])
+    assert watch_script.main([str(cliff_run), "--episodes", "3", "--fps", "500"]) == 0
+    captured = capsys.readouterr()
+    assert "stopped" in captured.err and "episode 1:" not in captured.out
+
+
+def test_watch_show_q_draws_the_values_beside_the_board(cliff_run, tmp_path, monkeypatch):
+    from rl.viewer import PANEL_WIDTH, FrameComposer
+
+    shown = []
+    compose = FrameComposer.compose_surface
+
+    def recording(self, frame, caption=(), q_values=None, chosen=None, banner=None):
+        shown.append((caption, None if q_values is None else list(q_values), chosen, banner))
+        return compose(self, frame, caption, q_values, chosen, banner)
+
+    monkeypatch.setattr(FrameComposer, "compose_surface", recording)
+    plain, with_q = tmp_path / "plain.gif", tmp_path / "q.gif"
+    assert watch_script.main([str(cliff_run), "--gif", str(plain)]) == 0
+    shown.clear()
+    assert watch_script.main([str(cliff_run), "--gif", str(with_q), "--show-q"]) == 0
+    with Image.open(plain) as a, Image.open(with_q) as b:
+        assert b.size[0] == a.size[0] + PANEL_WIDTH and b.n_frames == a.n_frames == 14
+    caption, q_values, chosen, _ = shown[0]
+    assert len(q_values) == 4 and chosen == int(np.argmax(q_values))  # the greedy action
+    assert caption == ["episode 1/1   step 0   return 0"]
+    assert shown[-1][3] == "done" and shown[-1][1] is None  # the end: no action chosen
+
+
+def test_watch_scales_the_tiny_maze_to_a_readable_size(tmp_path, capsys):
+    run_dir = tmp_path / "tiny"
+    train_script.main(["--algo", "qlearning", "--env", "PacGrid/Tiny-v1", "--total-steps", "50",
+                       "--eval-every", "0", "--run-dir", str(run_dir), "--no-progress"])
+    assert watch_script.main([str(run_dir), "--max-episode-steps", "3"]) == 0
+    with Image.open(run_dir / "watch.gif") as gif:
+        assert gif.size[0] >= 480
+    assert watch_script.main([str(run_dir), "--max-episode-steps", "3", "--zoom", "1",
+                              "--gif", str(tmp_path / "small.gif")]) == 0
+    with Image.open(tmp_path / "small.gif") as gif:
+        assert gif.size[0] == 168
 
 
 def test_watch_and_evaluate_report_the_pacman_game(tmp_path, capsys):
