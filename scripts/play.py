@@ -15,6 +15,7 @@ The tiles are sized so that the window fits a 1280x800 screen (--tile-size to ch
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -31,13 +32,14 @@ import gymnasium as gym
 import envs  # noqa: F401  (registers the PacGrid ids)
 from envs.pacman import Action
 from envs.pacman.layout import load_layout
-from envs.pacman.render import frame_shape
+from envs.pacman.render import PACMAN, frame_shape
 from rl.config import add_dataclass_args, from_args
 from rl.viewer import CAPTION_LINE, MAX_WINDOW, FrameComposer, Viewer
 
 KEY_HELP = "arrows/WASD: move   P: pause   R: new game   Esc: quit"
 OVER_HELP = "R: play again   Esc: quit"
 MAX_TILE = 32  # pixels per cell when the screen has room
+DEATH_FRAMES = 8  # frames of Pac-Man's death when caught: about a second at 7 steps a second
 
 
 @dataclass
@@ -122,6 +124,7 @@ def play(
     _, info = env.reset(seed=seed)
     wanted = moving = Action.STOP
     mode = "ready"  # ready, playing, paused or over
+    over_frames = 0  # frames shown since the game ended
     try:
         while True:
             restart = False
@@ -154,17 +157,39 @@ def play(
                 _, _, terminated, truncated, info = env.step(action)
                 if terminated or truncated:
                     mode = "over"
+                    over_frames = 0
                     scores.append(info["score"])
                     print(f"game over ({outcome(info)}): score {info['score']}  "
                           "[R: again, Esc: quit]")
             banner = {"ready": "READY!", "paused": "PAUSED", "playing": None,
                       "over": outcome(info).upper() + "!"}[mode]
             caption = OVER_HELP if mode == "over" else KEY_HELP
-            viewer.show(composer.compose_surface(env.render(), [caption], banner=banner))
+            picture = composer.compose_surface(env.render(), [caption], banner=banner)
+            if mode == "over" and info["loss"] and over_frames < DEATH_FRAMES:
+                _draw_dying_pacman(pygame, picture, env.unwrapped, over_frames / DEATH_FRAMES)
+                over_frames += 1
+            viewer.show(picture)
             clock.tick(fps)
     finally:
         env.close()
         viewer.close()
+
+
+def _draw_dying_pacman(pygame, surface, game, progress: float) -> None:
+    """Pac-Man back on top of the ghost that caught him, his mouth opening until he is gone
+    (`progress` 0 to 1), as in the arcade."""
+    tile = game.tile_size
+    row, col = game.maze.coords[game.state.pacman]
+    cx, cy = col * tile + tile / 2, row * tile + tile / 2
+    radius = tile / 2 - max(1, tile // 12)
+    mouth = 180 * progress  # half-angle of the mouth, opening upwards
+    if mouth >= 179:
+        return
+    points = [(cx, cy)]
+    for k in range(25):
+        angle = math.radians(90 + mouth + (360 - 2 * mouth) * k / 24)
+        points.append((cx + radius * math.cos(angle), cy - radius * math.sin(angle)))
+    pygame.draw.polygon(surface, PACMAN, points)
 
 
 def _finish(scores: list[int], info: dict, over: bool) -> list[int]:

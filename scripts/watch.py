@@ -125,6 +125,8 @@ def episode_pictures(
                 head = f"episode {number}/{episodes}: {result}   return {total:g} in {steps} steps"
                 summary = {"number": number, "return": total, "steps": steps, "info": info,
                            "outcome": result}
+                if keys and number == episodes:
+                    keys_line = ["any key: close"]
                 yield composer.compose(frame, [head, *keys_line], banner=result), summary
                 break
             q_values = agent.q_values(obs) if show_q else None
@@ -201,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                       "is closed)")
                 asked = viewer.wait(math.inf, until_key=True)
             if asked == "quit":
-                print("stopped", file=sys.stderr)
+                if summary is None or summary["number"] < args.episodes:
+                    print("stopped", file=sys.stderr)
                 break
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)

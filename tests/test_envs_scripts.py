@@ -106,6 +106,22 @@ def test_play_ends_a_game_with_a_banner_and_the_keys_to_go_on(monkeypatch, capsy
     assert banner in ("TIME UP!", "CAUGHT!", "YOU WIN!") and caption == [play.OVER_HELP]
 
 
+def test_play_shows_pacman_dying_when_caught(monkeypatch, capsys):
+    screens = record_screens(monkeypatch)
+    dying = []
+    draw = play._draw_dying_pacman
+    monkeypatch.setattr(play, "_draw_dying_pacman",
+                        lambda pygame, surface, game, progress: (dying.append(progress),
+                                                                 draw(pygame, surface, game,
+                                                                      progress)))
+    env = play.make_env(play.PlayConfig(layout="tiny", fps=1000))
+    script = [[key(pygame.K_UP)]] + [[]] * 20 + [[key(pygame.K_ESCAPE)]]
+    play.play(env, seed=0, get_events=scripted_events(script))  # caught in 4 steps
+    assert "game over (caught)" in capsys.readouterr().out
+    assert screens[-1][1] == "CAUGHT!"
+    assert dying == [k / play.DEATH_FRAMES for k in range(play.DEATH_FRAMES)]
+
+
 def test_play_window_fits_a_1280x800_screen():
     for layout in ("tiny", "medium", "classic", "classic-v1"):
         env = play.make_env(play.PlayConfig(layout=layout))
