@@ -4,9 +4,10 @@
     python scripts/demo.py --env PacGrid/Small-v1 --total-steps 300000   # the full small layout
 
 Trains the CNN DQN (agents/dqn.py, with the environment's preset) as scripts/train.py does,
-evaluates the greedy agent as scripts/evaluate.py does, then writes the learning curve
-(learning_curve.png) and a GIF of the trained agent playing (play.gif) into the run folder, and
-prints where everything is.
+evaluates the greedy agent as scripts/evaluate.py does ("won 91 of 100 games, mean score
+413"; the numbers go to evaluation.json for machines, and to stdout with --json), then writes
+the learning curve (learning_curve.png) and a GIF of the trained agent playing (play.gif) into
+the run folder, and prints where everything is and the commands to watch it.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ if __package__ in (None, ""):  # run as `python scripts/demo.py`: make the proje
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
+from nets.io import write_json
 from agents.registry import load_run, train_settings
 from rl import run as run_folder
 from rl.evaluate import EVALUATE_STREAM, WATCH_STREAM, evaluate, play_episodes, write_gif
 from rl.loop import NonFiniteMetricError
 from rl.seeding import make_rng
+from scripts import hints
+
+EVALUATION_NAME = "evaluation.json"  # the final evaluation's numbers, in the run folder
 
 
 @dataclass
@@ -54,6 +59,8 @@ class DemoConfig:
     eval_episodes: int = 100
     # Episodes recorded into the GIF.
     gif_episodes: int = 3
+    # Print the training and evaluation numbers as one JSON object at the end.
+    json: bool = False
 
 
 def parse_args(argv: list[str] | None) -> DemoConfig:
@@ -71,6 +78,9 @@ def parse_args(argv: list[str] | None) -> DemoConfig:
                         help=f"greedy evaluation games (default: {defaults.eval_episodes})")
     parser.add_argument("--gif-episodes", type=int, default=defaults.gif_episodes,
                         help=f"games recorded in the GIF (default: {defaults.gif_episodes})")
+    parser.add_argument("--json", action="store_true",
+                        help="also print the numbers as one JSON object (they are always "
+                             f"written to RUN_DIR/{EVALUATION_NAME})")
     args = parser.parse_args(argv)
     if args.total_steps is not None and args.total_steps < 1:
         parser.error("--total-steps must be a positive number of steps")
@@ -94,15 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, NonFiniteMetricError) as err:
         print(f"demo: training stopped: {err}; see {run_dir}", file=sys.stderr)
         return 1
-    print(json.dumps({"steps": history.steps, "episodes": history.episodes,
-                      "elapsed_s": round(history.elapsed_s, 1)}))
+    training = {"steps": history.steps, "episodes": history.episodes,
+                "elapsed_s": round(history.elapsed_s, 1)}
+    print(f"demo: trained {history.steps:,} steps ({history.episodes:,} games) in "
+          f"{history.elapsed_s:.0f} s")
 
     run = load_run(run_dir)
     env = run.make_env(render_mode="rgb_array")
     agent, _ = run.load_agent(env)
     print(f"demo: greedy evaluation over {config.eval_episodes} games")
     result = evaluate(env, agent, config.eval_episodes, make_rng([run.seed, EVALUATE_STREAM]))
-    print(json.dumps(result))
+    print(f"demo: {summary(result)}")
+    numbers = {"training": training, "evaluation": result}
+    write_json(run_dir / EVALUATION_NAME, numbers)
     gif = run_dir / "play.gif"
     rng = make_rng([run.seed, WATCH_STREAM])
     frames = [frame for episode in play_episodes(env, agent, config.gif_episodes, rng,
@@ -112,9 +126,24 @@ def main(argv: list[str] | None = None) -> int:
     print("demo: done.")
     print(f"  learning curve: {run_folder.curve_path(run_dir)}")
     print(f"  trained agent playing: {gif}")
+    print(f"  numbers (JSON): {run_dir / EVALUATION_NAME}")
     print(f"  run folder (config, metrics, checkpoint): {run_dir}")
-    print(f"  watch it in a window: python scripts/watch.py {run_dir}")
+    print(f"  watch it in a window: {hints.command('watch.py', run_dir)}")
+    print(f"  with its Q-values: {hints.command('watch.py', run_dir, '--show-q', '--fps', '4')}")
+    if config.json:
+        print(json.dumps(numbers))
     return 0
+
+
+def summary(result: dict) -> str:
+    """The evaluation as a person says it: "won 91 of 100 games, mean score 413"."""
+    games = result["episodes"]
+    if "win_rate" in result:
+        text = f"won {round(result['win_rate'] * games)} of {games} games"
+        if "mean_score" in result:
+            text += f", mean score {result['mean_score']:.0f}"
+        return text
+    return f"mean return {result['return_mean']:.1f} over {games} games"
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from rl import stats
 from rl.run import checkpoint_path, metrics_path
 from rl.seeding import make_rng
 from rl.trials import MARKER, Trial, TrialResult, run_local, run_ray
+from scripts import hints
 
 DEFAULT_ENTRY = "agents.registry:train_settings"
 # Flags the sweep sets itself for every trial; a sweep file must not set them.
@@ -330,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
         for result in failed:
             print(f"  {result.name}: {result.error}")
         return 1
-    print(f"report: python scripts/sweep.py report {sweep_dir}")
+    print(f"report: {hints.command('sweep.py', 'report', sweep_dir)}")
     return 0
 
 

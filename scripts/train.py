@@ -36,6 +36,7 @@ from agents.registry import (
 from rl import run as run_folder
 from rl.config import ArgumentParser, add_dataclass_args, given_fields
 from rl.loop import LoopConfig, NonFiniteMetricError
+from scripts import hints
 
 
 def json_object(text: str) -> dict:
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {describe_os_error(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: python scripts/train.py --resume {run.run_dir}",
+        print(f"\ninterrupted; continue with: {hints.command('train.py', '--resume', run.run_dir)}",
               file=sys.stderr)
         return 130
     paths = [run_folder.config_path(run.run_dir), run_folder.metrics_path(run.run_dir),

@@ -1,6 +1,11 @@
 """DQN scripts with tiny budgets: train.py on other envs, the benchmark JSON, the demo."""
 
 import json
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -52,12 +57,25 @@ def test_benchmark_rejects_a_budget_without_updates(capsys):
     assert "learning_starts" in capsys.readouterr().err
 
 
-def test_demo_writes_curve_and_gif(tmp_path, capsys):
-    run_dir = tmp_path / "demo"
+def test_demo_writes_curve_and_gif_and_its_hints_work_as_printed(tmp_path, capsys,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as `make demo` does: hints relative to the current folder
+    run_dir = Path("demo")
     status = demo.main(["--total-steps", "400", "--eval-episodes", "2", "--run-dir",
-                        str(run_dir)])
+                        str(run_dir), "--json"])
     assert status == 0
     assert (run_dir / "learning_curve.png").stat().st_size > 0
     assert (run_dir / "play.gif").read_bytes()[:3] == b"GIF"
     out = capsys.readouterr().out
     assert str(run_dir / "play.gif") in out and str(run_dir / "learning_curve.png") in out
+    assert re.search(r"^demo: won \d of 2 games, mean score -?\d+$", out, re.MULTILINE)
+    numbers = json.loads((run_dir / "evaluation.json").read_text())
+    assert numbers["evaluation"]["episodes"] == 2 and numbers["training"]["steps"] == 400
+    assert json.loads(out.strip().splitlines()[-1]) == numbers  # --json: the same object
+    hints = [line.split(": ", 1)[1] for line in out.splitlines() if "scripts/" in line]
+    assert len(hints) == 2 and all("watch.py" in hint for hint in hints)
+    for hint in hints:  # run as printed, in the folder where it was printed (headless: a GIF)
+        done = subprocess.run(shlex.split(hint), capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
+        assert done.returncode == 0, done.stderr
+        assert "wrote" in done.stdout and "watch.gif" in done.stdout
