@@ -32,8 +32,8 @@ if __package__ in (None, ""):  # run as `python scripts/demo.py`: make the proje
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
-from nets.io import write_json
 from agents.registry import load_run, train_settings
+from nets.io import write_json
 from rl import run as run_folder
 from rl.evaluate import EVALUATE_STREAM, WATCH_STREAM, evaluate, play_episodes, write_gif
 from rl.loop import NonFiniteMetricError
