@@ -133,6 +133,15 @@ class QLearningAgent:
                 f"tabular Q-learning needs a Discrete action space, got {action_space}; "
                 "use an environment with discrete actions"
             )
+        if isinstance(observation_space, gym.spaces.Box) and np.issubdtype(
+                observation_space.dtype, np.floating):
+            raise ValueError(
+                f"tabular {self.config.method} keeps one table row per observation, but the "
+                f"observations (Box of shape {observation_space.shape}, "
+                f"{observation_space.dtype}) are floats, which (almost) never repeat: it can never "
+                "learn. Use --algo dqn, or an environment (or a wrapper) with Discrete or "
+                "integer observations"
+            )
         self.n_actions = int(action_space.n)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.steps = 0  # transitions observed so far: the clock of the α and ε schedules

@@ -31,6 +31,7 @@ from rl.loop import History, LoopConfig, NonFiniteMetricError, check_checkpoint,
 from rl.plotting import plot_learning_curves
 from rl.protocol import Agent
 from rl.run import RunConfig
+from rl.schedules import Linear
 from rl.seeding import make_rng
 
 AGENT_STREAM = 0  # the agent's rng is make_rng([seed, AGENT_STREAM]); the loop's is make_rng(seed)
@@ -162,23 +163,104 @@ class Run:
         return agent, load_agent(path, agent, env)
 
 
+# run_warnings speaks up when a run is shorter than this fraction of a schedule's duration.
+SCHEDULE_CUT_WARNING = 0.8
+# Agent fields whose schedule runs on the clock of gradient updates, not environment steps.
+UPDATE_CLOCK_FIELDS = frozenset({"learning_rate"})
+
+
+def expected_updates(agent_config: Any, total_steps: int) -> int | None:
+    """Gradient updates an agent with `learning_starts` and `train_freq` makes in `total_steps`
+    environment steps (None for an agent that updates every step, as the tabular ones)."""
+    learning_starts = getattr(agent_config, "learning_starts", None)
+    if learning_starts is None:
+        return None
+    gradient_steps = getattr(agent_config, "gradient_steps", 1)
+    return max(0, total_steps - learning_starts) // agent_config.train_freq * gradient_steps
+
+
+def schedule_length(agent_config: Any, name: str, total_steps: int) -> tuple[int, str]:
+    """How long field `name`'s schedule can run in this run: (count, "steps" or "updates")."""
+    updates = expected_updates(agent_config, total_steps)
+    if name in UPDATE_CLOCK_FIELDS and updates is not None:
+        return updates, "updates"
+    return total_steps, "steps"
+
+
+def fit_schedules(agent_config: Any, preset: Mapping[str, Any], total_steps: int,
+                  given: set[str]) -> Any:
+    """`agent_config` with every linear schedule not in `given` stretched or shrunk by
+    total_steps / the preset's total_steps, so that the preset's schedules end where they end
+    in the preset's run (--fit-schedules)."""
+    budget = preset.get("total_steps", LoopConfig().total_steps)
+    factor = total_steps / budget
+    changes = {}
+    for f in dataclasses.fields(agent_config):
+        value = getattr(agent_config, f.name)
+        if f.name not in given and isinstance(value, Linear):
+            changes[f.name] = dataclasses.replace(value, duration=round(value.duration * factor))
+    return dataclasses.replace(agent_config, **changes)
+
+
+def run_warnings(run: Run) -> list[str]:
+    """What would make this run learn nothing, or less than it seems: said before it starts.
+
+    An agent that waits `learning_starts` steps beyond the run makes no update; a schedule
+    longer than the run stops part way (ε still high at the end, say).
+    """
+    config, total = run.agent_config, run.loop_config.total_steps
+    found = []
+    learning_starts = getattr(config, "learning_starts", None)
+    if learning_starts is not None and learning_starts >= total:
+        found.append(
+            f"learning_starts {learning_starts:,} >= total_steps {total:,}: the "
+            f"{run.algo_name} agent makes no update in this run, so it learns nothing. Lower "
+            f"--learning-starts (e.g. --learning-starts {max(1, total // 10)}) or raise "
+            "--total-steps"
+        )
+        return found  # the schedules do not matter then
+    for f in dataclasses.fields(config):
+        schedule = getattr(config, f.name)
+        if not isinstance(schedule, Linear):
+            continue
+        if f.name.startswith("priority_") and not getattr(config, "prioritized", False):
+            continue  # not used without prioritized replay
+        length, clock = schedule_length(config, f.name, total)
+        # A schedule cut short by a few percent (the presets count updates roughly) still
+        # ends near its end value; one cut by a fifth or more does not.
+        if length < SCHEDULE_CUT_WARNING * schedule.duration:
+            found.append(
+                f"{f.name}'s schedule runs {schedule.duration:,} {clock}, "
+                f"{schedule.duration - length:,} more than this run's {length:,}: it ends at "
+                f"{schedule(length):.3g} instead of {schedule.end:g}. Pass --fit-schedules (in a "
+                "sweep: --base fit_schedules=true) to "
+                "scale the preset's schedules to --total-steps, or set the schedule "
+                f"(--{f.name.replace('_', '-')})"
+            )
+    return found
+
+
 def new_run(
     algo_name: str,
     env_id: str,
-    values: Mapping[str, Any] | Any = (),
+    values: Mapping[str, Any] | Any = None,
     env_kwargs: Mapping[str, Any] | None = None,
     run_dir: str | Path | None = None,
     command: Sequence[str] = (),
+    fit: bool = False,
 ) -> Run:
     """A new run: dataclass defaults < the preset of (algo, env) < `values`, for both configs.
 
     `values` maps config fields (the agent's or LoopConfig's) to values: parsed flags (an
     argparse Namespace holding only the flags given; other entries are ignored) or a dict
-    such as a sweep's (where an unknown key is an error).
+    such as a sweep's (where an unknown key is an error). `fit` scales the linear schedules
+    that `values` does not set to the run's total_steps (see fit_schedules).
     """
     algo = load_algo(algo_name)
     agent_fields = {f.name for f in dataclasses.fields(algo.config_cls)}
-    if not isinstance(values, Mapping):
+    if values is None:
+        values = {}
+    elif not isinstance(values, Mapping):
         values = given_fields(algo.config_cls, values) | given_fields(LoopConfig, values)
     unknown = sorted(set(values) - agent_fields - LOOP_FIELDS)
     if unknown:
@@ -186,6 +268,8 @@ def new_run(
     preset = algo.presets.get(preset_key(env_id), {})
     loop_config = from_args(LoopConfig, values, base=preset)
     agent_config = from_args(algo.config_cls, {**values, **algo.fixed}, base=preset)
+    if fit:
+        agent_config = fit_schedules(agent_config, preset, loop_config.total_steps, set(values))
     run_dir = Path(run_dir or run_folder.default_run_dir(env_id, algo_name, loop_config.seed))
     config = RunConfig(
         algo=algo_name, env_id=env_id, env_kwargs=dict(env_kwargs or {}), seed=loop_config.seed,
@@ -234,11 +318,11 @@ def load_run(run_dir: str | Path, allow_import: bool = False) -> Run:
                          ) from None
 
 
-def resume_run(run_dir: str | Path, loop_values: Mapping[str, Any] | Any = (),
+def resume_run(run_dir: str | Path, loop_values: Mapping[str, Any] | Any = None,
                allow_import: bool = False) -> Run:
     """The run of `run_dir` with new training-loop values, checked to be resumable."""
     run = load_run(run_dir, allow_import)
-    run.loop_config = from_args(LoopConfig, loop_values, base=run.config.loop)
+    run.loop_config = from_args(LoopConfig, loop_values or {}, base=run.config.loop)
     run_folder.check_resumable(run.run_dir, run.loop_config.total_steps)
     run.config.loop = to_json(run.loop_config)
     run.config.resumed.append(run_folder.now())
@@ -260,6 +344,8 @@ def train_run(run: Run, resume: bool = False) -> History:
             agent = run.make_agent(envs[0])  # agents check their config and the env's spaces
         except (TypeError, ValueError, MemoryError) as err:  # MemoryError: a too-large buffer
             raise UsageError(str(err)) from None
+        for warning in run_warnings(run):
+            print(f"warning: {warning}", file=sys.stderr)
         if len(envs) > 1 and not hasattr(agent, "act_batch"):
             raise UsageError(f"--num-envs {len(envs)}: the {run.algo_name} agent acts in one "
                              "environment at a time; use --num-envs 1 (or --algo dqn)")
@@ -286,6 +372,21 @@ def _plot(run_dir: Path) -> None:
         print(f"no learning curve: {err}", file=sys.stderr)
 
 
+def settings_warnings(settings: Mapping[str, Any]) -> list[str]:
+    """run_warnings of the run that train_settings would start (a sweep says them once, up
+    front, rather than in every trial's train.log); [] when the settings make no valid run."""
+    settings = dict(settings)
+    algo, env_id = settings.pop("algo", None), settings.pop("env", None)
+    settings.pop("env_kwargs", None)
+    fit = bool(settings.pop("fit_schedules", False))
+    if algo is None or env_id is None:
+        return []
+    try:
+        return run_warnings(new_run(algo, env_id, settings, fit=fit))
+    except (TypeError, ValueError):  # the trials report it, each in its own log
+        return []
+
+
 def train_settings(run_dir: str | Path, settings: Mapping[str, Any], resume: bool) -> History:
     """Train one run from a dict of settings: "algo", "env", optional "env_kwargs", and config
     fields (agent or loop, "seed" included). Resuming keeps the run's config.json and takes only
@@ -301,6 +402,8 @@ def train_settings(run_dir: str | Path, settings: Mapping[str, Any], resume: boo
         if algo is None or env_id is None:
             raise UsageError("a run needs the settings 'algo' and 'env'")
         env_kwargs = settings.pop("env_kwargs", None)
+        fit = bool(settings.pop("fit_schedules", False))
         run = new_run(algo, env_id, settings, env_kwargs=env_kwargs, run_dir=run_dir,
-                      command=["train_settings", json.dumps(dict(settings), default=repr)])
+                      command=["train_settings", json.dumps(dict(settings), default=repr)],
+                      fit=fit)
     return train_run(run, resume)

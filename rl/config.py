@@ -128,8 +128,14 @@ def add_dataclass_args(
     parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     cls: type,
     exclude: Iterable[str] = (),
+    preset: Mapping[str, Any] | None = None,
+    preset_name: str = "",
 ) -> None:
-    """Add `--field-name` for every field of dataclass `cls` (except those in `exclude`)."""
+    """Add `--field-name` for every field of dataclass `cls` (except those in `exclude`).
+
+    The help shows each field's default, or its value in `preset` (named `preset_name`, e.g.
+    an environment id) where the preset sets it: the value a run would get.
+    """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     hints = typing.get_type_hints(cls)
@@ -142,7 +148,11 @@ def add_dataclass_args(
         default = _default_of(f)
         help_text = f.metadata.get("help") or comments.get(f.name, "")
         help_text = help_text.replace("%", "%%")  # argparse %-formats help strings
-        help_text = f"{help_text} (default: {_show(default)})".strip()
+        if preset is not None and f.name in preset:
+            shown = f"{preset_name} preset: {_show(preset[f.name])}"
+        else:
+            shown = f"default: {_show(default)}"
+        help_text = f"{help_text} ({shown})".strip()
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         origin = typing.get_origin(tp)
         if tp is Schedule:

@@ -49,6 +49,7 @@ except ModuleNotFoundError:  # Python 3.10: JSON sweep files only
 if __package__ in (None, ""):  # run as `python scripts/sweep.py`: make `scripts.*` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agents.registry import settings_warnings
 from nets.io import write_json
 from rl import stats
 from rl.run import checkpoint_path, metrics_path
@@ -306,6 +307,13 @@ def run(args: argparse.Namespace) -> int:
         f" x {len(cfg.seeds)} seeds); {len(finished)} already done, {resuming} to resume, "
         f"{len(to_run) - resuming} to start; backend {args.backend}"
     )
+    if cfg.entry == DEFAULT_ENTRY:  # said once here, not only in every trial's train.log
+        said = set()
+        for trial in trials:
+            for warning in settings_warnings(trial.settings):
+                if warning not in said:
+                    said.add(warning)
+                    print(f"warning: {trial.config_name}: {warning}", file=sys.stderr)
     run_dirs = {trial.name: trial.run_dir for trial in trials}
     workers = min(args.workers or usable_cores(), max(len(to_run), 1))
     # Both backends are generators: nothing starts until the loop below asks for results.

@@ -30,6 +30,7 @@ from agents.registry import (
     load_algo,
     load_run,
     new_run,
+    preset_key,
     resume_run,
     train_run,
 )
@@ -58,7 +59,10 @@ def describe_os_error(err: OSError) -> str:
             "disk space")
 
 
-def build_parser(algo: Algo | None, algo_name: str | None) -> argparse.ArgumentParser:
+def build_parser(algo: Algo | None, algo_name: str | None,
+                 env_id: str | None = None) -> argparse.ArgumentParser:
+    """The parser of train.py; with `algo`, its hyperparameters as flags, whose help shows the
+    preset values of `env_id` where it has a preset."""
     parser = ArgumentParser(
         prog="train.py",
         description=__doc__,
@@ -76,13 +80,22 @@ def build_parser(algo: Algo | None, algo_name: str | None) -> argparse.ArgumentP
                         help="continue the run in RUN_DIR from its last checkpoint")
     parser.add_argument("--allow-import", action="store_true",
                         help="with --resume: let the run's env id 'module:Id' import its module")
+    parser.add_argument("--fit-schedules", action="store_true",
+                        help="scale the preset's linear schedules (ε, α, learning rate) by "
+                             "--total-steps / the preset's total_steps, so that they end where "
+                             "they end in the preset's run (schedules given as flags are kept)")
+    preset = algo.presets.get(preset_key(env_id)) if algo is not None and env_id else None
     loop_group = parser.add_argument_group("training loop (LoopConfig)")
-    add_dataclass_args(loop_group, LoopConfig, exclude=["resume"])
+    add_dataclass_args(loop_group, LoopConfig, exclude=["resume"], preset=preset,
+                       preset_name=env_id or "")
     if algo is not None:
         loop_fields = {f.name for f in dataclasses.fields(LoopConfig)}
         title = f"{algo_name} hyperparameters ({algo.config_cls.__name__})"
+        if preset:
+            title += f", with the {env_id} preset"
         group = parser.add_argument_group(title)
-        add_dataclass_args(group, algo.config_cls, exclude=loop_fields | set(algo.fixed))
+        add_dataclass_args(group, algo.config_cls, exclude=loop_fields | set(algo.fixed),
+                           preset=preset, preset_name=env_id or "")
     return parser
 
 
@@ -97,6 +110,8 @@ def check_resume_flags(args: argparse.Namespace, stored: Run) -> None:
         changed.append("algo")
     if args.env_kwargs is not None or args.run_dir is not None:
         changed.append("env-kwargs/run-dir")
+    if args.fit_schedules:
+        changed.append("fit-schedules")
     if changed:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise UsageError(
@@ -115,6 +130,7 @@ def prepare(argv: list[str]) -> tuple[Run, bool, argparse.ArgumentParser]:
     first.add_argument("--algo")
     first.add_argument("--resume", type=Path)
     first.add_argument("--allow-import", action="store_true")
+    first.add_argument("--env")
     known, _ = first.parse_known_args(argv)
     plain = build_parser(None, None)
     try:
@@ -124,7 +140,7 @@ def prepare(argv: list[str]) -> tuple[Run, bool, argparse.ArgumentParser]:
         algo = load_algo(algo_name) if algo_name is not None else None
     except (FileNotFoundError, ValueError) as err:
         plain.error(str(err))
-    parser = build_parser(algo, algo_name)
+    parser = build_parser(algo, algo_name, known.env if stored is None else None)
     args = parser.parse_args(argv)
     try:
         if stored is not None:
@@ -137,7 +153,8 @@ def prepare(argv: list[str]) -> tuple[Run, bool, argparse.ArgumentParser]:
         else:
             # The flags given (and only those: argparse.SUPPRESS) override the preset.
             run = new_run(args.algo, args.env_id, args, env_kwargs=args.env_kwargs,
-                          run_dir=args.run_dir, command=["scripts/train.py", *argv])
+                          run_dir=args.run_dir, command=["scripts/train.py", *argv],
+                          fit=args.fit_schedules)
             run_folder.check_fresh(run.run_dir)
     except (ValueError, TypeError) as err:  # UsageError, RunFolderError, bad config values
         parser.error(str(err))
