@@ -344,13 +344,13 @@ def train_run(run: Run, resume: bool = False) -> History:
             agent = run.make_agent(envs[0])  # agents check their config and the env's spaces
         except (TypeError, ValueError, MemoryError) as err:  # MemoryError: a too-large buffer
             raise UsageError(str(err)) from None
-        for warning in run_warnings(run):
-            print(f"warning: {warning}", file=sys.stderr)
         if len(envs) > 1 and not hasattr(agent, "act_batch"):
             raise UsageError(f"--num-envs {len(envs)}: the {run.algo_name} agent acts in one "
                              "environment at a time; use --num-envs 1 (or --algo dqn)")
         if resume:  # refuse a checkpoint of another env, config or a bad state: before any write
             check_checkpoint(run_folder.checkpoint_path(run.run_dir), agent, envs[0])
+        for warning in run_warnings(run):  # once the run is sure to start
+            print(f"warning: {warning}", file=sys.stderr)
         with run_folder.lock(run.run_dir):  # config.json too is written by the one writer
             run_folder.write_config(run.run_dir, run.config)
             loop_config = dataclasses.replace(run.loop_config, resume=resume)

@@ -34,11 +34,11 @@ if __package__ in (None, ""):  # run as `python scripts/demo.py`: make the proje
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import load_run, train_settings
 from nets.io import write_json
+from rl import hints
 from rl import run as run_folder
 from rl.evaluate import EVALUATE_STREAM, WATCH_STREAM, evaluate, play_episodes, write_gif
 from rl.loop import NonFiniteMetricError
 from rl.seeding import make_rng
-from scripts import hints
 
 EVALUATION_NAME = "evaluation.json"  # the final evaluation's numbers, in the run folder
 

@@ -51,11 +51,10 @@ if __package__ in (None, ""):  # run as `python scripts/sweep.py`: make `scripts
 
 from agents.registry import settings_warnings
 from nets.io import write_json
-from rl import stats
+from rl import hints, stats
 from rl.run import checkpoint_path, metrics_path
 from rl.seeding import make_rng
 from rl.trials import MARKER, Trial, TrialResult, run_local, run_ray
-from scripts import hints
 
 DEFAULT_ENTRY = "agents.registry:train_settings"
 # Flags the sweep sets itself for every trial; a sweep file must not set them.

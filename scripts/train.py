@@ -34,10 +34,10 @@ from agents.registry import (
     resume_run,
     train_run,
 )
+from rl import hints
 from rl import run as run_folder
 from rl.config import ArgumentParser, add_dataclass_args, given_fields
 from rl.loop import LoopConfig, NonFiniteMetricError
-from scripts import hints
 
 
 def json_object(text: str) -> dict:

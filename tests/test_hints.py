@@ -1,4 +1,4 @@
-"""The commands scripts print as hints run as printed (scripts/hints.py)."""
+"""The commands scripts print as hints run as printed (rl/hints.py)."""
 
 import shlex
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from scripts import hints
+from rl import hints
 from scripts import train as train_script
 
 

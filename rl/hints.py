@@ -12,7 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"  # rl/ lies beside scripts/
 
 
 def _short(path: str | Path) -> str:
