@@ -157,6 +157,9 @@ class Run:
         Refuses a checkpoint of another environment (id, kwargs, spaces) or config.
         """
         path = run_folder.checkpoint_path(self.run_dir, kind)
+        if not path.is_file() and kind == "best":
+            raise FileNotFoundError(f"{self.run_dir} has no {path.name}: training does not keep "
+                                    "a best checkpoint yet, only the last; use --checkpoint last")
         if not path.is_file():
             raise FileNotFoundError(f"{self.run_dir} has no {path.name}; train it first")
         agent = self.make_agent(env)

@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-import", action="store_true",
                         help="let the run's env id 'module:Id' import its module (runs its code)")
     parser.add_argument("--checkpoint", choices=tuple(CHECKPOINT_NAMES), default="last",
-                        help="which model to watch: the last checkpoint or the best one by "
-                             "evaluation (default: %(default)s)")
+                        help="which model to watch: the last checkpoint, or the best one by "
+                             "evaluation where the run kept one (default: %(default)s)")
     parser.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS,
                         help="moves per second (default: %(default)g)")

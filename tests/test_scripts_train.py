@@ -325,6 +325,14 @@ def test_watch_show_q_draws_the_values_beside_the_board(cliff_run, tmp_path, mon
     assert shown[-1][3] == "done" and shown[-1][1] is None  # the end: no action chosen
 
 
+def test_watch_checkpoint_best_says_why_there_is_none(cliff_run, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        watch_script.main([str(cliff_run), "--checkpoint", "best"])
+    assert exit_info.value.code == 2
+    assert ("has no best.npz: training does not keep a best checkpoint yet, only the last; use "
+            "--checkpoint last") in capsys.readouterr().err
+
+
 def test_watch_scales_the_tiny_maze_to_a_readable_size(tmp_path, capsys):
     run_dir = tmp_path / "tiny"
     train_script.main(["--algo", "qlearning", "--env", "PacGrid/Tiny-v1", "--total-steps", "50",
