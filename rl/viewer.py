@@ -9,6 +9,8 @@ mode, so the same composed frame goes to the window and to the GIF.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -35,6 +37,15 @@ def fit_zoom(width: int, height: int, extra: tuple[int, int] = (0, 0),
     zoom = max(1, math.ceil(min_width / width))  # whole factors keep the pixels crisp
     limit = min((max_size[0] - extra[0]) / width, (max_size[1] - extra[1]) / height)
     return float(zoom) if zoom <= limit else max(limit, 0.1)
+
+
+def has_display() -> bool:
+    """False when pygame cannot open a window (headless machines, tests)."""
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
 
 
 def _import_pygame():

@@ -34,7 +34,7 @@ from envs.pacman import Action
 from envs.pacman.layout import load_layout
 from envs.pacman.render import PACMAN, frame_shape
 from rl.config import add_dataclass_args, from_args
-from rl.viewer import CAPTION_LINE, MAX_WINDOW, FrameComposer, Viewer
+from rl.viewer import CAPTION_LINE, MAX_WINDOW, FrameComposer, Viewer, has_display
 
 KEY_HELP = "arrows/WASD: move   P: pause   R: new game   Esc: quit"
 OVER_HELP = "R: play again   Esc: quit"
@@ -223,15 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     play(env, cfg.seed)
     return 0
-
-
-def has_display() -> bool:
-    """False when pygame cannot open a window (headless machines, tests)."""
-    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
-        return False
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 if __name__ == "__main__":

@@ -39,20 +39,18 @@ from rl.evaluate import DEFAULT_MAX_EPISODE_STEPS, WATCH_STREAM, write_gif
 from rl.protocol import Agent
 from rl.run import CHECKPOINT_NAMES
 from rl.seeding import episode_seed, make_rng
-from rl.viewer import CAPTION_LINE, PANEL_WIDTH, FrameComposer, Viewer, fit_zoom
+from rl.viewer import (
+    CAPTION_LINE,
+    PANEL_WIDTH,
+    FrameComposer,
+    Viewer,
+    fit_zoom,
+    has_display,
+)
 
 DEFAULT_FPS = 8.0  # moves per second: a person can follow the game
 END_HOLD_S = 2.0  # how long the end of an episode (not the last) stays on screen
 WINDOW_KEYS = "Space/P: pause   Esc/Q: quit"
-
-
-def has_display() -> bool:
-    """False when pygame cannot open a window (headless machines, tests)."""
-    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
-        return False
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
