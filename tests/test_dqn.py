@@ -332,3 +332,20 @@ def test_center_on_moves_the_agent_cell_to_the_centre_and_back():
     np.testing.assert_array_equal(layer.backward(out), x)
     with pytest.raises(ValueError, match="channels"):
         CenterOn(channels=6, frames=2, center=3)
+
+
+@pytest.mark.slow
+def test_cnn_dqn_learns_to_win_the_tiny_maze(tmp_path):
+    """The Tiny-v1 preset, a shorter budget, several envs: the greedy agent wins most games."""
+    from agents.registry import new_run, train_run
+    from rl.evaluate import evaluate
+    from rl.seeding import make_rng
+
+    run = new_run("dqn", "envs:PacGrid/Tiny-v1", {"total_steps": 24_000, "num_envs": 4,
+                                             "eval_every": 0, "eval_episodes": 1,
+                                             "progress": False}, run_dir=tmp_path / "tiny")
+    train_run(run)
+    env = run.make_env()
+    agent, _ = run.load_agent(env)
+    result = evaluate(env, agent, 50, make_rng([123, 9]))  # seeds apart from training's
+    assert result["win_rate"] >= 0.8, result
