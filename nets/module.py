@@ -290,8 +290,8 @@ def polyak_update(target: Model, source: Model, tau: float) -> None:
         if name not in source_state or name not in target_state
         or source_state[name].shape != target_state[name].shape
     )
-    if mismatched:
-        raise CheckpointError(
+    if mismatched:  # a programming error, not a bad file: ValueError, not CheckpointError
+        raise ValueError(
             f"polyak_update needs two models of the same architecture; differing: {mismatched}"
         )
     for name, value in target_state.items():

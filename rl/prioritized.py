@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rl.replay import Batch, ReplayBuffer
+from rl.replay import EMPTY_BUFFER, Batch, ReplayBuffer
 
 
 class SumTree:
@@ -85,7 +85,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Stratified proportional sample: one draw in each of `batch_size` equal mass bands."""
         total = self.tree.total
         if total <= 0.0:
-            raise ValueError("the replay buffer holds no complete transition yet; add more first")
+            raise ValueError(EMPTY_BUFFER)
         bounds = total * (np.arange(batch_size) + rng.random(batch_size)) / batch_size
         slots = self.tree.find(np.minimum(bounds, np.nextafter(total, 0.0)))
         priorities = self.tree.leaves(slots)
