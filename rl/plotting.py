@@ -3,7 +3,9 @@
 Runs with the same algorithm and environment (read from each run's config.json) form one
 curve: several seeds give their mean and a band of ± one standard deviation across seeds. A
 single run shows its curve; on the evaluation panel its band is the spread over the evaluation
-episodes instead. Uses matplotlib's object API (no pyplot), so it never needs a display.
+episodes instead. Each environment gets its own row of panels, since returns of different
+environments are not comparable. Uses matplotlib's object API (no pyplot), so it never needs a
+display.
 """
 
 from __future__ import annotations
@@ -74,12 +76,16 @@ def _draw(
     axis,
     groups: dict[tuple[str, str], list[dict[str, np.ndarray]]],
     label,
+    colour,
     column: str,
     smooth_window: int = 1,
     spread_column: str | None = None,
     markers: bool = False,
 ) -> int:
-    """One curve (mean ± std band over runs) of `column` per group; returns how many it drew."""
+    """One curve (mean ± std band over runs) of `column` per group; returns how many it drew.
+
+    `colour(key)` gives each group its colour, so a group looks the same in every panel.
+    """
     drawn = 0
     for key, runs in groups.items():
         curves, spreads = [], []
@@ -97,9 +103,9 @@ def _draw(
         if len(curves) == 1 and spreads:
             std = spreads[0]  # one run: show the spread over its evaluation episodes
         style = {"marker": "o", "markersize": 3} if markers else {}
-        (line,) = axis.plot(x, mean, label=label(key, len(curves)), **style)
+        axis.plot(x, mean, label=label(key, len(curves)), color=colour(key), **style)
         if np.any(std > 0):
-            axis.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+            axis.fill_between(x, mean - std, mean + std, color=colour(key), alpha=0.2)
         drawn += 1
     axis.set_xlabel("environment step")
     axis.grid(alpha=0.3)
@@ -108,16 +114,17 @@ def _draw(
     return drawn
 
 
-def plot_learning_curves(
+def learning_curves_figure(
     run_dirs: Sequence[str | Path],
-    out_png: str | Path,
     smooth_episodes: int = 20,
     title: str | None = None,
-) -> Path:
-    """Write a PNG of training-episode returns (smoothed), greedy evaluation returns and, for
-    the Pac-Man game, the greedy win rate.
+) -> Figure:
+    """The figure `plot_learning_curves` saves: one row of panels per environment.
 
-    x is the environment step; runs with the same algo and env are averaged with a ± std band.
+    Columns: training-episode returns (smoothed), greedy evaluation returns and, when any run
+    logged it, the greedy win rate; a row whose runs lack a column leaves that panel empty.
+    Runs of different environments never share an axis (their returns are not comparable),
+    and an algorithm keeps one colour in every panel and row.
     """
     if not run_dirs:
         raise ValueError("plot_learning_curves needs at least one run directory")
@@ -129,45 +136,70 @@ def plot_learning_curves(
                 f"{run_dir} has no {path.name}; is it a run folder written by scripts/train.py?"
             )
         groups.setdefault(_run_label(run_dir), []).append(read_metrics(path))
-    envs = {env for _, env in groups}
-
-    def label(key: tuple[str, str], n_runs: int) -> str:
-        name = key[0] if len(envs) == 1 else f"{key[0]} / {key[1]}"
-        return f"{name} ({n_runs} runs, mean ± std)" if n_runs > 1 else name
-
     has_episodes = _has(groups, "episode_return")
     has_eval = _has(groups, "eval_return_mean")
     has_wins = _has(groups, "eval_win_rate")
     if not has_episodes and not has_eval:
         raise ValueError(f"nothing logged yet in {', '.join(map(str, run_dirs))}")
+
+    envs = list(dict.fromkeys(env for _, env in groups))  # in the order the runs were given
+    algos = list(dict.fromkeys(algo for algo, _ in groups))
+    cycle = [f"C{i}" for i in range(10)]  # matplotlib's default colour cycle, by name
+
+    def colour(key: tuple[str, str]) -> str:
+        return cycle[algos.index(key[0]) % len(cycle)]
+
+    def label(key: tuple[str, str], n_runs: int) -> str:
+        return f"{key[0]} ({n_runs} runs, mean ± std)" if n_runs > 1 else key[0]
+
     panels = 1 + has_eval + has_wins
-    figure = Figure(figsize=(1.0 + 5.0 * panels, 4.2), layout="constrained")
+    figure = Figure(figsize=(1.0 + 5.0 * panels, 0.6 + 3.8 * len(envs)), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = list(figure.subplots(1, panels, squeeze=False)[0])
+    grid = figure.subplots(len(envs), panels, squeeze=False)
+    for env, row in zip(envs, grid, strict=True):
+        env_groups = {key: runs for key, runs in groups.items() if key[1] == env}
+        prefix = f"{env or 'unknown environment'}: " if len(envs) > 1 else ""
+        axes = list(row)
+        train_axis = axes.pop(0)
+        if not _draw(train_axis, env_groups, label, colour, "episode_return",
+                     smooth_window=smooth_episodes):
+            train_axis.text(0.5, 0.5, "no episode finished yet", ha="center",
+                            transform=train_axis.transAxes)
+        train_axis.set_title(f"{prefix}training episodes (moving average of {smooth_episodes})")
+        train_axis.set_ylabel("episode return")
+        if has_eval:
+            eval_axis = axes.pop(0)
+            _draw(eval_axis, env_groups, label, colour, "eval_return_mean",
+                  spread_column="eval_return_std", markers=True)
+            eval_axis.set_title(f"{prefix}greedy evaluation (mean return ± std)")
+            eval_axis.set_ylabel("evaluation return")
+        if has_wins:
+            win_axis = axes.pop(0)
+            if _draw(win_axis, env_groups, label, colour, "eval_win_rate", markers=True):
+                win_axis.set_title(f"{prefix}greedy evaluation (win rate)")
+                win_axis.set_ylabel("win rate")
+                win_axis.set_ylim(-0.02, 1.02)
+            else:
+                win_axis.set_axis_off()  # this environment has no win rate to show
+    if title is None:
+        one_env = len(envs) == 1 and envs[0]
+        title = envs[0] if one_env else f"Learning curves of {len(run_dirs)} runs"
+    figure.suptitle(title)
+    return figure
 
-    train_axis = axes.pop(0)
-    if not _draw(train_axis, groups, label, "episode_return", smooth_window=smooth_episodes):
-        train_axis.text(0.5, 0.5, "no episode finished yet", ha="center",
-                        transform=train_axis.transAxes)
-    train_axis.set_title(f"Training episodes (moving average of {smooth_episodes})")
-    train_axis.set_ylabel("episode return")
-    if has_eval:
-        eval_axis = axes.pop(0)
-        _draw(eval_axis, groups, label, "eval_return_mean", spread_column="eval_return_std",
-              markers=True)
-        eval_axis.set_title("Greedy evaluation (mean return ± std)")
-        eval_axis.set_ylabel("evaluation return")
-    if has_wins:
-        win_axis = axes.pop(0)
-        _draw(win_axis, groups, label, "eval_win_rate", markers=True)
-        win_axis.set_title("Greedy evaluation (win rate)")
-        win_axis.set_ylabel("win rate")
-        win_axis.set_ylim(-0.02, 1.02)
-    if title is None and len(envs) == 1:
-        title = next(iter(envs))  # the environment id, when all runs share one
-    if title:
-        figure.suptitle(title)
 
+def plot_learning_curves(
+    run_dirs: Sequence[str | Path],
+    out_png: str | Path,
+    smooth_episodes: int = 20,
+    title: str | None = None,
+) -> Path:
+    """Write a PNG of training-episode returns (smoothed), greedy evaluation returns and, for
+    the Pac-Man game, the greedy win rate; see `learning_curves_figure`.
+
+    x is the environment step; runs with the same algo and env are averaged with a ± std band.
+    """
+    figure = learning_curves_figure(run_dirs, smooth_episodes, title)
     out_png = Path(out_png)
     with atomic_write(out_png) as f:
         figure.savefig(f, format="png", dpi=110)

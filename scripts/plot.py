@@ -3,8 +3,9 @@
     python scripts/plot.py runs/CartPole-v1-dqn-* --out runs/cartpole_dqn.png
 
 Runs of the same algorithm on the same environment (several seeds) are drawn as their mean
-with a shaded ± std band; different algorithms get one curve each. Left: training-episode
-returns (moving average); right: greedy evaluation returns.
+with a shaded ± std band; different algorithms get one curve each, in the same colour in every
+panel. Left: training-episode returns (moving average); right: greedy evaluation returns (and
+the win rate, for the Pac-Man game). Runs of different environments get one row each.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs/learning_curves.png for several)")
     parser.add_argument("--smooth", type=int, default=20,
                         help="episodes in the moving average of training returns (default: 20)")
-    parser.add_argument("--title", default=None, help="figure title (default: the env id)")
+    parser.add_argument("--title", default=None,
+                        help="figure title (default: the env id, or how many runs for several)")
     return parser
 
 

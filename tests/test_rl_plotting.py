@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from rl.logging import CsvLogger
-from rl.plotting import _mean_band, plot_learning_curves, smooth
+from rl.plotting import _mean_band, learning_curves_figure, plot_learning_curves, smooth
 
 
 def test_smooth_is_a_trailing_mean():
@@ -30,9 +30,11 @@ def test_mean_band_averages_same_steps_point_by_point_and_interpolates_others():
     assert np.allclose(mean, grid) and np.allclose(std, 0.0)
 
 
-def fake_run(run_dir, algo, seed, wins=False):
+def fake_run(run_dir, algo, seed, wins=False, env_id="Toy-v0"):
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({"algo": algo, "env_id": "Toy-v0"}))
+    config = {"algo": algo, "env_id": env_id, "env_kwargs": {}, "seed": seed, "agent": {},
+              "loop": {}}
+    (run_dir / "config.json").write_text(json.dumps(config))
     rng = np.random.default_rng(seed)
     with CsvLogger(run_dir / "metrics.csv") as logger:
         for episode in range(1, 41):
@@ -71,3 +73,45 @@ def test_bad_inputs_are_clear_errors(tmp_path):
     CsvLogger(empty / "metrics.csv").close()
     with pytest.raises(ValueError, match="nothing logged yet"):
         plot_learning_curves([empty], tmp_path / "x.png")
+
+
+def curves_by_label(axis):
+    return {line.get_label(): line.get_color() for line in axis.get_lines()}
+
+
+def test_each_environment_gets_its_own_row_and_an_algorithm_one_colour(tmp_path):
+    runs = [fake_run(tmp_path / "a0", "qlearning", 0, env_id="FrozenLake-v1"),
+            fake_run(tmp_path / "a1", "sarsa", 1, env_id="FrozenLake-v1"),
+            fake_run(tmp_path / "b0", "sarsa", 2, env_id="CliffWalking-v0"),
+            fake_run(tmp_path / "b1", "qlearning", 3, env_id="CliffWalking-v0")]
+    figure = learning_curves_figure(runs)
+    axes = figure.get_axes()
+    assert len(axes) == 4  # two environments x (training, evaluation)
+    titles = [axis.get_title() for axis in axes]
+    assert titles[0].startswith("FrozenLake-v1: training episodes")
+    assert titles[1].startswith("FrozenLake-v1: greedy evaluation")
+    assert titles[2].startswith("CliffWalking-v0: training episodes")
+    assert titles[3].startswith("CliffWalking-v0: greedy evaluation")
+    colours = [curves_by_label(axis) for axis in axes]
+    assert all(sorted(c) == ["qlearning", "sarsa"] for c in colours)  # no env mixes into another
+    assert len({c["qlearning"] for c in colours}) == 1  # the same colour in every panel
+    assert len({c["sarsa"] for c in colours}) == 1
+    assert colours[0]["qlearning"] != colours[0]["sarsa"]
+    assert figure.get_suptitle() == "Learning curves of 4 runs"
+
+
+def test_one_environment_is_the_title_and_a_win_panel_stays_empty_without_wins(tmp_path):
+    pacman = fake_run(tmp_path / "pac", "dqn", 0, wins=True, env_id="PacGrid/Tiny-v1")
+    figure = learning_curves_figure([pacman])
+    assert figure.get_suptitle() == "PacGrid/Tiny-v1"
+    assert [axis.get_title() for axis in figure.get_axes()] == [
+        "training episodes (moving average of 20)",
+        "greedy evaluation (mean return ± std)",
+        "greedy evaluation (win rate)",
+    ]
+    cart = fake_run(tmp_path / "cart", "dqn", 1, env_id="CartPole-v1")
+    figure = learning_curves_figure([pacman, cart], title="mine")
+    assert figure.get_suptitle() == "mine"
+    cart_row = figure.get_axes()[3:]
+    assert [axis.axison for axis in cart_row] == [True, True, False]  # no win rate for CartPole
+    assert not cart_row[2].get_lines()
