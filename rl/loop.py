@@ -244,7 +244,15 @@ def run_steps(
 
 
 class Recorder:
-    """metrics.csv (plus TensorBoard when installed) and the rows of this run in memory."""
+    """metrics.csv (plus TensorBoard when installed) and the rows of this run in memory.
+
+    TensorBoard gets each metric under a group: `eval/…` for the greedy evaluations
+    (`eval_return_mean` becomes `eval/return_mean`), `train/…` for everything else
+    (`train/episode_return`, `train/loss`, `train/epsilon`). The step is TensorBoard's x axis,
+    and the episode counter and wall time are not curves anyone reads, so they stay in the CSV.
+    """
+
+    NOT_SCALARS = ("step", "episode", "time_s")
 
     def __init__(self, run_dir: Path, state: LoopState, resume: bool) -> None:
         path = run.metrics_path(run_dir)
@@ -259,8 +267,15 @@ class Recorder:
         self.rows.append({k: float(v) for k, v in row.items()})
         if self.tensorboard is not None:
             for key, value in row.items():
-                if key != "step":
-                    self.tensorboard.add_scalar(key, value, state.step)
+                if key not in self.NOT_SCALARS:
+                    self.tensorboard.add_scalar(self.tensorboard_tag(key), value, state.step)
+
+    @staticmethod
+    def tensorboard_tag(key: str) -> str:
+        """The grouped TensorBoard tag of a metrics.csv column."""
+        if key.startswith("eval_"):
+            return "eval/" + key.removeprefix("eval_")
+        return "train/" + key
 
     def close(self) -> None:
         self.logger.close()

@@ -300,10 +300,36 @@ def test_tensorboard_gets_the_rows_when_a_writer_is_installed(tmp_path, monkeypa
     cfg = quiet(total_steps=40, eval_every=20, eval_episodes=1, log_every=10)
     train(SlipperyChain(), make_agent(), cfg, tmp_path, eval_env=SlipperyChain())
     tags = {tag for tag, _, _ in scalars}
-    assert {"episode_return", "eval_return_mean", "loss"} <= tags
+    assert {"train/episode_return", "eval/return_mean", "train/loss"} <= tags
     loss_rows = [r for r in read_rows(tmp_path / "metrics.csv") if "loss" in r]
-    assert [(value, step) for tag, value, step in scalars if tag == "loss"] == [
+    assert [(value, step) for tag, value, step in scalars if tag == "train/loss"] == [
         (pytest.approx(r["loss"]), r["step"]) for r in loss_rows
     ]
     assert [r["step"] for r in loss_rows] == [10, 20, 30, 40]
     assert closed == [True]
+
+
+def test_tensorboard_tags_are_grouped_into_train_and_eval(tmp_path, monkeypatch):
+    import rl.loop
+
+    class FakeWriter:
+        def __init__(self):
+            self.tags = set()
+
+        def add_scalar(self, tag, value, step):
+            self.tags.add(tag)
+
+        def close(self):
+            pass
+
+    writer = FakeWriter()
+    monkeypatch.setattr(rl.loop, "make_tensorboard_writer", lambda *args, **kwargs: writer)
+    cfg = quiet(total_steps=40, eval_every=20, eval_episodes=1, log_every=10)
+    train(SlipperyChain(), make_agent(), cfg, tmp_path, eval_env=SlipperyChain())
+    columns = set().union(*read_rows(tmp_path / "metrics.csv"))
+    assert {"episode", "time_s", "epsilon", "eval_length_mean"} <= columns
+    assert writer.tags == {  # every column but the step, the episode counter and the time
+        "train/episode_return", "train/episode_length", "train/loss", "train/epsilon",
+        "eval/return_mean", "eval/return_std", "eval/length_mean", "eval/win_rate",
+        "eval/mean_score",
+    }
