@@ -178,3 +178,29 @@ def test_bad_values_and_missing_data_are_reported(tmp_path, capsys):
     assert code == 2
     assert "Fashion-MNIST was not found" in err
     assert "sudo apt-get install dataset-fashion-mnist" in err and "--data-dir" in err
+
+
+def test_init_histograms_give_each_layer_its_own_range_and_drop_nothing():
+    from scripts.mnist_demos import init
+
+    cfg = init.Config(hist_samples=300, hist_units=100, hist_layers=5)
+    figure, spreads = init.histogram_figure("relu", cfg)
+    rows = figure.get_axes()
+    std_one = rows[:cfg.hist_layers]  # the first row: weights with std 1, which explode
+    assert spreads["std 1"][-1] > 100 * spreads["std 1"][0]
+    assert std_one[-1].get_xlim()[1] > 100 * std_one[0].get_xlim()[1]  # not layer 1's range
+    for ax, values in zip(std_one, init.layer_activations("relu", 1.0, cfg), strict=True):
+        assert sum(bar.get_height() for bar in ax.patches) == (values > 0).sum()
+    assert "each layer on its own x range" in figure.get_suptitle()
+
+
+def test_titles_name_the_subset_and_count_epochs_in_words(data_dir, tmp_path, monkeypatch):
+    from scripts.mnist_demos import common, convnet
+
+    titles = []
+    monkeypatch.setattr(convnet, "draw_filters", lambda filters, path, title: titles.append(title))
+    run_demo("convnet", data_dir, tmp_path)  # --subset 60 --epochs 1
+    assert titles[-1] == "conv1.W after 1 epoch on MNIST (--subset 60)"
+    assert common.pluralize(1, "epoch") == "1 epoch" and common.pluralize(4, "epoch") == "4 epochs"
+    cfg = common.DemoConfig(data_dir=data_dir, progress=False)
+    assert common.load_data(cfg).title == "MNIST"  # the whole dataset: no subset to name

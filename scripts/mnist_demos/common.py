@@ -76,16 +76,34 @@ def train_config(cfg: DemoConfig, **overrides: Any) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def load_data(cfg: DemoConfig, layout: str = "nchw") -> MnistData:
+@dataclass
+class DemoData(MnistData):
+    """The demo's dataset; its title names `--subset N` when one was used, so a plot of a
+    small run is not mistaken for the accuracy the full dataset gives."""
+
+    subset: int = 0  # examples kept of each split; 0 = all
+
+    @property
+    def title(self) -> str:
+        return f"{super().title} (--subset {self.subset})" if self.subset else super().title
+
+
+def load_data(cfg: DemoConfig, layout: str = "nchw") -> DemoData:
     """Load the dataset named by cfg.data, cut to cfg.subset when it is set."""
-    data = load_mnist(cfg.data, data_dir=cfg.data_dir, layout=layout, progress=cfg.progress)
+    full = load_mnist(cfg.data, data_dir=cfg.data_dir, layout=layout, progress=cfg.progress)
+    data = DemoData(**{f.name: getattr(full, f.name) for f in dataclasses.fields(full)})
     if cfg.subset:
         data = dataclasses.replace(
-            data,
+            data, subset=cfg.subset,
             x_train=data.x_train[:cfg.subset], t_train=data.t_train[:cfg.subset],
             x_test=data.x_test[:cfg.subset], t_test=data.t_test[:cfg.subset],
         )
     return data
+
+
+def pluralize(n: int, noun: str) -> str:
+    """A number with its noun, singular for one: "1 epoch", "4 epochs"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def data_summary(data: MnistData) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from scripts.mnist_demos.common import (
     demo_rng,
     history_record,
     load_data,
+    pluralize,
     train_config,
 )
 
@@ -58,7 +59,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     _, after = first_filters(model)
     draw_filters(before, outputs.path("filters_before.png"), f"{name} before training")
     draw_filters(after, outputs.path("filters_after.png"),
-                 f"{name} after {cfg.epochs} epochs on {data.title}")
+                 f"{name} after {pluralize(cfg.epochs, 'epoch')} on {data.title}")
     title = f"SimpleConvNet on {data.title}"
     plots.accuracy_curves({"SimpleConvNet": history}, outputs.path("accuracy.png"), title)
     plots.loss_curves({"SimpleConvNet": history.iteration_loss}, outputs.path("loss.png"), title)

@@ -65,33 +65,42 @@ def layer_activations(activation: str, init: str | float, cfg: Config) -> list[n
     return outputs
 
 
-def plot_histograms(activation: str, outputs: Outputs, cfg: Config) -> dict[str, list[float]]:
-    """One row per initialization, one column per layer; returns the std of each layer."""
+def histogram_figure(activation: str, cfg: Config) -> tuple[Figure, dict[str, list[float]]]:
+    """One row per initialization, one column per layer; also returns the std of each layer."""
     fig = Figure(figsize=(2.2 * cfg.hist_layers, 2.0 * len(INITS)))
     axes = fig.subplots(len(INITS), cfg.hist_layers, squeeze=False)
     spreads = {}
     for row, (label, init) in enumerate(INITS.items()):
         acts = layer_activations(activation, init, cfg)
         spreads[label] = [float(a.std()) for a in acts]
-        # One x range per row, from its first layer, so growth or shrinking shows across the row.
-        first = acts[0][acts[0] > 0]
-        high = 1.0 if activation == "sigmoid" else float(np.quantile(first, 0.99)) if first.size \
-            else 1.0
         for col, values in enumerate(acts):
             ax = axes[row, col]
             # ReLU outputs are mostly exact zeros; leaving them out shows the rest of the shape.
             shown = values[values > 0] if activation == "relu" else values
+            # Each layer on its own x range, holding all its values: with ReLU and std 1 the
+            # activations grow ~40x per layer, so a shared range shows later layers as empty.
+            # The growth or shrinking reads off the x ticks and the σ in the corner.
+            high = 1.0 if activation == "sigmoid" else float(shown.max()) if shown.size else 1.0
             ax.hist(shown.ravel(), bins=30, range=(0.0, high), color=f"C{row}")
             ax.text(0.97, 0.95, f"σ={values.std():.3g}", transform=ax.transAxes, ha="right",
                     va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.7, "lw": 0})
             ax.set_yticks([])
+            ax.tick_params(axis="x", labelsize=7)
+            ax.locator_params(axis="x", nbins=3)  # ranges from 1e-6 to 1e5: few, short ticks
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
             if row == 0:
                 ax.set_title(f"layer {col + 1}")
             if col == 0:
                 ax.set_ylabel(label)
-    extra = " (zeros left out)" if activation == "relu" else ""
+    extra = " (zeros left out; each layer on its own x range)" if activation == "relu" else ""
     fig.suptitle(f"{activation} activations by weight initialization{extra}")
     fig.tight_layout()
+    return fig, spreads
+
+
+def plot_histograms(activation: str, outputs: Outputs, cfg: Config) -> dict[str, list[float]]:
+    """Save histograms_<activation>.png; returns the std of each layer per initialization."""
+    fig, spreads = histogram_figure(activation, cfg)
     plots.save(fig, outputs.path(f"histograms_{activation}.png"))
     return spreads
 

@@ -19,6 +19,7 @@ from scripts.mnist_demos.common import (
     demo_rng,
     history_record,
     load_data,
+    pluralize,
     train_config,
 )
 
@@ -69,7 +70,8 @@ def run(cfg: Config, outputs: Outputs) -> dict:
                      f"{row['best_test_acc']:.4f} ({history.best_epoch}) | "
                      f"{row['seconds_per_epoch']:.1f} |")
     table = "\n".join(lines)
-    print(f"\n{data.title}, {len(data.x_train)} training images, {cfg.epochs} epochs\n{table}")
+    epochs = pluralize(cfg.epochs, "epoch")
+    print(f"\n{data.title}, {len(data.x_train)} training images, {epochs}\n{table}")
     outputs.path("table.md").write_text(table + "\n")
 
     fig = Figure(figsize=(10, 3.8))
@@ -83,7 +85,7 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     time_ax.barh(names, [row["seconds_per_epoch"] for row in rows], color="C1")
     time_ax.set(xlabel="seconds per epoch (training only)")
     time_ax.set_yticks([])
-    fig.suptitle(f"zoo on {len(data.x_train)} {data.title} images: {cfg.epochs} epoch(s), "
+    fig.suptitle(f"zoo on {len(data.x_train)} {data.title} images: {epochs}, "
                  f"{cfg.optimizer} lr {cfg.lr}")
     fig.tight_layout()
     plots.save(fig, outputs.path("zoo.png"))
