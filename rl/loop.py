@@ -87,6 +87,10 @@ class LoopConfig:
     # Environments stepped in lockstep (the agent picks all their actions in one batched
     # forward pass); total_steps and every interval count the steps of all of them.
     num_envs: int = 1
+    # Stop early once a greedy evaluation's mean return reaches this (none: never).
+    stop_at_return: float | None = None
+    # Stop early once a greedy evaluation's win rate (Pac-Man: info["win"]) reaches this.
+    stop_at_win_rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.total_steps < 1:
@@ -154,6 +158,8 @@ class History:
     steps: int
     episodes: int
     elapsed_s: float
+    # Why training stopped before total_steps (a target reached), else None.
+    stopped_early: str | None = None
 
     @property
     def episode_returns(self) -> list[float]:
@@ -193,6 +199,7 @@ def run_steps(
     total_steps: int,
     add_ons: Sequence[AddOn] = (),
     hold_resets: Callable[[LoopState], bool] | None = None,
+    stop: Callable[[LoopState], bool] | None = None,
 ) -> None:
     """Step `envs` in lockstep with `agent` until `state.step` reaches `total_steps`.
 
@@ -202,6 +209,7 @@ def run_steps(
     batched forward pass) and learns from each one's steps (`observe(..., env_index=i)`); while
     `hold_resets(state)` is true, an environment whose episode ended waits instead of starting a
     new one, so that all of them reach an episode end together (a checkpoint needs that).
+    `stop(state)`, asked after each step's add-ons, ends the loop early when it is true.
     """
     batched = len(envs) > 1
     obs: list[Any] = [None] * len(envs)  # None: that env is between episodes
@@ -238,6 +246,8 @@ def run_steps(
             report = StepReport(metrics, episode_end, info)
             for add_on in add_ons:
                 add_on.after_step(state, report)
+            if stop is not None and stop(state):
+                return
 
 
 # --- the add-ons of a run folder ------------------------------------------------------------------
@@ -321,6 +331,11 @@ class Evaluation:
         self.env, self.agent, self.cfg, self.recorder = env, agent, cfg, recorder
         means = [r["eval_return_mean"] for r in recorder.rows if "eval_return_mean" in r]
         self.last_mean = means[-1] if means else None  # shown in the progress bar
+        self.target_reached: str | None = None  # what the last evaluation reached, if a target
+
+    def reached(self, state: LoopState) -> bool:
+        """Whether the last evaluation reached --stop-at-return or --stop-at-win-rate."""
+        return self.target_reached is not None
 
     def after_step(self, state: LoopState, report: StepReport) -> None:
         if self.cfg.eval_every and state.step % self.cfg.eval_every == 0:
@@ -339,6 +354,15 @@ class Evaluation:
             **extra,
         })
         self.last_mean = result["return_mean"]
+        cfg = self.cfg
+        if cfg.stop_at_return is not None and result["return_mean"] >= cfg.stop_at_return:
+            self.target_reached = (f"mean greedy return {result['return_mean']:g} reached "
+                                   f"--stop-at-return {cfg.stop_at_return:g}")
+        win_rate = result.get("win_rate")
+        if cfg.stop_at_win_rate is not None and win_rate is not None \
+                and win_rate >= cfg.stop_at_win_rate:
+            self.target_reached = (f"greedy win rate {win_rate:g} reached --stop-at-win-rate "
+                                   f"{cfg.stop_at_win_rate:g}")
 
 
 class Checkpoints:
@@ -461,8 +485,10 @@ def train(
     add_ons = [a for a in (metrics, evaluation, checkpoints, progress) if a is not None]
     try:
         try:
+            targets = cfg.stop_at_return is not None or cfg.stop_at_win_rate is not None
+            stop = evaluation.reached if evaluation is not None and targets else None
             run_steps(envs, agent, rng, state, cfg.total_steps, add_ons,
-                      hold_resets=checkpoints.due)
+                      hold_resets=checkpoints.due, stop=stop)
             if evaluation is not None and state.last_eval_step != state.step:
                 evaluation.run(state)
             metrics.write_means(state)
@@ -479,8 +505,11 @@ def train(
     finally:
         progress.close()
         recorder.close()
+    stopped = evaluation.target_reached if evaluation is not None else None
+    if state.step >= cfg.total_steps:
+        stopped = None
     return History(recorder.rows, state.step, state.episode,
-                   time.perf_counter() - recorder.started)
+                   time.perf_counter() - recorder.started, stopped_early=stopped)
 
 
 def diverged(what: str, step: int, state: LoopState, run_dir: Path,

@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         if history.evaluations:
             last = history.evaluations[-1]
             summary.update({k: v for k, v in last.items() if k.startswith("eval_")})
+        if history.stopped_early:
+            print(f"stopped at step {history.steps:,}: {history.stopped_early}")
         print(json.dumps(summary))
     except UsageError as err:  # e.g. the agent refused the environment's spaces
         parser.error(str(err))

@@ -79,3 +79,29 @@ def test_demo_writes_curve_and_gif_and_its_hints_work_as_printed(tmp_path, capsy
                               env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
         assert done.returncode == 0, done.stderr
         assert "wrote" in done.stdout and "watch.gif" in done.stdout
+
+
+def test_training_stops_once_an_evaluation_reaches_the_target(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train.main(["--algo", "dqn", "--env", "CartPole-v1", "--total-steps", "2000",
+                       "--learning-starts", "100", "--batch-size", "8", "--hidden", "8",
+                       "--eval-every", "200", "--eval-episodes", "2", "--stop-at-return", "5",
+                       "--no-progress", "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    # Any CartPole episode returns at least 8, so the first evaluation (step 200) reaches 5.
+    assert "stopped at step 200: mean greedy return" in out and "--stop-at-return 5" in out
+    summary = next(line for line in out.splitlines() if line.startswith("{"))
+    assert json.loads(summary)["steps"] == 200
+    assert (run_dir / "checkpoint.npz").is_file()
+
+
+def test_stop_at_win_rate_waits_for_wins(tmp_path, capsys):
+    """A win rate that never comes (Tiny with 300 steps of training) does not stop the run."""
+    assert train.main(["--algo", "dqn", "--env", "PacGrid/Tiny-v1", "--total-steps", "400",
+                       "--learning-starts", "100", "--batch-size", "8", "--hidden", "8",
+                       "--eval-every", "200", "--eval-episodes", "2", "--stop-at-win-rate", "1",
+                       "--no-progress", "--run-dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "stopped at step" not in out
+    summary = next(line for line in out.splitlines() if line.startswith("{"))
+    assert json.loads(summary)["steps"] == 400
