@@ -12,13 +12,22 @@ import pytest
 from scripts import bench_dqn, demo, train
 
 
+def train_small_dqn(env_id: str, run_dir: Path, total_steps: int, *flags: str) -> int:
+    """train.py's DQN with a tiny network and buffer warm-up: seconds, not minutes."""
+    return train.main(["--algo", "dqn", "--env", env_id, "--total-steps", str(total_steps),
+                       "--learning-starts", "100", "--batch-size", "8", "--hidden", "8",
+                       "--no-progress", "--run-dir", str(run_dir), *flags])
+
+
+def summary_line(out: str) -> dict:
+    """The JSON summary that train.py prints among its other lines."""
+    return json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+
+
 @pytest.mark.parametrize("env_id", ["Acrobot-v1", "envs:PacGrid/Tiny-v0"])
 def test_train_script_runs_dqn_on_any_box_discrete_env(tmp_path, env_id, capsys):
     run_dir = tmp_path / "run"
-    status = train.main(["--algo", "dqn", "--env", env_id, "--total-steps", "300",
-                         "--learning-starts", "100", "--batch-size", "8", "--hidden", "8",
-                         "--eval-every", "0", "--eval-episodes", "1", "--no-progress",
-                         "--run-dir", str(run_dir)])
+    status = train_small_dqn(env_id, run_dir, 300, "--eval-every", "0", "--eval-episodes", "1")
     assert status == 0
     assert (run_dir / "checkpoint.npz").is_file() and (run_dir / "config.json").is_file()
     config = json.loads((run_dir / "config.json").read_text())
@@ -27,10 +36,8 @@ def test_train_script_runs_dqn_on_any_box_discrete_env(tmp_path, env_id, capsys)
 
 def test_train_script_steps_several_envs_for_dqn_and_refuses_them_for_tables(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert train.main(["--algo", "dqn", "--env", "PacGrid/Tiny-v1", "--num-envs", "4",
-                       "--total-steps", "400", "--learning-starts", "100", "--batch-size", "8",
-                       "--hidden", "8", "--eval-every", "0", "--eval-episodes", "1",
-                       "--no-progress", "--run-dir", str(run_dir)]) == 0
+    assert train_small_dqn("PacGrid/Tiny-v1", run_dir, 400, "--num-envs", "4",
+                           "--eval-every", "0", "--eval-episodes", "1") == 0
     config = json.loads((run_dir / "config.json").read_text())
     assert config["loop"]["num_envs"] == 4
     with pytest.raises(SystemExit) as stopped:
@@ -83,25 +90,19 @@ def test_demo_writes_curve_and_gif_and_its_hints_work_as_printed(tmp_path, capsy
 
 def test_training_stops_once_an_evaluation_reaches_the_target(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert train.main(["--algo", "dqn", "--env", "CartPole-v1", "--total-steps", "2000",
-                       "--learning-starts", "100", "--batch-size", "8", "--hidden", "8",
-                       "--eval-every", "200", "--eval-episodes", "2", "--stop-at-return", "5",
-                       "--no-progress", "--run-dir", str(run_dir)]) == 0
+    assert train_small_dqn("CartPole-v1", run_dir, 2000, "--eval-every", "200",
+                           "--eval-episodes", "2", "--stop-at-return", "5") == 0
     out = capsys.readouterr().out
     # Any CartPole episode returns at least 8, so the first evaluation (step 200) reaches 5.
     assert "stopped at step 200: mean greedy return" in out and "--stop-at-return 5" in out
-    summary = next(line for line in out.splitlines() if line.startswith("{"))
-    assert json.loads(summary)["steps"] == 200
+    assert summary_line(out)["steps"] == 200
     assert (run_dir / "checkpoint.npz").is_file()
 
 
 def test_stop_at_win_rate_waits_for_wins(tmp_path, capsys):
     """A win rate that never comes (Tiny with 300 steps of training) does not stop the run."""
-    assert train.main(["--algo", "dqn", "--env", "PacGrid/Tiny-v1", "--total-steps", "400",
-                       "--learning-starts", "100", "--batch-size", "8", "--hidden", "8",
-                       "--eval-every", "200", "--eval-episodes", "2", "--stop-at-win-rate", "1",
-                       "--no-progress", "--run-dir", str(tmp_path / "run")]) == 0
+    assert train_small_dqn("PacGrid/Tiny-v1", tmp_path / "run", 400, "--eval-every", "200",
+                           "--eval-episodes", "2", "--stop-at-win-rate", "1") == 0
     out = capsys.readouterr().out
     assert "stopped at step" not in out
-    summary = next(line for line in out.splitlines() if line.startswith("{"))
-    assert json.loads(summary)["steps"] == 400
+    assert summary_line(out)["steps"] == 400
