@@ -147,14 +147,18 @@ def wrap_env(env: gym.Env, config: DQNConfig) -> gym.Env:
 # --- the network ----------------------------------------------------------------------------------
 
 
-def guess_image_layout(obs_shape: tuple[int, ...]) -> str:
-    """"hwc" unless the first image axis is shorter than the last (then it holds channels).
+MAX_GUESSED_CHANNELS = 4  # a first image axis this short or shorter may hold channels
 
-    A guess: a 5-row grid with 6 channels looks like CHW. Gymnasium images are HWC, so ties
-    go to HWC; set DQNConfig.image_layout when the shape is ambiguous.
+
+def guess_image_layout(obs_shape: tuple[int, ...]) -> str:
+    """"chw" when the first image axis looks like a channel count and the last does not.
+
+    A channel count here is 1 to 4 (grey, RGB, RGBA, a few stacked greys), as in (3, 84, 84);
+    everything else is HWC, Gymnasium's convention, as in (84, 84, 3) or PacGrid's (7, 21, 19)
+    (7 rows, 21 columns, 19 channels). Set DQNConfig.image_layout when the shape is ambiguous.
     """
     first, _, last = obs_shape[-3:]
-    return "chw" if first < last else "hwc"
+    return "chw" if first <= MAX_GUESSED_CHANNELS < last else "hwc"
 
 
 @register
@@ -278,7 +282,8 @@ def build_q_network(
     """MLP for 1-D (or frame-stacked 2-D) observations, small CNN + dense head for images.
 
     The CNN is sized for a CPU: 3x3 convolutions with few channels and a stride that shrinks
-    the grid before the dense layer, so one batch-32 update of a Pac-Man grid takes ~1-2 ms.
+    the grid before the dense layer: one batch-32 update of the Small-v1 preset's network takes
+    ~13 ms on one core.
     """
     shape = tuple(observation_space.shape)
     layers: list[tuple[str, Any]] = []
@@ -580,6 +585,10 @@ def _pacman_preset(total_steps: int, exploration_steps: int) -> dict[str, Any]:
         "eval_episodes": 20, "checkpoint_every": max(total_steps // 20, 1_000),
         "log_every": 2_000,
         "hidden": (128,), "conv_channels": (16, 32), "conv_strides": (1, 2), "dueling": True,
+        # The Pac-Man-centred view: "ghost just north of me" is one input pattern anywhere on
+        # the board (Tiny-v1, 24k steps, 4 envs: 92% and 100% of 100 games won, seeds 0 and 1,
+        # against 75% and 80% with the board as given).
+        "center_channel": 3, "outside_channel": 0,
         "batch_size": 32, "buffer_size": min(total_steps, 200_000), "learning_starts": 5_000,
         "train_freq": 4, "target_update_interval": 1_000, "n_step": 3,
         # Pac-Man's rewards span ±500: scaled to ±5 and with the Huber loss quadratic up to 5,
@@ -594,15 +603,14 @@ def _pacman_preset(total_steps: int, exploration_steps: int) -> dict[str, Any]:
 presets.update({
     # The Markov -v1 ids (the -v0 ones hide the ghosts' headings, identities and timers).
     "PacGrid/Tiny-v1": _pacman_preset(30_000, 10_000),
-    # Small (3 ghosts): four envs, the Pac-Man-centred view with two stride-2 convolutions
-    # (as cheap as the plain view with strides 1, 2, and better: greedy mean score 300-390 vs
-    # 90-200 after 500-650k steps, seed 0), γ = 0.99, ε over 250k steps. Wins: see the README.
+    # Small (3 ghosts): four envs, two stride-2 convolutions over the centred view (its 13x41
+    # cells cost what the board's 7x21 cost with strides 1, 2), γ = 0.99, ε over 250k steps.
     "PacGrid/Small-v1": {**_pacman_preset(300_000, 100_000),
                          "total_steps": 1_000_000, "num_envs": 4, "gamma": 0.99,
                          "buffer_size": 300_000, "eval_every": 50_000,
                          "checkpoint_every": 50_000,
                          "epsilon": schedules.linear(1.0, 0.02, 250_000),
-                         "center_channel": 3, "outside_channel": 0, "conv_strides": (2, 2)},
-    "PacGrid/Medium-v1": _pacman_preset(1_000_000, 300_000),
-    "PacGrid/Classic-v1": _pacman_preset(2_000_000, 500_000),
+                         "conv_strides": (2, 2)},
+    "PacGrid/Medium-v1": {**_pacman_preset(1_000_000, 300_000), "conv_strides": (2, 2)},
+    "PacGrid/Classic-v1": {**_pacman_preset(2_000_000, 500_000), "conv_strides": (2, 2)},
 })

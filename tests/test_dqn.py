@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+import envs  # noqa: F401 (registers PacGrid/*)
 import nets
 from agents.dqn import (
     CenterOn,
@@ -174,15 +175,15 @@ def test_polyak_target_update():
 # --- networks ---
 
 
-@pytest.mark.parametrize(("height", "layout"), [(7, "auto"), (5, "hwc")])
-def test_cnn_accepts_hwc_and_chw_and_uint8_or_bool(height, layout):
+@pytest.mark.parametrize(("height", "channels", "layout"), [(7, 3, "auto"), (5, 6, "hwc")])
+def test_cnn_accepts_hwc_and_chw_and_uint8_or_bool(height, channels, layout):
     rng = np.random.default_rng(3)
-    grid = rng.integers(0, 2, size=(height, 9, 6), dtype=np.uint8)
+    grid = rng.integers(0, 2, size=(height, 9, channels), dtype=np.uint8)
     config = DQNConfig(hidden=(32,), image_layout=layout)
-    hwc = build_q_network(gym.spaces.Box(0, 1, (height, 9, 6), np.uint8), 5, config,
+    hwc = build_q_network(gym.spaces.Box(0, 1, (height, 9, channels), np.uint8), 5, config,
                           np.random.default_rng(0))
     config.image_layout = "auto" if layout == "auto" else "chw"
-    chw = build_q_network(gym.spaces.Box(0, 1, (6, height, 9), np.uint8), 5, config,
+    chw = build_q_network(gym.spaces.Box(0, 1, (channels, height, 9), np.uint8), 5, config,
                           np.random.default_rng(0))
     q_hwc = hwc.forward(grid[None])
     assert q_hwc.shape == (1, 5) and q_hwc.dtype == np.float32
@@ -200,6 +201,32 @@ def test_image_layout_guess():
     assert guess_image_layout((4, 7, 20, 6)) == "hwc"  # stacked frames
     assert guess_image_layout((3, 84, 84)) == "chw"
     assert guess_image_layout((5, 5, 5)) == "hwc"
+    assert guess_image_layout((4, 84, 84)) == "chw"  # four stacked grey frames
+    assert guess_image_layout((84, 84, 4)) == "hwc"
+
+
+@pytest.mark.parametrize("env_id", ["PacGrid/Tiny-v1", "PacGrid/Small-v1", "PacGrid/Medium-v1",
+                                    "PacGrid/Classic-v1", "PacGrid/Medium-v0"])
+def test_pacgrid_observations_are_read_as_rows_columns_channels(env_id):
+    """The network sees PacGrid's (rows, columns, channels) grid as such, and the centred view
+    puts Pac-Man's cell at the centre (a wrong guess once made rows into channels: PacGrid-v1's
+    19 channels outnumber its 7-17 rows)."""
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=0)
+    assert guess_image_layout(obs.shape) == "hwc"
+    config = DQNConfig(hidden=(8,), conv_channels=(4,), conv_strides=(1,), center_channel=3,
+                       outside_channel=0)
+    net = build_q_network(env.observation_space, 5, config, np.random.default_rng(0))
+    layers = dict(net.children())
+    centred = layers["center"].forward(layers["input"].forward(obs[None]))
+    rows, columns, channels = obs.shape
+    assert centred.shape == (1, channels, 2 * rows - 1, 2 * columns - 1)
+    assert centred[0, 3, rows - 1, columns - 1] == 1 and centred[0, 3].sum() == 1
+    # The walls channel is 1 outside the board and the board's walls are where they were.
+    pac_row, pac_col = np.argwhere(obs[:, :, 3])[0]
+    top, left = rows - 1 - pac_row, columns - 1 - pac_col
+    np.testing.assert_array_equal(centred[0, 0, top:top + rows, left:left + columns], obs[:, :, 0])
+    assert centred[0, 0, 0, 0] == 1 or (top == 0 and left == 0)
 
 
 def test_cnn_with_stacked_frames_and_pixels():
