@@ -31,7 +31,7 @@ from typing import BinaryIO
 import numpy as np
 from tqdm import tqdm
 
-from nets.io import atomic_write
+from fileio import atomic_write
 
 # Folder name of this project inside the user cache.
 CACHE_FOLDER = "rlsandbox"

@@ -1,5 +1,11 @@
 """Errors raised by nets, each saying what was wrong and how to fix it."""
 
+# A file that cannot be read and a state dict that does not fit a model are one error for the
+# user: the class lives with the file I/O, and nets raises it for state dicts too.
+from fileio import CheckpointError
+
+__all__ = ["CheckpointError", "NonFiniteLossError", "ShapeError", "check_finite"]
+
 
 class ShapeError(ValueError):
     """An input had the wrong shape; the message names the layer, expected and received shapes."""
@@ -7,10 +13,6 @@ class ShapeError(ValueError):
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite (usually a learning rate that is too high)."""
-
-
-class CheckpointError(ValueError):
-    """A saved file or state dict cannot be used: missing, corrupt, or not matching the model."""
 
 
 def check_finite(loss: float, what: str = "loss") -> float:

@@ -22,11 +22,11 @@ from typing import Any, Literal
 import numpy as np
 from tqdm import tqdm
 
+from fileio import write_json
 from nets import io as nets_io
 from nets import losses, optim
 from nets.augment import augment
 from nets.errors import NonFiniteLossError
-from nets.io import write_json
 
 LR_SCHEDULES = ("constant", "cosine")
 

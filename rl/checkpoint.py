@@ -1,7 +1,7 @@
 """Checkpoints: one format for every agent, written and read only here.
 
 A checkpoint is one .npz file: the agent's arrays (names prefixed "agent/") plus JSON metadata.
-The file itself is written and read by `nets.io.save_arrays` / `nets.io.load_arrays`: a
+The file itself is written and read by `fileio.save_arrays` / `fileio.load_arrays`: a
 temporary file in the same folder renamed over the old one (so a run killed at any moment
 leaves either the old or the new checkpoint, never a half-written one), metadata as JSON inside
 the archive, loading with `allow_pickle=False`: loading a checkpoint never runs code.
@@ -32,8 +32,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from nets.errors import CheckpointError
-from nets.io import META_KEY, load_arrays, save_arrays
+from fileio import META_KEY, CheckpointError, load_arrays, save_arrays
 from rl.config import to_json
 from rl.protocol import Agent
 

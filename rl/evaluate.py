@@ -11,7 +11,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from nets.io import atomic_write
+from fileio import atomic_write
 from rl.protocol import Agent
 from rl.seeding import episode_seed
 

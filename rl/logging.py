@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nets.io import atomic_write
+from fileio import atomic_write
 
 # Columns that always come first, in this order, so the file reads the same across runs.
 LEADING_COLUMNS = (

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from nets.io import atomic_write
+from fileio import atomic_write
 from rl.logging import read_metrics
 from rl.run import metrics_path, read_config
 

@@ -33,7 +33,7 @@ except ImportError:  # Windows: no flock; the folder is then not protected again
 
 import numpy as np
 
-from nets.io import write_json
+from fileio import write_json
 from rl.checkpoint import CheckpointError, load_checkpoint_meta
 
 CONFIG_NAME = "config.json"
@@ -122,7 +122,7 @@ def lock(run_dir: str | Path) -> Iterator[None]:
 
 
 def remove_temp_files(run_dir: str | Path) -> list[Path]:
-    """Delete the temporary files (nets.io.atomic_write's `.NAME.*.tmp`) that a writer killed in
+    """Delete the temporary files (fileio.atomic_write's `.NAME.*.tmp`) that a writer killed in
     the middle of writing left in `run_dir`; call only while holding the folder's lock."""
     removed = sorted(Path(run_dir).glob(".?*.*.tmp"))
     for path in removed:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nets.io import atomic_write, write_json
+from fileio import atomic_write, write_json
 from rl import run as run_folder
 
 MARKER = "trial.json"  # written last, when a trial has finished (or failed): its status

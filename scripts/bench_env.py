@@ -39,7 +39,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import gymnasium as gym
 
 import envs  # noqa: F401  (registers the PacGrid ids)
-from nets.io import write_json
+from fileio import write_json
 from rl.config import add_dataclass_args, from_args
 
 LAYOUT_IDS = {

@@ -45,8 +45,8 @@ if __package__ in (None, ""):  # run as `python scripts/bench_nets.py`: make pac
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nets
+from fileio import write_json
 from nets import zoo
-from nets.io import write_json
 from rl.config import add_dataclass_args, from_args
 
 

@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # run as `python scripts/demo.py`: make the proje
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import load_run, train_settings
-from nets.io import write_json
+from fileio import write_json
 from rl import hints
 from rl import run as run_folder
 from rl.evaluate import EVALUATE_STREAM, WATCH_STREAM, evaluate, play_episodes, write_gif

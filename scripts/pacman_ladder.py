@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as `python scripts/pacman_ladder.py`
 from envs.pacman.ghosts import GHOST_POLICIES
 from envs.pacman.planner import PLAYERS, play_many
 from envs.registration import pacman_id_settings
-from nets.io import write_json
+from fileio import write_json
 from rl.config import add_dataclass_args, from_args
 
 LADDER = ("PacGrid/Tiny-v1", "PacGrid/Small-v1", "PacGrid/Medium-v1", "PacGrid/Classic-v1")

@@ -50,7 +50,7 @@ if __package__ in (None, ""):  # run as `python scripts/sweep.py`: make `scripts
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agents.registry import settings_warnings
-from nets.io import write_json
+from fileio import write_json
 from rl import hints, stats
 from rl.run import checkpoint_path, metrics_path
 from rl.seeding import make_rng

@@ -14,7 +14,7 @@ import pytest
 from agents import registry
 from agents.dqn import DQNAgent, DQNConfig
 from agents.q_learning import QLearningAgent, QLearningConfig
-from nets.io import save_arrays
+from fileio import save_arrays
 from rl import loop, run, schedules
 from rl.checkpoint import FORMAT, CheckpointError, load_agent, load_checkpoint, save_agent
 from rl.trials import Trial, run_trial

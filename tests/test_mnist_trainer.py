@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nets
-from nets.io import write_json
+from fileio import write_json
 from nets.trainer import History, TrainConfig, evaluate, train
 
 
