@@ -20,11 +20,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python scripts/mnist.py`: make `scripts` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nets.datasets import DatasetError
 from nets.errors import NonFiniteLossError
 from rl.config import add_dataclass_args, from_args, to_json
 from scripts.mnist_demos import DEMOS
 from scripts.mnist_demos.common import Outputs
+from supervised.datasets import DatasetError
 
 
 def build_parser() -> argparse.ArgumentParser:

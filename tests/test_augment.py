@@ -1,4 +1,4 @@
-"""nets.augment and the trainer's augmentation and cosine learning-rate options."""
+"""supervised.augment and the trainer's augmentation and cosine learning-rate options."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 import nets
 from nets import optim
-from nets.augment import augment, random_flip, random_shift
-from nets.trainer import TrainConfig, train
+from supervised.augment import augment, random_flip, random_shift
+from supervised.trainer import TrainConfig, train
 
 
 def images(n: int = 6, c: int = 2, h: int = 5, w: int = 7) -> np.ndarray:

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = {"fileio", "nets", "envs", "rl", "agents", "scripts"}
+PROJECT = {"fileio", "nets", "supervised", "envs", "rl", "agents", "scripts"}
 
 # package -> the project packages it may import (besides itself)
 ALLOWED = {
     "fileio": set(),
     "nets": {"fileio"},
+    "supervised": {"fileio", "nets"},  # the MNIST path: beside the RL path, sharing only nets
     "envs": set(),
     "rl": {"fileio", "nets"},
     "agents": {"fileio", "nets", "rl", "envs"},
@@ -41,6 +42,13 @@ def test_package_imports_only_allowed_packages(package):
             top = name.split(".")[0]
             if top in PROJECT and top != package and top not in ALLOWED[package]:
                 offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_rl_and_agents_never_import_the_supervised_path():
+    offenders = [f"{path.relative_to(ROOT)} imports {name}"
+                 for package in ("rl", "agents") for path in sorted((ROOT / package).rglob("*.py"))
+                 for name in imported_modules(path) if name.split(".")[0] == "supervised"]
     assert not offenders, "\n".join(offenders)
 
 

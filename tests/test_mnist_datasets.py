@@ -1,4 +1,4 @@
-"""nets.datasets: IDX reading, corrupt files, loader options, search order, downloads."""
+"""supervised.datasets: IDX reading, corrupt files, loader options, search order, downloads."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nets import datasets
-from nets.datasets import (
+from supervised import datasets
+from supervised.datasets import (
     DatasetError,
     DatasetNotFoundError,
     IdxFormatError,

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nets import datasets
-from nets.datasets import write_idx
 from scripts import mnist
+from supervised import datasets
+from supervised.datasets import write_idx
 
 # Tiny budgets per demo: enough to run every code path, not to learn.
 TINY = {

@@ -1,4 +1,4 @@
-"""nets.trainer: learning, reproducibility, reshuffling, saved files, bad input."""
+"""supervised.trainer: learning, reproducibility, reshuffling, saved files, bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 import nets
 from fileio import write_json
-from nets.trainer import History, TrainConfig, evaluate, train
+from supervised.trainer import History, TrainConfig, evaluate, train
 
 
 def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

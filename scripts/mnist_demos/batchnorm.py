@@ -14,7 +14,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from nets import zoo
-from nets.trainer import History, train
 from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
@@ -26,6 +25,7 @@ from scripts.mnist_demos.common import (
     load_data,
     train_config,
 )
+from supervised.trainer import History, train
 
 HELP = "with vs without batch normalization, for several initial weight scales"
 

@@ -10,8 +10,8 @@ from typing import Any, Literal
 import numpy as np
 
 from fileio import write_json
-from nets.datasets import MnistData, load_mnist
-from nets.trainer import History, TrainConfig
+from supervised.datasets import MnistData, load_mnist
+from supervised.trainer import History, TrainConfig
 
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
 

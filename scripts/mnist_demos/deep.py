@@ -18,7 +18,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from nets import zoo
-from nets.trainer import train
 from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
@@ -29,6 +28,7 @@ from scripts.mnist_demos.common import (
     load_data,
     train_config,
 )
+from supervised.trainer import train
 
 HELP = "DeepConvNet: accuracy, misclassified test images, confusion matrix"
 

@@ -19,7 +19,6 @@ from matplotlib.figure import Figure
 
 import nets
 from nets import zoo
-from nets.trainer import train
 from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
@@ -31,6 +30,7 @@ from scripts.mnist_demos.common import (
     load_data,
     train_config,
 )
+from supervised.trainer import train
 
 HELP = "activation histograms for std 1 / 0.01 / Xavier / He, and the training they give"
 

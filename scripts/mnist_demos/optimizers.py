@@ -16,7 +16,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from nets import optim, zoo
-from nets.trainer import train
 from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
@@ -27,6 +26,7 @@ from scripts.mnist_demos.common import (
     load_data,
     train_config,
 )
+from supervised.trainer import train
 
 HELP = "six optimizers: paths on x^2/20 + y^2, and loss curves on the same network"
 EXCLUDE = ("optimizer", "lr")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nets import zoo
-from nets.trainer import train
 from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
@@ -23,6 +22,7 @@ from scripts.mnist_demos.common import (
     load_data,
     train_config,
 )
+from supervised.trainer import train
 
 HELP = "300 training images: the train/test gap, then weight decay and dropout"
 

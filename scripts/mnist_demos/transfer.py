@@ -14,7 +14,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from nets import zoo
-from nets.trainer import train
 from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
@@ -25,6 +24,7 @@ from scripts.mnist_demos.common import (
     load_data,
     train_config,
 )
+from supervised.trainer import train
 
 HELP = "pretrain on classes 0-4, then 5-9 with conv layers frozen vs from scratch"
 

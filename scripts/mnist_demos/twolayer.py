@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nets import zoo
-from nets.trainer import train
 from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
@@ -21,6 +20,7 @@ from scripts.mnist_demos.common import (
     load_data,
     train_config,
 )
+from supervised.trainer import train
 
 HELP = "the book's two-layer net trained by backprop: accuracy curves"
 

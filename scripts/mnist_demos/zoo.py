@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from matplotlib.figure import Figure
 
 from nets import zoo
-from nets.trainer import train
 from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
@@ -22,6 +21,7 @@ from scripts.mnist_demos.common import (
     pluralize,
     train_config,
 )
+from supervised.trainer import train
 
 HELP = "LeNet-5, AlexNet/Inception/ResNet-style nets: accuracy, params, time per epoch"
 

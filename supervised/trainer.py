@@ -25,8 +25,8 @@ from tqdm import tqdm
 from fileio import write_json
 from nets import io as nets_io
 from nets import losses, optim
-from nets.augment import augment
 from nets.errors import NonFiniteLossError
+from supervised.augment import augment
 
 LR_SCHEDULES = ("constant", "cosine")
 
