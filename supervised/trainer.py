@@ -197,20 +197,8 @@ def train(
                     raise
                 history.diverged_at = epoch
                 break
-            history.epoch.append(epoch)
-            history.epoch_time.append(seconds)
-            history.train_loss.append(train_loss)
-            history.train_acc.append(train_acc)
-            history.test_loss.append(test_loss)
-            history.test_acc.append(test_acc)
-            line = (f"{name} epoch {epoch}: train acc {train_acc:.4f}, test acc "
-                    f"{test_acc:.4f}, test loss {test_loss:.4f}, {seconds:.1f} s")
-            if bar is not None:
-                bar.set_postfix(epoch=epoch, train_acc=f"{train_acc:.4f}",
-                                test_acc=f"{test_acc:.4f}")
-                tqdm.write(line)
-            else:
-                print(line, flush=True)
+            _record_epoch(history, name, epoch, seconds, (train_loss, train_acc),
+                          (test_loss, test_acc), bar)
             if out_dir is not None and history.best_epoch == epoch:
                 nets_io.save(out_dir / f"{name}_best.npz", model,
                              extra={"epoch": epoch, "test_acc": test_acc, "config": asdict(cfg)})
@@ -222,6 +210,26 @@ def train(
     if out_dir is not None:
         write_json(out_dir / f"{name}_history.json", {"config": asdict(cfg), **history.to_dict()})
     return history
+
+
+def _record_epoch(history: History, name: str, epoch: int, seconds: float,
+                  train_scores: tuple[float, float], test_scores: tuple[float, float],
+                  bar) -> None:
+    """Append one epoch's (loss, accuracy) scores to the history and print them."""
+    (train_loss, train_acc), (test_loss, test_acc) = train_scores, test_scores
+    history.epoch.append(epoch)
+    history.epoch_time.append(seconds)
+    history.train_loss.append(train_loss)
+    history.train_acc.append(train_acc)
+    history.test_loss.append(test_loss)
+    history.test_acc.append(test_acc)
+    line = (f"{name} epoch {epoch}: train acc {train_acc:.4f}, test acc "
+            f"{test_acc:.4f}, test loss {test_loss:.4f}, {seconds:.1f} s")
+    if bar is not None:
+        bar.set_postfix(epoch=epoch, train_acc=f"{train_acc:.4f}", test_acc=f"{test_acc:.4f}")
+        tqdm.write(line)
+    else:
+        print(line, flush=True)
 
 
 def _train_epoch(model, x_train, t_train, loss, optimizer, cfg: TrainConfig,

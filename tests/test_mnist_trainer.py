@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import nets
-from fileio import write_json
 from supervised.trainer import History, TrainConfig, evaluate, train
 
 
@@ -167,7 +166,7 @@ def test_bad_input_is_reported():
         TrainConfig(lr=0)
 
 
-def test_history_summary_and_json(tmp_path):
+def test_history_summary():
     history = History(epoch=[1, 2, 3], train_loss=[1, 0.5, 0.4], train_acc=[0.5, 0.8, 0.9],
                       test_loss=[1, 0.6, 0.7], test_acc=[0.5, 0.85, 0.8],
                       epoch_time=[2.0, 4.0, 3.0])
@@ -175,5 +174,3 @@ def test_history_summary_and_json(tmp_path):
     assert summary["best_epoch"] == 2 and summary["best_test_acc"] == 0.85
     assert summary["final_test_acc"] == 0.8 and summary["seconds_per_epoch"] == 3.0
     assert History().summary() == {} and History().best_epoch == 0
-    path = write_json(tmp_path / "h.json", {"a": np.float32(0.5), "b": np.arange(2)})
-    assert json.loads(path.read_text()) == {"a": 0.5, "b": [0, 1]}
