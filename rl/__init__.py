@@ -8,5 +8,7 @@
 - `rl.evaluate`: greedy evaluation, playing and recording episodes
 - `rl.logging`: metrics.csv (and TensorBoard when installed); `rl.plotting`: learning curves
 - `rl.schedules`, `rl.seeding`, `rl.config` (dataclass <-> flags <-> JSON)
-- `rl.replay`, `rl.prioritized`: replay buffers; `rl.trials`, `rl.stats`: sweeps
+- `rl.replay`, `rl.prioritized`: replay buffers
+- `rl.sweep` (a grid x seeds: plan, run), `rl.trials` (where trials run: processes or Ray),
+  `rl.sweep_report` and `rl.stats` (bootstrap confidence intervals, performance profiles)
 """

@@ -1,11 +1,11 @@
 """Where the trials of a sweep run: a local process pool, or tasks on a Ray cluster.
 
 A trial is one ordinary training run: a call of the function `entry(run_dir, settings, resume)`
-(scripts/sweep.py uses agents.registry.train_settings) writing its own run folder. `run_trial`
+(by default agents.registry.train_settings, see rl.sweep) writing its own run folder. `run_trial`
 does that inside whichever worker picks it up, catching every failure so one bad trial never
 stops the others, and writes `trial.json` into the folder as the done marker. The backends only
 decide where `run_trial` runs and hand results back as they finish; the sweep driver
-(scripts/sweep.py) prints them.
+(scripts/sweep.py, through rl.sweep.run_trials) prints them.
 """
 
 from __future__ import annotations

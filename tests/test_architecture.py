@@ -15,11 +15,10 @@ from agents import registry
 from agents.dqn import DQNAgent, DQNConfig
 from agents.q_learning import QLearningAgent, QLearningConfig
 from fileio import save_arrays
-from rl import loop, run, schedules
+from rl import loop, run, schedules, sweep
 from rl.checkpoint import FORMAT, CheckpointError, load_agent, load_checkpoint, save_agent
 from rl.trials import Trial, run_trial
 from scripts import evaluate as evaluate_script
-from scripts import sweep
 from scripts import train as train_script
 
 ROOT = Path(__file__).resolve().parent.parent

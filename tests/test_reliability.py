@@ -468,6 +468,7 @@ def denied(*args, **kwargs):
 
 
 def test_read_only_folders_are_one_line_errors(tmp_path, capsys, monkeypatch, trained_tiny):
+    import rl.sweep
     from scripts import sweep as sweep_script
     from scripts import watch as watch_script
 
@@ -482,7 +483,7 @@ def test_read_only_folders_are_one_line_errors(tmp_path, capsys, monkeypatch, tr
                              capsys)
     assert code == 2 and "cannot write" in err and "writable --gif" in err
     with monkeypatch.context() as patch:
-        patch.setattr(sweep_script, "write_json", denied)
+        patch.setattr(rl.sweep, "write_json", denied)
         code, err = run_main(sweep_script.main, ["run", "--out", tmp_path, "--base", "x=1",
                                                  "--seeds", 0], capsys)
     assert code == 2 and "Permission denied" in err and "writable --out" in err

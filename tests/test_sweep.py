@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from agents.registry import train_settings
-from rl import trials
-from scripts import sweep
+from rl import sweep
+from scripts import sweep as sweep_script
 
 # A trial trains tabular Q-learning for 2000 steps: well under a second of training.
 TINY = {"algo": "qlearning", "env": "FrozenLake-v1", "total_steps": 2000, "eval_every": 500,
@@ -20,7 +20,7 @@ BASE_FLAGS = [flag for key, value in TINY.items() for flag in ("--base", f"{key}
 
 
 def run_sweep(out: Path, name: str, *extra: str) -> int:
-    return sweep.main(["run", "--out", str(out), "--name", name, *BASE_FLAGS, *extra])
+    return sweep_script.main(["run", "--out", str(out), "--name", name, *BASE_FLAGS, *extra])
 
 
 def eval_returns(run_dir: Path) -> list[float]:
@@ -45,7 +45,7 @@ def check_sweep_results(sweep_dir: Path, names: list[str], capsys) -> None:
         assert (run_dir / "checkpoint.npz").is_file()
         assert len(eval_returns(run_dir)) == 4  # at 500, 1000, 1500 and 2000 steps
 
-    assert sweep.main(["report", str(sweep_dir), "--reps", "400"]) == 0
+    assert sweep_script.main(["report", str(sweep_dir), "--reps", "400"]) == 0
     printed = capsys.readouterr().out
     table = (sweep_dir / "report.md").read_text()
     assert table in printed
@@ -139,7 +139,7 @@ def test_a_failing_trial_is_reported_while_the_others_finish(tmp_path, capsys):
         assert "alpha" in failed["error"] and "oops" in failed["error"]
         assert f"FAILED  alpha=oops/seed={seed}: {failed['error']}" in printed
 
-    assert sweep.main(["report", str(tmp_path / "failing"), "--reps", "200"]) == 0
+    assert sweep_script.main(["report", str(tmp_path / "failing"), "--reps", "200"]) == 0
     table = (tmp_path / "failing" / "report.md").read_text()
     assert "2 of 4 trials finished" in table
     assert "| alpha=0.5/seed=0 | done |" in table and "| alpha=oops/seed=1 | failed:" in table
@@ -168,35 +168,8 @@ def test_ray_backend_runs_the_same_sweep_on_a_local_ray_instance(tmp_path, capsy
 
 
 def test_report_of_a_missing_folder_says_what_to_pass(tmp_path, capsys):
-    assert sweep.main(["report", str(tmp_path / "nope")]) == 2  # a usage error, as argparse's
+    # A usage error, with argparse's status.
+    assert sweep_script.main(["report", str(tmp_path / "nope")]) == 2
     assert "sweep.py: error:" in capsys.readouterr().err
-    assert sweep.main(["report", str(tmp_path)]) == 2
+    assert sweep_script.main(["report", str(tmp_path)]) == 2
     assert "no finished trials" in capsys.readouterr().err
-
-
-def test_a_trial_run_elsewhere_brings_its_files_home_and_resumes_from_shipped_ones(tmp_path):
-    # What a Ray task on another machine does: train in a scratch folder, return every file.
-    def one_trial(total_steps: int) -> sweep.Trial:
-        base = {**TINY, "total_steps": total_steps}
-        cfg = sweep.SweepConfig(name="far", base=base, grid={"alpha": [0.5]}, seeds=[3],
-                                out=str(tmp_path))
-        return sweep.expand(cfg)[0]
-
-    short_trial = one_trial(1000)
-    result, files = trials.run_trial_elsewhere(short_trial, False, {})
-    assert result.status == "done", result.error
-    assert {"config.json", "metrics.csv", "checkpoint.npz", "trial.json", "train.log"} <= set(files)
-    home = Path(short_trial.run_dir)
-    assert not home.exists()  # nothing was written on the driver's side...
-    trials.write_files(home, files)  # ...until the driver writes what came back
-    assert marker(home)["status"] == "done"
-
-    # Resuming ships the checkpoint to the worker and the continued run back.
-    long_trial = one_trial(2000)
-    result, files = trials.run_trial_elsewhere(
-        long_trial, True, trials.read_files(home)
-    )
-    assert result.status == "done" and result.resumed, result.error
-    trials.write_files(home, files)
-    steps, _ = sweep.read_eval_curve(home)
-    assert steps.tolist() == [500, 1000, 1500, 2000]

@@ -1,39 +1,13 @@
-"""Sweep files, command-line grids, trial names and flags (scripts/sweep.py), without training."""
+"""rl.sweep and rl.trials: sweep files, trial names, plans, trials that fail or run elsewhere."""
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
-from rl import trials
+from rl import sweep, trials
 from rl.trials import MARKER
-from scripts import sweep
-
-
-def parse(argv):
-    return sweep.config_from_args(sweep.build_parser().parse_args(["run", *argv]))
-
-
-def test_toml_file_and_command_line_combine(tmp_path):
-    path = tmp_path / "alpha.toml"
-    path.write_text(
-        'seeds = [1, 2]\n[base]\nalgo = "qlearning"\ntotal-steps = 500\n'
-        "[grid]\nalpha = [0.1, 0.5]\n"
-    )
-    cfg = parse([str(path), "--base", "gamma=0.9", "--grid", "initial_q=0,1", "--out", "x"])
-    assert cfg.name == "alpha"  # the file's stem when it has no name key
-    assert cfg.base == {"algo": "qlearning", "total_steps": 500, "gamma": 0.9}
-    assert cfg.grid == {"alpha": [0.1, 0.5], "initial_q": [0, 1]}
-    assert cfg.seeds == [1, 2] and cfg.out == "x"
-
-
-def test_json_file_and_json_list_grid(tmp_path):
-    path = tmp_path / "s.json"
-    path.write_text(json.dumps({"name": "dqn-width", "base": {"algo": "dqn"}, "seeds": [0]}))
-    cfg = parse([str(path), "--grid", "hidden=[[64], [64, 64]]", "--seeds", "3", "4"])
-    assert cfg.name == "dqn-width"
-    assert cfg.grid == {"hidden": [[64], [64, 64]]}
-    assert cfg.seeds == [3, 4]
 
 
 def test_trials_have_readable_names_and_training_settings(tmp_path):
@@ -67,32 +41,39 @@ def test_folder_names_are_filesystem_safe():
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("changes", "message"),
     [
-        (["--base", "seed=3"], "sets seed itself"),
-        (["--base", "gamma=0.9", "--grid", "gamma=0.9,0.99"], "both base and grid"),
-        (["--base", "novalue"], "KEY=VALUE"),
-        (["--grid", "alpha=[]"], "non-empty list"),
-        (["--seeds", "1", "1"], "distinct"),
-        (["--name", "a/b"], "sweep name"),
+        ({"base": {"seed": 3}}, "sets seed itself"),
+        ({"base": {"gamma": 0.9}, "grid": {"gamma": [0.9, 0.99]}}, "both base and grid"),
+        ({"grid": {"alpha": []}}, "non-empty list"),
+        ({"seeds": [1, 1]}, "distinct"),
+        ({"name": "a/b"}, "sweep name"),
     ],
 )
-def test_bad_sweeps_are_rejected_with_a_clear_message(argv, message):
-    with pytest.raises(SystemExit, match=message):
-        parse(argv)
+def test_bad_sweeps_are_rejected_with_a_clear_message(changes, message):
+    with pytest.raises(sweep.SweepError, match=message):
+        sweep.check_config(sweep.SweepConfig(**changes))
 
 
 def test_bad_sweep_files_are_rejected(tmp_path):
     broken = tmp_path / "broken.toml"
     broken.write_text("[grid\nalpha = [")
-    with pytest.raises(SystemExit, match="not valid toml"):
-        parse([str(broken)])
+    with pytest.raises(sweep.SweepError, match="not valid toml"):
+        sweep.load_sweep_file(broken)
     unknown = tmp_path / "unknown.json"
     unknown.write_text('{"grids": {}}')
-    with pytest.raises(SystemExit, match="unknown sweep file key"):
-        parse([str(unknown)])
-    with pytest.raises(SystemExit, match="does not exist"):
-        parse([str(tmp_path / "missing.toml")])
+    with pytest.raises(sweep.SweepError, match="unknown sweep file key"):
+        sweep.load_sweep_file(unknown)
+    with pytest.raises(sweep.SweepError, match="does not exist"):
+        sweep.load_sweep_file(tmp_path / "missing.toml")
+
+
+def test_a_sweep_file_names_the_sweep_and_may_spell_keys_with_dashes(tmp_path):
+    path = tmp_path / "alpha.toml"
+    path.write_text('[base]\ntotal-steps = 500\n[grid]\ninitial-q = [0, 1]\n')
+    cfg = sweep.load_sweep_file(path)
+    assert cfg.name == "alpha" and cfg.base == {"total_steps": 500}
+    assert cfg.grid == {"initial_q": [0, 1]}
 
 
 def test_plan_skips_done_trials_resumes_checkpointed_ones_and_guards_changed_flags(tmp_path):
@@ -112,7 +93,7 @@ def test_plan_skips_done_trials_resumes_checkpointed_ones_and_guards_changed_fla
         sweep.SweepConfig(name="p", base={"gamma": 0.5}, grid={"alpha": [0.1]}, seeds=[0],
                           out=str(tmp_path))
     )
-    with pytest.raises(SystemExit, match="different settings"):
+    with pytest.raises(sweep.SweepError, match="different settings"):
         sweep.plan(changed)
 
 
@@ -136,7 +117,7 @@ def test_run_trial_reports_what_went_wrong(tmp_path, entry, expected):
     trial = trials.Trial(
         name="x=1/seed=0", config_name="x=1", params={"x": 1}, seed=0,
         settings={"x": 1, "seed": 0}, run_dir=str(tmp_path / "trial"),
-        entry=f"tests.test_sweep_config:{entry}",
+        entry=f"tests.test_rl_sweep:{entry}",
     )
     result = trials.run_trial(trial, resume=False)
     assert result.status == "failed" and expected in result.error
@@ -144,3 +125,36 @@ def test_run_trial_reports_what_went_wrong(tmp_path, entry, expected):
     assert written["status"] == "failed" and written["error"] == result.error
     log = (tmp_path / "trial" / "train.log").read_text()
     assert "start: {'x': 1, 'seed': 0}" in log and "Traceback" in log
+
+
+# A trial trains tabular Q-learning for up to 2000 steps: well under a second of training.
+TINY = {"algo": "qlearning", "env": "FrozenLake-v1", "total_steps": 2000, "eval_every": 500,
+        "eval_episodes": 5, "checkpoint_every": 500}
+
+
+def test_a_trial_run_elsewhere_brings_its_files_home_and_resumes_from_shipped_ones(tmp_path):
+    # What a Ray task on another machine does: train in a scratch folder, return every file.
+    def one_trial(total_steps: int) -> trials.Trial:
+        base = {**TINY, "total_steps": total_steps}
+        cfg = sweep.SweepConfig(name="far", base=base, grid={"alpha": [0.5]}, seeds=[3],
+                                out=str(tmp_path))
+        return sweep.expand(cfg)[0]
+
+    short_trial = one_trial(1000)
+    result, files = trials.run_trial_elsewhere(short_trial, False, {})
+    assert result.status == "done", result.error
+    assert {"config.json", "metrics.csv", "checkpoint.npz", "trial.json", "train.log"} <= set(files)
+    home = Path(short_trial.run_dir)
+    assert not home.exists()  # nothing was written on the driver's side...
+    trials.write_files(home, files)  # ...until the driver writes what came back
+    assert json.loads((home / MARKER).read_text())["status"] == "done"
+
+    # Resuming ships the checkpoint to the worker and the continued run back.
+    long_trial = one_trial(2000)
+    result, files = trials.run_trial_elsewhere(
+        long_trial, True, trials.read_files(home)
+    )
+    assert result.status == "done" and result.resumed, result.error
+    trials.write_files(home, files)
+    steps, _ = sweep.read_eval_curve(home)
+    assert steps.tolist() == [500, 1000, 1500, 2000]

@@ -1,0 +1,221 @@
+"""A sweep's report: per configuration, the final and best greedy return over seeds.
+
+Mean, median and interquartile mean with stratified bootstrap confidence intervals (rl.stats),
+in a Markdown table (report.md) and as JSON (report.json), plus learning curves with bands
+(learning_curves.png) and performance profiles (performance_profile.png), all written into the
+sweep's folder by `write_report`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from fileio import write_json
+from rl import stats
+from rl.seeding import make_rng
+from rl.sweep import SPEC_FILE, SweepConfig, SweepError, expand, read_eval_curve, read_marker
+from rl.trials import MARKER
+
+REPORT_FILES = ("report.md", "report.json", "learning_curves.png", "performance_profile.png")
+
+
+@dataclass
+class TrialScores:
+    """A finished trial's evaluation curve."""
+
+    name: str  # trial name
+    config_name: str  # its configuration
+    seed: int  # its seed
+    steps: np.ndarray  # env steps of the evaluations
+    returns: np.ndarray  # mean greedy return at each evaluation
+    wall_s: float  # training time in seconds
+
+
+def collect(sweep_dir: Path) -> tuple[list[TrialScores], list[dict], list[str]]:
+    """Finished trials with their curves, failed/unreadable trials, and configurations in order."""
+    expected: list[str] = []
+    spec_path = sweep_dir / SPEC_FILE
+    if spec_path.is_file():
+        spec = json.loads(spec_path.read_text())
+        spec["out"] = str(sweep_dir.parent)  # the folder may have moved since the sweep ran
+        expected = [trial.name for trial in expand(SweepConfig(**spec))]
+    markers = {}
+    for path in sorted(sweep_dir.rglob(MARKER)):
+        marker = read_marker(path.parent)
+        if isinstance(marker, dict) and {"name", "status", "config_name"} <= set(marker):
+            markers[marker["name"]] = (path.parent, marker)
+    finished, problems = [], []
+    for name in expected + sorted(set(markers) - set(expected)):
+        if name not in markers:
+            problems.append({"name": name, "status": "not run", "error": "no trial.json"})
+            continue
+        run_dir, marker = markers[name]
+        if marker["status"] != "done":
+            problems.append(marker)
+            continue
+        try:
+            steps, returns = read_eval_curve(run_dir)
+        except (OSError, ValueError) as err:
+            problems.append({**marker, "status": "unreadable", "error": str(err)})
+            continue
+        finished.append(
+            TrialScores(name, marker["config_name"], marker["seed"], steps, returns,
+                        marker["wall_s"])
+        )
+    configs = list(dict.fromkeys(name.rsplit("/seed=", 1)[0] for name in expected))
+    configs += sorted({t.config_name for t in finished} - set(configs))
+    return finished, problems, configs
+
+
+def mean_curve_with_band(
+    curves: Sequence[TrialScores], rng: np.random.Generator, reps: int, confidence: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps, mean return over seeds, and the bootstrap CI of that mean at each step.
+
+    Seeds may have evaluated at slightly different steps, so each curve is interpolated onto
+    the steps of all of them, within the range every seed covers.
+    """
+    start = max(c.steps[0] for c in curves)
+    stop = min(c.steps[-1] for c in curves)
+    steps = np.unique(np.concatenate([c.steps for c in curves]))
+    steps = steps[(steps >= start) & (steps <= stop)]
+    matrix = np.stack([np.interp(steps, c.steps, c.returns) for c in curves])  # (seeds, steps)
+    # Resample whole seeds (curves), so each resample is a set of real learning curves.
+    resampled = matrix[rng.integers(0, len(curves), size=(reps, len(curves)))]
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    low, high = np.percentile(resampled.mean(axis=1), [tail, 100.0 - tail], axis=0)
+    return steps, matrix.mean(axis=0), low, high
+
+
+def plot_learning_curves(
+    groups: dict[str, list[TrialScores]], out_png: Path, rng: np.random.Generator,
+    reps: int, confidence: float, title: str,
+) -> None:
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
+    for config_name, curves in groups.items():
+        steps, mean, low, high = mean_curve_with_band(curves, rng, reps, confidence)
+        (line,) = ax.plot(steps, mean, label=f"{config_name} (n={len(curves)})")
+        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("greedy evaluation return")
+    _finish(fig, ax, f"{title}: mean over seeds, {confidence:.0%} bootstrap CI", out_png)
+
+
+def plot_performance_profiles(
+    scores: dict[str, np.ndarray], out_png: Path, rng: np.random.Generator,
+    reps: int, confidence: float, title: str,
+) -> None:
+    every = np.concatenate(list(scores.values()))
+    margin = 0.05 * (every.max() - every.min()) or 0.5
+    taus = np.linspace(every.min() - margin, every.max() + margin, 201)
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
+    for config_name, final in scores.items():
+        profile = stats.performance_profile(final, taus)
+        low, high = stats.performance_profile_ci(final, taus, rng, reps, confidence)
+        (line,) = ax.step(taus, profile, where="post", label=f"{config_name} (n={len(final)})")
+        ax.fill_between(taus, low, high, step="post", color=line.get_color(), alpha=0.2,
+                        linewidth=0)
+    ax.set_xlabel("final greedy return τ")
+    ax.set_ylabel("fraction of runs with return > τ")
+    ax.set_ylim(-0.02, 1.02)
+    _finish(fig, ax, f"{title}: performance profiles, {confidence:.0%} bootstrap CI", out_png)
+
+
+def _finish(fig: Figure, ax, title: str, out_png: Path) -> None:
+    """Title, grid and legend of a report plot; then save it."""
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+
+
+def markdown_report(
+    sweep_name: str, summaries: dict[str, dict[str, dict[str, stats.Estimate]]],
+    finished: list[TrialScores], problems: list[dict], reps: int, confidence: float,
+) -> str:
+    """The report as Markdown: one row per configuration, then one per trial."""
+    total = len(finished) + len(problems)
+    lines = [
+        f"# Sweep {sweep_name}: {len(finished)} of {total} trials finished",
+        "",
+        "Scores are greedy evaluation returns (`eval_return_mean` in each run's metrics): "
+        "*final* is a run's last evaluation, *best* its highest. Each cell is the statistic over "
+        f"seeds with its {confidence:.0%} stratified bootstrap confidence interval "
+        f"({reps} resamples). IQM: interquartile mean.",
+        "",
+        "| configuration | runs | final mean | final median | final IQM "
+        "| best mean | best median | best IQM |",
+        "|---|---:|---|---|---|---|---|---|",
+    ]
+    for config_name, summary in summaries.items():
+        runs = sum(t.config_name == config_name for t in finished)
+        estimates = [summary[kind][stat] for kind in ("final", "best")
+                     for stat in ("mean", "median", "iqm")]
+        # One run has no spread to resample: show its score alone, not a [x, x] interval.
+        cells = [str(e) if runs > 1 else stats.short(e.value) for e in estimates]
+        lines.append(f"| {config_name} | {runs} | " + " | ".join(cells) + " |")
+    if any(sum(t.config_name == c for t in finished) == 1 for c in summaries):
+        lines += ["", "A configuration with a single run has no confidence interval."]
+    lines += ["", "## Trials", "", "| trial | status | final | best | last step | wall s |",
+              "|---|---|---:|---:|---:|---:|"]
+    for t in finished:
+        lines.append(
+            f"| {t.name} | done | {stats.short(t.returns[-1])} | {stats.short(t.returns.max())} "
+            f"| {t.steps[-1]} "
+            f"| {t.wall_s:.1f} |"
+        )
+    for problem in problems:
+        error = str(problem.get("error", "")).replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {problem['name']} | {problem['status']}: {error} | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(sweep_dir: str | Path, reps: int = 2000, confidence: float = 0.95,
+                 bootstrap_seed: int = 0) -> tuple[str, list[Path]]:
+    """Write the report of the sweep in `sweep_dir` into it: (the Markdown text, the files).
+
+    reps: bootstrap resamples (a quarter of them for the bands of the plots); confidence: the
+    level of the intervals; bootstrap_seed: the seed of the bootstrap's generator.
+    """
+    sweep_dir = Path(sweep_dir)
+    if not 0.0 < confidence < 1.0:
+        raise SweepError(f"--confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
+    if not sweep_dir.is_dir():
+        raise SweepError(f"{sweep_dir} is not a folder: pass the sweep's folder, e.g. runs/NAME")
+    finished, problems, configs = collect(sweep_dir)
+    if not finished:
+        raise SweepError(f"no finished trials under {sweep_dir}: run the sweep first")
+    rng = make_rng(bootstrap_seed)
+    groups = {c: [t for t in finished if t.config_name == c] for c in configs}
+    groups = {c: curves for c, curves in groups.items() if curves}
+    summaries = {}
+    for config_name, curves in groups.items():
+        final = np.array([t.returns[-1] for t in curves])
+        best = np.array([t.returns.max() for t in curves])
+        summaries[config_name] = {
+            "final": stats.summarize(final, rng, reps, confidence),
+            "best": stats.summarize(best, rng, reps, confidence),
+        }
+    text = markdown_report(sweep_dir.name, summaries, finished, problems, reps, confidence)
+    (sweep_dir / "report.md").write_text(text)
+    write_json(
+        sweep_dir / "report.json",
+        {c: {kind: {stat: dataclasses.asdict(e) for stat, e in by_stat.items()}
+             for kind, by_stat in summary.items()} for c, summary in summaries.items()},
+    )
+    plot_learning_curves(groups, sweep_dir / "learning_curves.png", rng, reps // 4 or 1,
+                         confidence, sweep_dir.name)
+    finals = {c: np.array([t.returns[-1] for t in curves]) for c, curves in groups.items()}
+    plot_performance_profiles(finals, sweep_dir / "performance_profile.png", rng,
+                              reps // 4 or 1, confidence, sweep_dir.name)
+    return text, [sweep_dir / name for name in REPORT_FILES]
