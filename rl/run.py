@@ -228,11 +228,16 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def stamped_name(*parts: object) -> str:
+    """The parts and the local time joined by '-', with '/' and ':' made filename-safe:
+    stamped_name("PacGrid/Tiny-v1", "dqn", 0) is "PacGrid_Tiny-v1-dqn-0-YYYYmmdd-HHMMSS"."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return "-".join(str(part).replace("/", "_").replace(":", "_") for part in (*parts, stamp))
+
+
 def default_run_dir(env_id: str, algo: str, seed: int) -> Path:
     """runs/<env>-<algo>-<seed>-<YYYYmmdd-HHMMSS>, with '/' and ':' made filename-safe."""
-    safe_env = env_id.replace("/", "_").replace(":", "_")
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{safe_env}-{algo}-{seed}-{stamp}"
+    return Path("runs") / stamped_name(env_id, algo, seed)
 
 
 def versions() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The experiments of *Deep Learning from Scratch* on MNIST / Fashion-MNIST, one subcommand each.
 
 Every demo trains nets models on the real dataset, writes PNG plots and a metrics.json into its
-output folder (default runs/mnist/<demo>), and prints where. Quick try:
+output folder (default: a new folder for each run, runs/mnist/<demo>-<data>-<seed>-<time>), and
+prints where. Quick try:
 `python scripts/mnist.py convnet --data fashion --epochs 1`. Tiny runs: add `--subset 2000`.
 
 Data: the four IDX files are looked for in --data-dir, then ~/.cache/rlsandbox/<mnist|fashion>
@@ -23,7 +24,7 @@ if __package__ in (None, ""):  # run as `python scripts/mnist.py`: make `scripts
 from nets.errors import NonFiniteLossError
 from rl.config import add_dataclass_args, from_args, to_json
 from scripts.mnist_demos import DEMOS
-from scripts.mnist_demos.common import Outputs
+from scripts.mnist_demos.common import Outputs, new_run_folder
 from supervised.datasets import DatasetError
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"mnist.py {args.demo}: {err}", file=sys.stderr)
         return 2
-    outputs = Outputs(Path(cfg.out or f"runs/mnist/{args.demo}"))
+    outputs = Outputs(Path(cfg.out) if cfg.out else new_run_folder(args.demo, cfg))
     start = time.perf_counter()
     try:
         metrics = demo.run(cfg, outputs)

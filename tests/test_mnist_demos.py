@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -204,3 +205,27 @@ def test_titles_name_the_subset_and_count_epochs_in_words(data_dir, tmp_path, mo
     assert common.pluralize(1, "epoch") == "1 epoch" and common.pluralize(4, "epoch") == "4 epochs"
     cfg = common.DemoConfig(data_dir=data_dir, progress=False)
     assert common.load_data(cfg).title == "MNIST"  # the whole dataset: no subset to name
+
+
+def test_each_run_without_out_gets_a_new_timestamped_folder(data_dir, tmp_path, monkeypatch,
+                                                            capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["twolayer", "--data-dir", str(data_dir), "--epochs", "1", "--batch-size", "20",
+            "--no-progress", *TINY["twolayer"]]
+    assert mnist.main(argv) == 0 and mnist.main(argv) == 0  # most likely in the same second
+    printed = capsys.readouterr().out
+    folders = sorted((tmp_path / "runs" / "mnist").iterdir())
+    assert len(folders) == 2, "the second run overwrote the first"
+    # Named as RL runs are (rl.run.default_run_dir): <demo>-<data>-<seed>-<YYYYmmdd-HHMMSS>.
+    assert re.fullmatch(r"twolayer-mnist-0-\d{8}-\d{6}", folders[0].name)
+    assert re.fullmatch(r"twolayer-mnist-0-\d{8}-\d{6}(-2)?", folders[1].name)
+    for folder in folders:
+        assert (folder / "metrics.json").is_file() and (folder / "accuracy.png").is_file()
+        assert f"twolayer: wrote to {Path('runs', 'mnist', folder.name)}/" in printed
+
+
+def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert mnist.main(["convnet", "--data", "fashion", "--no-progress"]) == 2
+    assert "Fashion-MNIST was not found" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -19,13 +19,12 @@ from scripts.mnist_demos.common import (
     DemoConfig,
     OptimizerName,
     Outputs,
-    data_summary,
     demo_rng,
-    history_record,
+    fit,
     load_data,
-    train_config,
+    run_record,
 )
-from supervised.trainer import History, train
+from supervised.trainer import History
 
 HELP = "with vs without batch normalization, for several initial weight scales"
 
@@ -44,27 +43,23 @@ class Config(DemoConfig):
 
 
 def run(cfg: Config, outputs: Outputs) -> dict:
-    data = load_data(cfg, layout="flat")
-    x_train, t_train = data.x_train[:cfg.train_samples], data.t_train[:cfg.train_samples]
-    x_test, t_test = data.x_test[:cfg.test_samples], data.t_test[:cfg.test_samples]
+    data = load_data(cfg, layout="flat").head(cfg.train_samples, cfg.test_samples)
     runs: dict[float, dict[str, History]] = {}
     results = []
     for index, scale in enumerate(cfg.weight_scales):
         runs[scale] = {}
         for batchnorm in (True, False):
-            model = zoo.mlp(input_shape=x_train.shape[1:], hidden=(100,) * 4, init=float(scale),
-                            batchnorm=batchnorm, num_classes=len(data.class_names),
-                            rng=demo_rng(cfg, 1, index))
+            model = zoo.mlp(**data.model_args, hidden=(100,) * 4, init=float(scale),
+                            batchnorm=batchnorm, rng=demo_rng(cfg, 1, index))
             label = "with BatchNorm" if batchnorm else "without"
             # Without BN, large initial weights can overflow to NaN: that is a result to show,
             # so the run stops and records the epoch instead of aborting the demo.
             with np.errstate(over="ignore", invalid="ignore"):
-                history = train(model, x_train, t_train, x_test, t_test,
-                                train_config(cfg, train_eval_samples=0, stop_on_divergence=True),
-                                rng=demo_rng(cfg, 2, index), name=f"std {scale:g} {label}")
+                history = fit(model, data, cfg, f"std {scale:g} {label}",
+                              rng=demo_rng(cfg, 2, index), train_eval_samples=0,
+                              stop_on_divergence=True)
             runs[scale][label] = history
-            results.append({"weight_std": scale, "batchnorm": batchnorm, **history.summary(),
-                            "history": history_record(history)})
+            results.append({"weight_std": scale, "batchnorm": batchnorm, **run_record(history)})
 
     columns = min(3, len(runs))
     rows = -(-len(runs) // columns)
@@ -82,9 +77,8 @@ def run(cfg: Config, outputs: Outputs) -> dict:
         ax.legend(fontsize=8, loc="lower right")
     for ax in axes[len(runs):]:
         ax.set_axis_off()
-    fig.suptitle(f"batch normalization on {len(x_train)} {data.title} images "
+    fig.suptitle(f"batch normalization on {len(data.x_train)} {data.title} images "
                  f"({cfg.optimizer}, lr {cfg.lr})")
     fig.tight_layout()
     plots.save(fig, outputs.path("batchnorm.png"))
-    return {**data_summary(data), "train_samples": len(x_train), "test_samples": len(x_test),
-            "runs": results}
+    return {**data.summary(), "runs": results}

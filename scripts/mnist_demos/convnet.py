@@ -14,14 +14,12 @@ from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
     Outputs,
-    data_summary,
     demo_rng,
-    history_record,
+    fit,
     load_data,
     pluralize,
-    train_config,
+    run_record,
 )
-from supervised.trainer import train
 
 HELP = "SimpleConvNet: accuracy curves and first-layer filters before/after training"
 
@@ -49,13 +47,9 @@ def draw_filters(filters: np.ndarray, path, title: str):
 
 def run(cfg: Config, outputs: Outputs) -> dict:
     data = load_data(cfg, layout="nchw")
-    model = zoo.simple_conv_net(input_shape=data.x_train.shape[1:],
-                                num_classes=len(data.class_names), rng=demo_rng(cfg, 1))
+    model = zoo.simple_conv_net(**data.model_args, rng=demo_rng(cfg, 1))
     name, before = first_filters(model)
-    history = train(model, data.x_train, data.t_train, data.x_test, data.t_test,
-                    train_config(cfg), rng=demo_rng(cfg, 2), out_dir=outputs.folder,
-                    name="convnet")
-    outputs.add("convnet_best.npz", "convnet_history.json")
+    history = fit(model, data, cfg, "convnet", outputs)
     _, after = first_filters(model)
     draw_filters(before, outputs.path("filters_before.png"), f"{name} before training")
     draw_filters(after, outputs.path("filters_after.png"),
@@ -63,5 +57,4 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     title = f"SimpleConvNet on {data.title}"
     plots.accuracy_curves({"SimpleConvNet": history}, outputs.path("accuracy.png"), title)
     plots.loss_curves({"SimpleConvNet": history.iteration_loss}, outputs.path("loss.png"), title)
-    return {**data_summary(data), "params": model.num_params(), **history.summary(),
-            "history": history_record(history)}
+    return {**data.summary(), "params": model.num_params(), **run_record(history)}

@@ -19,16 +19,7 @@ from matplotlib.figure import Figure
 
 from nets import zoo
 from scripts.mnist_demos import plots
-from scripts.mnist_demos.common import (
-    DemoConfig,
-    Outputs,
-    data_summary,
-    demo_rng,
-    history_record,
-    load_data,
-    train_config,
-)
-from supervised.trainer import train
+from scripts.mnist_demos.common import DemoConfig, Outputs, demo_rng, fit, load_data, run_record
 
 HELP = "DeepConvNet: accuracy, misclassified test images, confusion matrix"
 
@@ -82,14 +73,9 @@ def draw_confusion(matrix: np.ndarray, names: tuple[str, ...], path, title: str)
 
 def run(cfg: Config, outputs: Outputs) -> dict:
     data = load_data(cfg, layout="nchw")
-    model = zoo.deep_conv_net(input_shape=data.x_train.shape[1:],
-                              num_classes=len(data.class_names), rng=demo_rng(cfg, 1),
-                              dropout=cfg.dropout)
-    history = train(model, data.x_train, data.t_train, data.x_test, data.t_test,
-                    train_config(cfg, weight_decay=cfg.weight_decay,
-                                 label_smoothing=cfg.label_smoothing), rng=demo_rng(cfg, 2),
-                    out_dir=outputs.folder, name="deep")
-    outputs.add("deep_best.npz", "deep_history.json")
+    model = zoo.deep_conv_net(**data.model_args, rng=demo_rng(cfg, 1), dropout=cfg.dropout)
+    history = fit(model, data, cfg, "deep", outputs, weight_decay=cfg.weight_decay,
+                  label_smoothing=cfg.label_smoothing)
     title = f"DeepConvNet on {data.title}"
     plots.accuracy_curves({"DeepConvNet": history}, outputs.path("accuracy.png"), title)
 
@@ -107,6 +93,6 @@ def run(cfg: Config, outputs: Outputs) -> dict:
         )
     matrix = confusion_matrix(data.t_test, predicted, len(names))
     draw_confusion(matrix, names, outputs.path("confusion.png"), f"{title}: test confusion")
-    return {**data_summary(data), "params": model.num_params(), **history.summary(),
+    return {**data.summary(), "params": model.num_params(), **run_record(history),
             "misclassified": len(wrong), "misclassified_index": wrong.tolist(),
-            "confusion_matrix": matrix.tolist(), "history": history_record(history)}
+            "confusion_matrix": matrix.tolist()}

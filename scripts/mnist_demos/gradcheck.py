@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 import nets
 from nets.losses import SoftmaxCrossEntropy
 from scripts.mnist_demos import plots
-from scripts.mnist_demos.common import DemoConfig, Outputs, data_summary, demo_rng, load_data
+from scripts.mnist_demos.common import DemoConfig, Outputs, demo_rng, load_data
 
 HELP = "backprop vs numerical gradients per parameter, printed as a table"
 EXCLUDE = ("epochs", "batch_size", "optimizer", "lr", "progress")
@@ -89,4 +89,4 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     ax.invert_yaxis()
     ax.legend(fontsize=8)
     plots.save(fig, outputs.path("gradcheck.png"))
-    return {**data_summary(data), "all_ok": all(r["ok"] for r in rows), "rows": rows}
+    return {**data.summary(), "all_ok": all(r["ok"] for r in rows), "rows": rows}

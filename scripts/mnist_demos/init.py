@@ -24,13 +24,11 @@ from scripts.mnist_demos.common import (
     DemoConfig,
     OptimizerName,
     Outputs,
-    data_summary,
     demo_rng,
-    history_record,
+    fit,
     load_data,
-    train_config,
+    run_record,
 )
-from supervised.trainer import train
 
 HELP = "activation histograms for std 1 / 0.01 / Xavier / He, and the training they give"
 
@@ -112,14 +110,12 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     for label, init in INITS.items():
         if label == "std 1":
             continue  # with ReLU it explodes (the book leaves it out too)
-        model = zoo.mlp(input_shape=data.x_train.shape[1:], hidden=(100,) * 4, init=init,
-                        num_classes=len(data.class_names), rng=demo_rng(cfg, 2))
-        history = train(model, data.x_train, data.t_train, data.x_test, data.t_test,
-                        train_config(cfg), rng=demo_rng(cfg, 3), name=f"init {label}")
+        model = zoo.mlp(**data.model_args, hidden=(100,) * 4, init=init, rng=demo_rng(cfg, 2))
+        history = fit(model, data, cfg, f"init {label}", rng=demo_rng(cfg, 3))
         histories[label] = history
-        results[label] = {**history.summary(), "history": history_record(history)}
+        results[label] = run_record(history)
     title = f"five-layer ReLU net on {data.title}, {cfg.optimizer} lr {cfg.lr}"
     plots.loss_curves({k: h.iteration_loss for k, h in histories.items()},
                       outputs.path("loss.png"), title)
     plots.accuracy_curves(histories, outputs.path("accuracy.png"), title, train=False)
-    return {**data_summary(data), "activation_std": spreads, "networks": results}
+    return {**data.summary(), "activation_std": spreads, "networks": results}

@@ -17,16 +17,7 @@ from matplotlib.figure import Figure
 
 from nets import optim, zoo
 from scripts.mnist_demos import plots
-from scripts.mnist_demos.common import (
-    DemoConfig,
-    Outputs,
-    data_summary,
-    demo_rng,
-    history_record,
-    load_data,
-    train_config,
-)
-from supervised.trainer import train
+from scripts.mnist_demos.common import DemoConfig, Outputs, demo_rng, fit, load_data, run_record
 
 HELP = "six optimizers: paths on x^2/20 + y^2, and loss curves on the same network"
 EXCLUDE = ("optimizer", "lr")
@@ -89,14 +80,12 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     histories, results = {}, {}
     for name, lr in NET_LR.items():
         # The same initial weights and batch order for every optimizer: only the update differs.
-        model = zoo.mlp(input_shape=data.x_train.shape[1:], hidden=(100,) * 4,
-                        num_classes=len(data.class_names), rng=demo_rng(cfg, 1))
-        history = train(model, data.x_train, data.t_train, data.x_test, data.t_test,
-                        train_config(cfg, optimizer=name, lr=lr), rng=demo_rng(cfg, 2), name=name)
+        model = zoo.mlp(**data.model_args, hidden=(100,) * 4, rng=demo_rng(cfg, 1))
+        history = fit(model, data, cfg, name, optimizer=name, lr=lr)
         histories[name] = history
-        results[name] = {"lr": lr, **history.summary(), "history": history_record(history)}
+        results[name] = {"lr": lr, **run_record(history)}
     title = f"five-layer ReLU net on {data.title}, batch {cfg.batch_size}"
     plots.loss_curves({n: h.iteration_loss for n, h in histories.items()},
                       outputs.path("loss.png"), title)
     plots.accuracy_curves(histories, outputs.path("accuracy.png"), title, train=False)
-    return {**data_summary(data), "toy_final": toy_final, "networks": results}
+    return {**data.summary(), "toy_final": toy_final, "networks": results}

@@ -16,13 +16,11 @@ from scripts.mnist_demos.common import (
     DemoConfig,
     OptimizerName,
     Outputs,
-    data_summary,
     demo_rng,
-    history_record,
+    fit,
     load_data,
-    train_config,
+    run_record,
 )
-from supervised.trainer import train
 
 HELP = "300 training images: the train/test gap, then weight decay and dropout"
 
@@ -43,9 +41,7 @@ class Config(DemoConfig):
 
 
 def run(cfg: Config, outputs: Outputs) -> dict:
-    data = load_data(cfg, layout="flat")
-    x_train, t_train = data.x_train[:cfg.train_samples], data.t_train[:cfg.train_samples]
-    x_test, t_test = data.x_test[:cfg.test_samples], data.t_test[:cfg.test_samples]
+    data = load_data(cfg, layout="flat").head(cfg.train_samples, cfg.test_samples)
     variants = {
         "plain": {"weight_decay": 0.0, "dropout": 0.0},
         f"weight decay {cfg.weight_decay:g}": {"weight_decay": cfg.weight_decay, "dropout": 0.0},
@@ -53,21 +49,16 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     }
     histories, results = {}, {}
     for label, options in variants.items():
-        model = zoo.mlp(input_shape=x_train.shape[1:], hidden=(100,) * 6,
-                        dropout=options["dropout"], num_classes=len(data.class_names),
+        model = zoo.mlp(**data.model_args, hidden=(100,) * 6, dropout=options["dropout"],
                         rng=demo_rng(cfg, 1))
-        history = train(model, x_train, t_train, x_test, t_test,
-                        train_config(cfg, weight_decay=options["weight_decay"],
-                                     train_eval_samples=0),
-                        rng=demo_rng(cfg, 2), name=label)
+        history = fit(model, data, cfg, label, weight_decay=options["weight_decay"],
+                      train_eval_samples=0)
         histories[label] = history
         summary = history.summary()
-        results[label] = {**options, **summary,
-                          "final_gap": summary["final_train_acc"] - summary["final_test_acc"],
-                          "history": history_record(history)}
+        results[label] = {**options, **run_record(history),
+                          "final_gap": summary["final_train_acc"] - summary["final_test_acc"]}
         plots.accuracy_curves({label: history}, outputs.path(f"overfit_{label.split()[0]}.png"),
-                              f"{label}: {len(x_train)} {data.title} training images")
+                              f"{label}: {len(data.x_train)} {data.title} training images")
     plots.accuracy_curves(histories, outputs.path("overfit_all.png"),
-                          f"train (dashed) vs test (solid), {len(x_train)} training images")
-    return {**data_summary(data), "train_samples": len(x_train), "test_samples": len(x_test),
-            "runs": results}
+                          f"train (dashed) vs test (solid), {len(data.x_train)} training images")
+    return {**data.summary(), "runs": results}

@@ -14,13 +14,11 @@ from scripts.mnist_demos.common import (
     DemoConfig,
     OptimizerName,
     Outputs,
-    data_summary,
     demo_rng,
-    history_record,
+    fit,
     load_data,
-    train_config,
+    run_record,
 )
-from supervised.trainer import train
 
 HELP = "the book's two-layer net trained by backprop: accuracy curves"
 
@@ -41,14 +39,9 @@ class Config(DemoConfig):
 
 def run(cfg: Config, outputs: Outputs) -> dict:
     data = load_data(cfg, layout="flat")
-    model = zoo.two_layer_mlp(input_shape=data.x_train.shape[1:], hidden=cfg.hidden,
-                              num_classes=len(data.class_names), rng=demo_rng(cfg, 1))
-    history = train(model, data.x_train, data.t_train, data.x_test, data.t_test,
-                    train_config(cfg), rng=demo_rng(cfg, 2), out_dir=outputs.folder,
-                    name="twolayer")
-    outputs.add("twolayer_best.npz", "twolayer_history.json")
+    model = zoo.two_layer_mlp(**data.model_args, hidden=cfg.hidden, rng=demo_rng(cfg, 1))
+    history = fit(model, data, cfg, "twolayer", outputs)
     title = f"two-layer net ({cfg.hidden} hidden) on {data.title}"
     plots.accuracy_curves({"two-layer": history}, outputs.path("accuracy.png"), title)
     plots.loss_curves({"two-layer": history.iteration_loss}, outputs.path("loss.png"), title)
-    return {**data_summary(data), "params": model.num_params(), **history.summary(),
-            "history": history_record(history)}
+    return {**data.summary(), "params": model.num_params(), **run_record(history)}

@@ -14,14 +14,12 @@ from scripts.mnist_demos import plots
 from scripts.mnist_demos.common import (
     DemoConfig,
     Outputs,
-    data_summary,
     demo_rng,
-    history_record,
+    fit,
     load_data,
     pluralize,
-    train_config,
+    run_record,
 )
-from supervised.trainer import train
 
 HELP = "LeNet-5, AlexNet/Inception/ResNet-style nets: accuracy, params, time per epoch"
 
@@ -51,17 +49,15 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     data = load_data(cfg, layout="nchw")
     rows, histories = [], {}
     for name in cfg.models:
-        model = ARCHITECTURES[name](input_shape=data.x_train.shape[1:],
-                                    num_classes=len(data.class_names), rng=demo_rng(cfg, 1))
-        history = train(model, data.x_train, data.t_train, data.x_test, data.t_test,
-                        train_config(cfg), rng=demo_rng(cfg, 2), name=name)
+        model = ARCHITECTURES[name](**data.model_args, rng=demo_rng(cfg, 1))
+        history = fit(model, data, cfg, name)
         histories[name] = history
-        summary = history.summary()
+        record = run_record(history)
         rows.append({"model": name, "params": model.num_params(),
-                     "test_acc": summary["final_test_acc"],
-                     "best_test_acc": summary["best_test_acc"],
-                     "seconds_per_epoch": summary["seconds_per_epoch"],
-                     "history": history_record(history)})
+                     "test_acc": record["final_test_acc"],
+                     "best_test_acc": record["best_test_acc"],
+                     "seconds_per_epoch": record["seconds_per_epoch"],
+                     "history": record["history"]})
 
     header = "| model | params | test accuracy | best (epoch) | s/epoch |"
     lines = [header, "|---|---:|---:|---:|---:|"]
@@ -91,4 +87,4 @@ def run(cfg: Config, outputs: Outputs) -> dict:
     plots.save(fig, outputs.path("zoo.png"))
     plots.accuracy_curves(histories, outputs.path("accuracy.png"), f"zoo on {data.title}",
                           train=False)
-    return {**data_summary(data), "models": rows}
+    return {**data.summary(), "models": rows}
