@@ -16,7 +16,7 @@ ALLOWED = {
     "supervised": {"fileio", "nets"},  # the MNIST path: beside the RL path, sharing only nets
     "envs": set(),
     "rl": {"fileio", "nets"},
-    "agents": {"fileio", "nets", "rl", "envs"},
+    "agents": {"fileio", "nets", "rl"},
 }
 
 
