@@ -60,6 +60,9 @@ class SweepConfig:
     base: dict[str, Any] = field(default_factory=dict)
     # Flags to vary, each with a list of values; every combination is one configuration.
     grid: dict[str, list] = field(default_factory=dict)
+    # Named configurations, each a table of settings over the base (an ablation: "preset": {},
+    # "no_dueling": {"dueling": false}); with a grid too, every variant meets every grid point.
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Training seeds; each configuration runs once per seed.
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     # The training function, "module:function", called as function(run_dir, settings, resume).
@@ -101,6 +104,10 @@ def load_sweep_file(path: str | Path) -> SweepConfig:
     if isinstance(cfg.base, dict) and isinstance(cfg.grid, dict):  # `total-steps` = total_steps
         cfg.base = {key.replace("-", "_"): value for key, value in cfg.base.items()}
         cfg.grid = {key.replace("-", "_"): value for key, value in cfg.grid.items()}
+    if isinstance(cfg.variants, dict):
+        cfg.variants = {name: {key.replace("-", "_"): value for key, value in settings.items()}
+                        if isinstance(settings, dict) else settings
+                        for name, settings in cfg.variants.items()}
     return cfg
 
 
@@ -122,6 +129,17 @@ def check_config(cfg: SweepConfig) -> None:
     both = set(cfg.base) & set(cfg.grid)
     if both:
         raise SweepError(f"{', '.join(sorted(both))} is in both base and grid: keep one")
+    if not isinstance(cfg.variants, dict):
+        raise SweepError("'variants' must be a table of named tables (TOML) or an object (JSON)")
+    for name, settings in cfg.variants.items():
+        if not re.fullmatch(r"[A-Za-z0-9._+-]+", name):
+            raise SweepError(f"variant name {name!r} may only use letters, digits and . _ + -")
+        if not isinstance(settings, dict):
+            raise SweepError(f"variant {name!r} must be a table of settings, got {settings!r}")
+        clash = set(settings) & (RESERVED | set(cfg.grid))
+        if clash:
+            raise SweepError(f"variant {name!r} sets {', '.join(sorted(clash))}, which the "
+                             "sweep or its grid sets: remove it from the variant")
     if not cfg.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in cfg.seeds):
         raise SweepError(f"seeds must be a non-empty list of integers, got {cfg.seeds!r}")
     if len(set(cfg.seeds)) != len(cfg.seeds):
@@ -152,25 +170,29 @@ def value_label(value: Any) -> str:
 
 
 def expand(cfg: SweepConfig) -> list[Trial]:
-    """Every (configuration, seed) of the sweep, configurations in grid order."""
+    """Every (configuration, seed) of the sweep: variants in file order, each over the grid."""
     sweep_dir = sweep_folder(cfg)
     keys = list(cfg.grid)
     base = dict(cfg.base)
     if cfg.entry == DEFAULT_ENTRY and "progress" not in cfg.base and "progress" not in cfg.grid:
         base["progress"] = False  # trials log to files: no per-trial progress bars
     trials = []
-    for values in itertools.product(*(cfg.grid[key] for key in keys)):
+    variants = cfg.variants or {"": {}}
+    for (variant, overrides), values in itertools.product(
+            variants.items(), itertools.product(*(cfg.grid[key] for key in keys))):
         params = dict(zip(keys, values, strict=True))
-        config_name = ",".join(f"{key}={value_label(v)}" for key, v in params.items()) or "base"
+        labels = [variant] if variant else []
+        labels += [f"{key}={value_label(v)}" for key, v in params.items()]
+        config_name = ",".join(labels) or "base"
         for seed in cfg.seeds:
             name = f"{config_name}/seed={seed}"
             trials.append(
                 Trial(
                     name=name,
                     config_name=config_name,
-                    params=params,
+                    params={**overrides, **params},
                     seed=seed,
-                    settings={**base, **params, "seed": seed},
+                    settings={**base, **overrides, **params, "seed": seed},
                     run_dir=str(sweep_dir / name),
                     entry=cfg.entry,
                 )

@@ -10,7 +10,10 @@ Each trial is one ordinary training run, a call of `agents.registry.train_settin
 own folder `runs/<sweep>/<configuration>/seed=<seed>/` (e.g. `runs/cliff/gamma=0.9/seed=1/`), so
 the plot and watch scripts work on it as on any run. Grid and base keys are the training flags'
 names written with underscores (`learning_rate = [1e-3, 3e-4]`, `env = "CartPole-v1"`); their
-values go to the configs as they are (a schedule as its JSON object, or a number).
+values go to the configs as they are (a schedule as its JSON object, or a number). An ablation
+is a sweep file's `[variants.<name>]` tables, each a configuration of settings over the base
+(`[variants.preset]` empty, `[variants.no-dueling]` with `dueling = false`, ...): see
+examples/sweeps/small_v1_ablation.toml.
 
 Rerunning a sweep skips the trials that finished (their `trial.json` says "done"), resumes the
 interrupted ones from their checkpoints, and retries the failed ones. A failing trial is reported

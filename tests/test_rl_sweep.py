@@ -33,6 +33,31 @@ def test_trials_have_readable_names_and_training_settings(tmp_path):
     }
 
 
+def test_variants_are_named_configurations_over_the_base(tmp_path):
+    """An ablation: the preset and one change at a time, each variant run with every seed."""
+    path = tmp_path / "ablation.toml"
+    path.write_text('seeds = [0, 1]\n[base]\nalgo = "dqn"\ntotal-steps = 100\n'
+                    '[variants.preset]\n[variants.no-dueling]\ndueling = false\n'
+                    '[variants.one-step]\nn-step = 1\ngamma = 0.9\n')
+    cfg = sweep.load_sweep_file(path)
+    sweep.check_config(cfg)
+    trials = sweep.expand(cfg)
+    assert [t.name for t in trials] == [
+        "preset/seed=0", "preset/seed=1", "no-dueling/seed=0", "no-dueling/seed=1",
+        "one-step/seed=0", "one-step/seed=1"]
+    assert trials[0].settings == {"algo": "dqn", "total_steps": 100, "progress": False,
+                                  "seed": 0}
+    assert trials[5].settings == {"algo": "dqn", "total_steps": 100, "progress": False,
+                                  "n_step": 1, "gamma": 0.9, "seed": 1}
+    assert trials[2].params == {"dueling": False}
+    # With a grid too, every variant meets every grid point.
+    cfg.grid = {"batch_size": [32, 64]}
+    names = [t.config_name for t in sweep.expand(cfg)][::2]
+    assert names == ["preset,batch_size=32", "preset,batch_size=64", "no-dueling,batch_size=32",
+                     "no-dueling,batch_size=64", "one-step,batch_size=32",
+                     "one-step,batch_size=64"]
+
+
 def test_folder_names_are_filesystem_safe():
     assert sweep.value_label("PacGrid/Tiny-v0") == "PacGrid_Tiny-v0"
     assert sweep.value_label({"kind": "linear", "start": 1, "end": 0.1}) == "linear-1-0.1"
@@ -48,6 +73,10 @@ def test_folder_names_are_filesystem_safe():
         ({"grid": {"alpha": []}}, "non-empty list"),
         ({"seeds": [1, 1]}, "distinct"),
         ({"name": "a/b"}, "sweep name"),
+        ({"variants": {"a b": {}}}, "variant name"),
+        ({"variants": {"off": 3}}, "table of settings"),
+        ({"variants": {"s": {"seed": 2}}}, "variant 's' sets seed"),
+        ({"grid": {"gamma": [0.9]}, "variants": {"g": {"gamma": 0.5}}}, "sets gamma"),
     ],
 )
 def test_bad_sweeps_are_rejected_with_a_clear_message(changes, message):
