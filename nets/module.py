@@ -161,7 +161,7 @@ class Model:
         Each layer keeps its named arrays, now views into the two buffers, with the same
         values; nothing else changes. Trainable parameters come first, in `params()` order, so
         an optimizer finds them back to back and updates them with a few whole-buffer
-        operations instead of a few per parameter (see nets.optim.Optimizer). Frozen ones
+        operations instead of a few per parameter (see nets.param_groups). Frozen ones
         follow. `astype` unpacks again (it makes new arrays); repacking is always allowed.
         """
         leaves = [leaf for _, leaf in self.named_leaves()]
