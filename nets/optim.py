@@ -68,16 +68,15 @@ class Optimizer:
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         scale = self.clip_scale(self.groups(params, grads))
         self.t += 1
-        for block in self.layout.blocks():
-            grad = block.grad
-            if scale != 1.0 or block.decay:  # g * scale + decay * W, without touching grads
-                grad = np.multiply(grad, scale, out=block.spare)
-                if block.decay:
-                    grad += block.decay * block.param
-            self.step(block.param, grad, block.temp, *block.state)
+        for param, grad, state, decay, temp, spare in self.layout.blocks():
+            if scale != 1.0 or decay:  # g * scale + decay * W, without touching grads
+                grad = np.multiply(grad, scale, out=spare)
+                if decay:
+                    grad += decay * param
+            self.step(param, grad, temp, *state)
             if self.t % FLUSH_EVERY == 0:
-                for array in block.state:
-                    flush_subnormals(array, block.temp)
+                for array in state:
+                    flush_subnormals(array, temp)
 
     def groups(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> list[Group]:
         """The update groups of these arrays (see nets.param_groups)."""

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CHUNK = 65536  # elements per block of an update
+# One block of a group: (param, grad, state, decay, temp, spare), see ParamGroups.blocks.
+Block = tuple[np.ndarray, np.ndarray, list[np.ndarray], float, np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -34,19 +36,6 @@ class Group:
     grad: np.ndarray
     decay: float  # weight decay of every parameter in the group
     state: list[np.ndarray] = field(default_factory=list)
-
-
-@dataclass
-class Block:
-    """One block of a group, as an optimizer step sees it: 1-D slices of the parameters,
-    gradients and state, the group's weight decay, and two scratch arrays of the same size."""
-
-    param: np.ndarray
-    grad: np.ndarray
-    state: list[np.ndarray]
-    decay: float
-    temp: np.ndarray
-    spare: np.ndarray
 
 
 def position(array: np.ndarray) -> tuple[np.ndarray, int] | None:
@@ -126,7 +115,9 @@ class ParamGroups:
 
     def blocks(self) -> Iterator[Block]:
         """The groups of the last `build` in blocks of about CHUNK elements (one block for a
-        group of up to 1.5 CHUNK)."""
+        group of up to 1.5 CHUNK): (param, grad, state, decay, temp, spare), 1-D slices of the
+        parameters, gradients and state arrays, the group's weight decay, and two scratch
+        arrays of the same size."""
         for group in self.groups:
             blocks = max(1, round(group.param.size / CHUNK))
             length = -(-group.param.size // blocks)
@@ -137,8 +128,8 @@ class ParamGroups:
             for start in range(0, group.param.size, length):
                 block = slice(start, start + length)
                 param = group.param[block]
-                yield Block(param, group.grad[block], [array[block] for array in group.state],
-                            group.decay, scratch[0, : param.size], scratch[1, : param.size])
+                yield (param, group.grad[block], [array[block] for array in group.state],
+                       group.decay, scratch[0, : param.size], scratch[1, : param.size])
 
 
 def group_state(slot: str, store: dict[str, np.ndarray], group: Group,

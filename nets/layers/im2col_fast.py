@@ -5,8 +5,8 @@ tests check the two equal.
 Channel-major storage. Arrays are (N, C, H, W) at the interface, but the buffers made here are
 stored channel-major, (C, N, H, W) in memory, and handed out as transposed views. That makes the
 column matrix (C*KH*KW, N*OH*OW) a copy whose innermost runs are contiguous image rows (several
-times faster to build than the (N*OH*OW, C*KH*KW) order of the book, whose runs are a few
-pixels long), and the product W (F, C*KH*KW) @ col is already the next layer's (F, N, OH, OW)
+times faster to build than the book's (N*OH*OW, C*KH*KW), whose innermost runs are one kernel
+row of KW values), and the product W (F, C*KH*KW) @ col is already the next layer's (F, N, OH, OW)
 data, as a view: no transposing copies. Layers that take such arrays (pooling, Flatten) keep
 the layout, as element-wise operations on mixed layouts run several times slower.
 
