@@ -365,7 +365,7 @@ class DQNAgent:
         # One contiguous buffer of weights (and one of gradients), which the optimizer updates
         # with a few whole-buffer operations instead of a few per parameter array.
         self.q_net.pack_params()
-        self.params, self.grads = self.q_net.params(), self.q_net.grads()
+        self.params, self.grads = self.q_net.trainable_params(), self.q_net.trainable_grads()
         self.optimizer = nets.optim.make(config.optimizer, lr=config.learning_rate(0),
                                          clip_norm=config.max_grad_norm)
         self.loss = nets.losses.Huber(delta=config.huber_delta)

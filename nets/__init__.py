@@ -7,7 +7,7 @@ Images are (N, C, H, W) float32. Typical use:
     loss = nets.losses.SoftmaxCrossEntropy()
     value = loss.forward(model.forward(x, train=True), labels)
     model.backward(loss.backward())
-    optimizer.update(model.params(), model.grads())
+    optimizer.update(model.trainable_params(), model.trainable_grads())
 """
 
 from nets import errors, init, io, losses, optim

@@ -6,6 +6,7 @@ recent `forward`. Parameters live in `params` and their gradients in `grads` und
 Non-trainable state (BatchNorm running statistics) lives in `buffers`.
 """
 
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -147,22 +148,39 @@ class Model:
             if key not in leaf.frozen
         }
 
-    def params(self) -> dict[str, np.ndarray]:
-        """Trainable parameters by dotted name: live arrays that optimizers update in place."""
+    def trainable_params(self) -> dict[str, np.ndarray]:
+        """Trainable (not frozen) parameters by dotted name: live arrays that optimizers update
+        in place. Each layer's own `params` dict holds its parameters, frozen ones too."""
         return self._trainable("params")
 
-    def grads(self) -> dict[str, np.ndarray]:
-        """Gradients of the trainable parameters, same keys as `params()`."""
+    def trainable_grads(self) -> dict[str, np.ndarray]:
+        """Gradients of the trainable parameters, same keys as `trainable_params()`."""
         return self._trainable("grads")
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Old name of `trainable_params()`, which a layer's `params` dict no longer shares.
+
+        Kept only while nets/trainer.py and scripts/bench_nets.py, which another change moves,
+        still call it; remove it with their last call.
+        """
+        warnings.warn("Model.params() is now Model.trainable_params()", DeprecationWarning,
+                      stacklevel=2)
+        return self.trainable_params()
+
+    def grads(self) -> dict[str, np.ndarray]:
+        """Old name of `trainable_grads()` (see `params`)."""
+        warnings.warn("Model.grads() is now Model.trainable_grads()", DeprecationWarning,
+                      stacklevel=2)
+        return self.trainable_grads()
 
     def pack_params(self) -> None:
         """Move all parameters into one contiguous buffer, and their gradients into another.
 
         Each layer keeps its named arrays, now views into the two buffers, with the same
-        values; nothing else changes. Trainable parameters come first, in `params()` order, so
-        an optimizer finds them back to back and updates them with a few whole-buffer
-        operations instead of a few per parameter (see nets.optim.Optimizer). Frozen ones
-        follow. `astype` unpacks again (it makes new arrays); repacking is always allowed.
+        values; nothing else changes. Trainable parameters come first, in `trainable_params()`
+        order, so an optimizer finds them back to back and updates them with a few
+        whole-buffer operations instead of a few per parameter (see nets.param_groups). Frozen
+        ones follow. `astype` unpacks again (it makes new arrays); repacking is always allowed.
         """
         leaves = [leaf for _, leaf in self.named_leaves()]
         entries = [(leaf, key) for leaf in leaves for key in leaf.params if key not in leaf.frozen]
@@ -237,7 +255,8 @@ class Model:
         other.load_state_dict(self._live_state(), strict=True)
 
     def freeze(self, prefixes: str | Iterable[str]) -> list[str]:
-        """Exclude parameters whose dotted name starts with any prefix from `params()`."""
+        """Exclude parameters whose dotted name starts with any prefix from training
+        (`trainable_params()`)."""
         return self._set_frozen(as_prefixes(prefixes), True)
 
     def unfreeze(self, prefixes: str | Iterable[str] | None = None) -> list[str]:

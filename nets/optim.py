@@ -8,10 +8,11 @@ State (moments, step count) is saved with `state_dict()` and restored with `load
 """
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from nets.param_groups import Group, ParamGroups
 
 __all__ = ["SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "Optimizer", "RMSProp",
            "global_norm", "make"]
@@ -22,43 +23,7 @@ def global_norm(grads: dict[str, np.ndarray]) -> float:
     return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
 
 
-CHUNK = 65536  # elements per block of an update (see Optimizer.update)
 FLUSH_EVERY = 100  # updates between two flush_subnormals of the optimizer state
-
-
-@dataclass
-class Group:
-    """Parameters lying back to back in one buffer (and their gradients too): updated as one.
-
-    `param` and `grad` are 1-D views spanning the group; `state` holds one 1-D array per slot,
-    of which the per-parameter state arrays (`Optimizer.state[slot][name]`) are views.
-    """
-
-    names: list[str]
-    param: np.ndarray
-    grad: np.ndarray
-    decay: float  # weight decay of every parameter in the group
-    state: list[np.ndarray] = field(default_factory=list)
-
-
-def position(array: np.ndarray) -> tuple[np.ndarray, int] | None:
-    """(buffer, offset) when `array` is a C-contiguous view into a 1-D buffer, else None."""
-    buffer = array.base
-    if (not isinstance(buffer, np.ndarray) or buffer.ndim != 1 or buffer.dtype != array.dtype
-            or not buffer.flags.c_contiguous or not array.flags.c_contiguous):
-        return None
-    return buffer, (array.ctypes.data - buffer.ctypes.data) // array.itemsize
-
-
-def follows(span: np.ndarray, array: np.ndarray) -> np.ndarray | None:
-    """`span` extended by `array` when the array starts where the span ends, else None."""
-    where, end = position(array), position(span)
-    if where is None or end is None or where[0] is not end[0]:
-        return None
-    buffer, offset = end
-    if where[1] != offset + span.size:
-        return None
-    return buffer[offset : offset + span.size + array.size]
 
 
 def flush_subnormals(array: np.ndarray, temp: np.ndarray) -> None:
@@ -77,20 +42,14 @@ def flush_subnormals(array: np.ndarray, temp: np.ndarray) -> None:
 
 
 class Optimizer:
-    """Shared weight decay, clipping, blocking and state handling; subclasses implement `step`.
+    """Shared weight decay, clipping and state handling; subclasses implement `step`.
 
-    `step(param, grad, temp, *state)` updates one block of parameters in place; `state` holds
-    the blocks of the per-parameter arrays named in `slots` (e.g. Adam's m and v) and `temp`
-    is a scratch block.
-
-    Parameters that lie back to back in memory (see `nets.Model.pack_params`), with their
-    gradients back to back too, form one `Group` that each element-wise operation covers at
-    once: a dozen NumPy calls per update instead of a dozen per parameter, which matters for
-    the many small arrays of an MLP. Any other parameter is a group of its own; the result is
-    the same either way (up to the rounding of the clipping norm, summed per group). Large
-    groups are updated CHUNK elements at a time so that the several element-wise passes of
-    an update run on data still in the CPU cache (about 2x faster for the 3.6-million-weight
-    layer of the DQN network than whole-array passes).
+    `step(param, grad, temp, *state)` updates parameters in place by the optimizer's formula;
+    `state` holds the per-parameter arrays named in `slots` (e.g. Adam's m and v) and `temp`
+    is a scratch array, all of param's shape. Where the arrays lie in memory is not the
+    step's concern: `nets.param_groups` hands it parameters that lie back to back as one
+    array, in cache-sized blocks (the result is the same, up to the rounding of the clipping
+    norm, summed per group).
     """
 
     slots: tuple[str, ...] = ()  # names of the per-parameter state arrays
@@ -104,89 +63,35 @@ class Optimizer:
         self.lr, self.weight_decay, self.clip_norm = lr, weight_decay, clip_norm
         self.t = 0  # number of updates done
         self.state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
-        self.scratch: dict[np.dtype, np.ndarray] = {}  # (2, block length) temporaries per dtype
-        # The groups of the last update, and the (name, param, grad) arrays they were built for.
-        self._groups: list[Group] = []
-        self._built_for: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self.layout = ParamGroups()
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        groups = self.groups(params, grads)
-        scale = 1.0
-        if self.clip_norm is not None:
-            norm = math.sqrt(sum(float(np.vdot(group.grad, group.grad)) for group in groups))
-            if norm > self.clip_norm:
-                scale = self.clip_norm / norm
+        scale = self.clip_scale(self.groups(params, grads))
         self.t += 1
-        for group in groups:
-            # Blocks of about CHUNK elements (one block for a group up to 1.5 CHUNK).
-            blocks = max(1, round(group.param.size / CHUNK))
-            length = -(-group.param.size // blocks)
-            scratch = self.scratch.get(group.param.dtype)
-            if scratch is None or scratch.shape[1] < length:
-                scratch = self.scratch[group.param.dtype] = np.empty((2, length), group.param.dtype)
-            for start in range(0, group.param.size, length):
-                block = slice(start, start + length)
-                param, grad = group.param[block], group.grad[block]
-                temp = scratch[0, : param.size]
-                if scale != 1.0 or group.decay:  # g * scale + decay * W, without touching grads
-                    grad = np.multiply(grad, scale, out=scratch[1, : param.size])
-                    if group.decay:
-                        grad += group.decay * param
-                state = [array[block] for array in group.state]
-                self.step(param, grad, temp, *state)
-                if self.t % FLUSH_EVERY == 0:
-                    for array in state:
-                        flush_subnormals(array, temp)
+        for param, grad, state, decay, temp, spare in self.layout.blocks():
+            if scale != 1.0 or decay:  # g * scale + decay * W, without touching grads
+                grad = np.multiply(grad, scale, out=spare)
+                if decay:
+                    grad += decay * param
+            self.step(param, grad, temp, *state)
+            if self.t % FLUSH_EVERY == 0:
+                for array in state:
+                    flush_subnormals(array, temp)
 
     def groups(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> list[Group]:
-        """The update groups of these arrays: rebuilt only when the arrays change."""
-        arrays = [(name, param, grads[name]) for name, param in params.items()]
-        if len(arrays) == len(self._built_for) and all(
-            name == old_name and param is old_param and grad is old_grad
-            for (name, param, grad), (old_name, old_param, old_grad)
-            in zip(arrays, self._built_for, strict=True)
-        ):
-            return self._groups
-        groups: list[Group] = []
-        for name, param, grad in arrays:
-            if not param.flags.c_contiguous or not grad.flags.c_contiguous:
-                raise ValueError(f"parameter {name!r} and its gradient must be C-contiguous arrays")
-            if grad.shape != param.shape:
-                raise ValueError(f"gradient of {name!r} has shape {grad.shape}, the parameter "
-                                 f"{param.shape}")
-            decay = self.weight_decay if param.ndim >= 2 else 0.0
-            last = groups[-1] if groups else None
-            if last is not None and last.decay == decay:
-                joined_param = follows(last.param, param)
-                joined_grad = follows(last.grad, grad)
-                if joined_param is not None and joined_grad is not None:
-                    last.names.append(name)
-                    last.param, last.grad = joined_param, joined_grad
-                    continue
-            groups.append(Group([name], param.reshape(-1), grad.reshape(-1), decay))
-        for group in groups:
-            group.state = [self._group_state(slot, group, params) for slot in self.slots]
-        self._groups, self._built_for = groups, arrays
-        return groups
+        """The update groups of these arrays (see nets.param_groups)."""
+        return self.layout.build(params, grads, self.state, self.decay_of)
 
-    def _group_state(self, slot: str, group: Group, params: dict[str, np.ndarray]) -> np.ndarray:
-        """One flat state array for the group; each parameter's state becomes a view of it,
-        keeping the values it had (zeros for a parameter seen for the first time)."""
-        flat = np.zeros_like(group.param)
-        store, start = self.state[slot], 0
-        for name in group.names:
-            shape, size = params[name].shape, params[name].size
-            view = flat[start : start + size].reshape(shape)
-            if name in store:
-                if store[name].shape != shape:
-                    raise ValueError(
-                        f"optimizer state {slot}.{name} has shape {store[name].shape}, the "
-                        f"parameter {shape}: was the state saved for another model?"
-                    )
-                view[...] = store[name]
-            store[name] = view
-            start += size
-        return flat
+    def decay_of(self, param: np.ndarray) -> float:
+        """Weight decay of weight matrices and kernels; none for biases and scales."""
+        return self.weight_decay if param.ndim >= 2 else 0.0
+
+    def clip_scale(self, groups: list[Group]) -> float:
+        """The factor that brings the global gradient norm down to clip_norm (1 if below)."""
+        if self.clip_norm is None:
+            return 1.0
+        norm = math.sqrt(sum(float(np.vdot(group.grad, group.grad)) for group in groups))
+        return self.clip_norm / norm if norm > self.clip_norm else 1.0
 
     def step(self, param: np.ndarray, grad: np.ndarray, temp: np.ndarray,
              *state: np.ndarray) -> None:
@@ -215,7 +120,7 @@ class Optimizer:
             new[slot][name] = np.array(value)
         self.t = int(state["t"])
         self.state = new
-        self._built_for = []  # the next update rebuilds its groups around the loaded state
+        self.layout.forget()  # the next update rebuilds its groups around the loaded state
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(lr={self.lr}, weight_decay={self.weight_decay}, "
@@ -229,8 +134,7 @@ class SGD(Optimizer):
         super().__init__(lr, **kw)
 
     def step(self, param, grad, temp):
-        np.multiply(grad, self.lr, out=temp)
-        param -= temp
+        param -= np.multiply(grad, self.lr, out=temp)  # W <- W - lr g
 
 
 class Momentum(Optimizer):
@@ -243,10 +147,9 @@ class Momentum(Optimizer):
         self.momentum = momentum
 
     def step(self, param, grad, temp, v):
-        v *= self.momentum
-        np.multiply(grad, self.lr, out=temp)
-        v -= temp
-        param += v
+        v *= self.momentum  # v <- mu v - lr g
+        v -= np.multiply(grad, self.lr, out=temp)
+        param += v  # W <- W + v
 
 
 class Nesterov(Optimizer):
@@ -260,12 +163,10 @@ class Nesterov(Optimizer):
         self.momentum = momentum
 
     def step(self, param, grad, temp, v):
-        v *= self.momentum
-        np.multiply(grad, self.lr, out=temp)
-        v -= temp
-        param -= temp
-        np.multiply(v, self.momentum, out=temp)
-        param += temp
+        v *= self.momentum  # v <- mu v - lr g
+        v -= np.multiply(grad, self.lr, out=temp)
+        param -= temp  # W <- W - lr g + mu v
+        param += np.multiply(v, self.momentum, out=temp)
 
 
 class AdaGrad(Optimizer):
@@ -278,9 +179,8 @@ class AdaGrad(Optimizer):
         self.eps = eps
 
     def step(self, param, grad, temp, h):
-        np.multiply(grad, grad, out=temp)
-        h += temp
-        scaled_step(param, grad, temp, h, self.lr, self.eps)
+        h += np.multiply(grad, grad, out=temp)  # h <- h + g^2
+        scaled_step(param, grad, temp, h, self.lr, self.eps)  # W <- W - lr g / (sqrt(h) + eps)
 
 
 class RMSProp(Optimizer):
@@ -293,11 +193,10 @@ class RMSProp(Optimizer):
         self.decay, self.eps = decay, eps
 
     def step(self, param, grad, temp, h):
-        h *= self.decay
+        h *= self.decay  # h <- rho h + (1 - rho) g^2
         np.multiply(grad, grad, out=temp)
-        temp *= 1.0 - self.decay
-        h += temp
-        scaled_step(param, grad, temp, h, self.lr, self.eps)
+        h += np.multiply(temp, 1.0 - self.decay, out=temp)
+        scaled_step(param, grad, temp, h, self.lr, self.eps)  # W <- W - lr g / (sqrt(h) + eps)
 
 
 class Adam(Optimizer):
@@ -315,13 +214,11 @@ class Adam(Optimizer):
         # math, not np: a NumPy float64 scalar would make the float32 passes below run in float64
         lr_t = self.lr * math.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
         m *= self.beta1  # m <- b1 m + (1 - b1) g
-        np.multiply(grad, 1.0 - self.beta1, out=temp)
-        m += temp
+        m += np.multiply(grad, 1.0 - self.beta1, out=temp)
         v *= self.beta2  # v <- b2 v + (1 - b2) g^2
         np.multiply(grad, grad, out=temp)
-        temp *= 1.0 - self.beta2
-        v += temp
-        scaled_step(param, m, temp, v, lr_t, self.eps)
+        v += np.multiply(temp, 1.0 - self.beta2, out=temp)
+        scaled_step(param, m, temp, v, lr_t, self.eps)  # W <- W - lr_t m / (sqrt(v) + eps)
 
 
 def scaled_step(param, direction, temp, second_moment, lr, eps) -> None:

@@ -38,7 +38,7 @@ def train(model, optimizer, steps, seed=1):
         target = rng.standard_normal((16, 2)).astype(np.float32)
         losses.append(loss.forward(model.forward(x, train=True), target))
         model.backward(loss.backward())
-        optimizer.update(model.params(), model.grads())
+        optimizer.update(model.trainable_params(), model.trainable_grads())
     return losses
 
 
@@ -54,7 +54,7 @@ def test_pack_params_keeps_values_and_makes_views_of_one_buffer():
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
     np.testing.assert_array_equal(model.forward(x), out)
-    params, grads = list(model.params().values()), list(model.grads().values())
+    params, grads = list(model.trainable_params().values()), list(model.trainable_grads().values())
     assert all(p.base is params[0].base for p in params)
     assert all(g.base is grads[0].base for g in grads)
     assert params[0].base is not grads[0].base
@@ -68,12 +68,12 @@ def test_packed_model_is_one_group_and_frozen_params_go_last():
     model.freeze("fc1")
     model.pack_params()
     optimizer = optim.make("adam")
-    groups = optimizer.groups(model.params(), model.grads())
+    groups = optimizer.groups(model.trainable_params(), model.trainable_grads())
     assert len(groups) == 1
     assert groups[0].names == ["fc2.W", "fc2.b", "head.W", "head.b"]
-    assert groups[0].param.size == sum(p.size for p in model.params().values())
+    assert groups[0].param.size == sum(p.size for p in model.trainable_params().values())
     # Unpacked, every parameter is a group of its own.
-    assert len(optimizer.groups(mlp().params(), mlp().grads())) == 6
+    assert len(optimizer.groups(mlp().trainable_params(), mlp().trainable_grads())) == 6
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -124,17 +124,17 @@ def reference_adam(params, grads_per_step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
 def test_adam_on_a_packed_model_matches_the_textbook_formula():
     model = mlp()
     model.pack_params()
-    start = {k: v.copy() for k, v in model.params().items()}
+    start = {k: v.copy() for k, v in model.trainable_params().items()}
     rng = np.random.default_rng(3)
     grads_per_step = [{k: rng.standard_normal(v.shape).astype(np.float32)
                        for k, v in start.items()} for _ in range(20)]
     optimizer = optim.Adam(lr=0.01, clip_norm=2.0)
     for grads in grads_per_step:
-        for k, g in model.grads().items():
+        for k, g in model.trainable_grads().items():
             g[...] = grads[k]
-        optimizer.update(model.params(), model.grads())
+        optimizer.update(model.trainable_params(), model.trainable_grads())
     expected = reference_adam(start, grads_per_step, lr=0.01, clip=2.0)
-    for k, value in model.params().items():
+    for k, value in model.trainable_params().items():
         # float32 against float64: a clipping norm over all parameters at each of 20 steps.
         assert_close_f32(value, expected[k], 20 * sum(v.size for v in start.values()),
                          err_msg=k)
@@ -159,7 +159,7 @@ def test_optimizer_state_of_the_wrong_shape_is_a_clear_error():
     optimizer = optim.Adam()
     optimizer.load_state_dict({"t": np.array(1), "m.fc1.W": np.zeros((2, 2), np.float32)})
     with pytest.raises(ValueError, match=r"m\.fc1\.W.*another model"):
-        optimizer.update(model.params(), model.grads())
+        optimizer.update(model.trainable_params(), model.trainable_grads())
 
 
 def test_subnormal_optimizer_state_is_flushed_to_zero():
@@ -200,7 +200,7 @@ def test_dqn_with_packed_parameters_learns_like_the_unpacked_network():
                        np.random.default_rng(0)) for _ in range(2)]
     plain = agents[1]
     plain.q_net.astype(np.float32)  # new arrays per parameter: unpacks the network
-    plain.params, plain.grads = plain.q_net.params(), plain.q_net.grads()
+    plain.params, plain.grads = plain.q_net.trainable_params(), plain.q_net.trainable_grads()
     assert len(plain.optimizer.groups(plain.params, plain.grads)) == 6
     assert len(agents[0].optimizer.groups(agents[0].params, agents[0].grads)) == 1
     for agent in agents:

@@ -36,19 +36,33 @@ def test_named_params_are_dotted_and_params_are_live_arrays():
     names = [name for name, _ in model.named_params()]
     assert names == ["conv1.W", "conv1.b", "bn1.gamma", "bn1.beta", "fc1.W", "fc1.b", "fc2.W",
                      "fc2.b"]
-    assert model.params()["fc1.W"] is model["fc1"].params["W"]
-    assert list(model.grads()) == names
+    assert model.trainable_params()["fc1.W"] is model["fc1"].params["W"]
+    assert list(model.trainable_grads()) == names
     assert model.num_params() == 4 * 9 + 4 + 8 + 64 * 10 + 10 + 10 * 3 + 3
     assert set(model.state_dict()) == set(names) | {"bn1.running_mean", "bn1.running_var"}
 
 
+def test_model_trainable_params_and_layer_params_do_not_share_a_name():
+    # A layer's `params` is a dict of its own arrays; a model's trainable ones come from a
+    # method of another name. The model's old spelling still answers, with a warning.
+    model = small_cnn()
+    model.freeze("bn1")
+    assert isinstance(model["fc1"].params, dict)
+    assert "bn1.gamma" not in model.trainable_params()
+    with pytest.warns(DeprecationWarning, match="trainable_params"):
+        old = model.params()
+    assert old.keys() == model.trainable_params().keys()
+    with pytest.warns(DeprecationWarning, match="trainable_grads"):
+        assert model.grads().keys() == model.trainable_grads().keys()
+
+
 def test_backward_overwrites_gradient_arrays_in_place():
     model = nets.Sequential(nets.Flatten(), nets.Dense(64, 5), nets.ReLU(), nets.Dense(5, 3))
-    grads = model.grads()
+    grads = model.trainable_grads()
     train_step(model)
     first = {name: g.copy() for name, g in grads.items()}
     train_step(model)  # same batch, same weights: same gradients, not accumulated
-    for name, grad in model.grads().items():
+    for name, grad in model.trainable_grads().items():
         assert grad is grads[name]
         np.testing.assert_array_equal(grad, first[name])
 
@@ -77,7 +91,7 @@ def test_input_grad_false_skips_leading_parameter_free_layers():
     model = nets.Sequential(nets.Scale(1 / 255), nets.Dense(4, 2), input_grad=False)
     model.forward(np.ones((3, 4)), train=True)
     assert model.backward(np.ones((3, 2), np.float32)) is None
-    assert model.grads()["dense1.W"].any()
+    assert model.trainable_grads()["dense1.W"].any()
 
 
 def test_copy_to_and_polyak_update():
@@ -106,14 +120,14 @@ def test_freeze_excludes_parameters_from_training_and_unfreeze_restores_them():
     model = small_cnn()
     frozen = model.freeze(["conv", "bn"])
     assert frozen == ["conv1.W", "conv1.b", "bn1.gamma", "bn1.beta"]
-    assert list(model.params()) == ["fc1.W", "fc1.b", "fc2.W", "fc2.b"]
+    assert list(model.trainable_params()) == ["fc1.W", "fc1.b", "fc2.W", "fc2.b"]
     conv_before = model["conv1"].params["W"].copy()
     optimizer = nets.optim.SGD(lr=0.1)
     train_step(model)
-    optimizer.update(model.params(), model.grads())
+    optimizer.update(model.trainable_params(), model.trainable_grads())
     np.testing.assert_array_equal(model["conv1"].params["W"], conv_before)
     model.unfreeze("conv")
-    assert "conv1.W" in model.params() and "bn1.gamma" not in model.params()
+    assert "conv1.W" in model.trainable_params() and "bn1.gamma" not in model.trainable_params()
     with pytest.raises(ValueError, match="no parameter name starts with"):
         model.freeze("decoder")
 

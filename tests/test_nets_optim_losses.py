@@ -1,5 +1,7 @@
 """Optimizers and losses: convergence, state save/restore, clipping, decay, errors."""
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,54 @@ def test_saved_and_restored_state_continues_identically(name):
     np.testing.assert_array_equal(wa, wb)
     if name != "sgd":  # plain SGD has no state besides the step count
         assert len(state) > 1
+
+
+def formula_steps(name, w, grads, lr, mu=0.9, rho=0.99, beta1=0.9, beta2=0.999):
+    """The optimizers' formulas as written in their docstrings, in float64, one step per
+    gradient; eps as each optimizer's default."""
+    w, state = w.astype(np.float64), {"v": 0.0, "h": 0.0, "m": 0.0}
+    for t, g in enumerate(grads, start=1):
+        g = g.astype(np.float64)
+        if name == "sgd":
+            w = w - lr * g
+        elif name in ("momentum", "nesterov"):
+            state["v"] = mu * state["v"] - lr * g
+            w = w + state["v"] if name == "momentum" else w + mu * state["v"] - lr * g
+        elif name in ("adagrad", "rmsprop"):
+            state["h"] = state["h"] + g * g if name == "adagrad" else (
+                rho * state["h"] + (1 - rho) * g * g)
+            w = w - lr * g / (np.sqrt(state["h"]) + 1e-7)
+        else:
+            state["m"] = beta1 * state["m"] + (1 - beta1) * g
+            state["v"] = beta2 * state["v"] + (1 - beta2) * g * g
+            lr_t = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+            w = w - lr_t * state["m"] / (np.sqrt(state["v"]) + 1e-8)
+    return w
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_optimizer_follows_its_formula(name):
+    rng = np.random.default_rng(7)
+    start = rng.standard_normal((3, 4)).astype(np.float32)
+    grads = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(20)]
+    w, grad = start.copy(), np.zeros_like(start)
+    optimizer = optim.make(name, lr=0.01)
+    for g in grads:
+        grad[...] = g
+        optimizer.update({"w": w}, {"w": grad})
+    # float32 against float64: a handful of rounded operations per step, carried 20 steps.
+    assert_close_f32(w, formula_steps(name, start, grads, lr=0.01), 20 * 8,
+                     np.abs(start) + 1.0)
+
+
+def test_optimizer_steps_hold_no_memory_layout_code():
+    # Grouping parameters by address and blocking them lives in nets.param_groups: the
+    # optimizers' module, and each step in it, read as formulas.
+    source = inspect.getsource(optim)
+    for word in ("ctypes", ".base", "follows", "position(", "CHUNK", "as_strided"):
+        assert word not in source, word
+    for optimizer in optim.OPTIMIZERS.values():
+        assert len(inspect.getsource(optimizer.step).splitlines()) <= 10, optimizer.__name__
 
 
 def test_optimizer_does_not_modify_gradients_and_clips_by_global_norm():

@@ -77,7 +77,7 @@ def test_a_few_adam_steps_learn_a_tiny_dataset(name):
     for _ in range(40):
         loss.forward(model.forward(x, train=True), labels)
         model.backward(loss.backward())
-        optimizer.update(model.params(), model.grads())
+        optimizer.update(model.trainable_params(), model.trainable_grads())
     after = loss.forward(model.predict(x), labels)
     assert after < 0.5 * np.log(4) and after < 0.5 * before, (before, after)
 
@@ -108,7 +108,7 @@ def test_conv_and_dense_names_allow_freezing_the_features(name):
     has_conv = any(type(leaf).__name__ in CONV_LAYERS for _, leaf in model.named_leaves())
     if has_conv:
         model.freeze(["conv"])
-        trainable = model.params()
+        trainable = model.trainable_params()
         assert trainable and all(not key.startswith("conv") for key in trainable)
         assert any(key.startswith("fc") for key in trainable)
 

@@ -111,7 +111,7 @@ def test_a_learning_rate_off_by_one_percent_fails_the_training_run_comparison():
             target = data.standard_normal((16, 2)).astype(np.float32)
             loss.forward(model.forward(x, train=True), target)
             model.backward(loss.backward())
-            optimizer.update(model.params(), model.grads())
+            optimizer.update(model.trainable_params(), model.trainable_grads())
         return model.state_dict()
 
     reference = run(0.01)

@@ -1,4 +1,9 @@
-"""All layers, importable as nets.layers.X (and re-exported as nets.X)."""
+"""All layers, importable as nets.layers.X (and re-exported as nets.X).
+
+The convolution's im2col comes twice: `nets.layers.im2col` is the book's plain version (with the
+reference convolution and pooling built from it), `nets.layers.im2col_fast` the memory layout and
+kernels that the layers run; the tests check the two equal.
+"""
 
 from nets.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
 from nets.layers.basic import Dense, Dropout, Flatten, Identity, Scale

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from nets.init import initialize
-from nets.layers.conv import is_channel_major, to_channel_major
+from nets.layers.im2col_fast import is_channel_major, to_channel_major
 from nets.module import Layer, default_rng, register
 
 
@@ -61,7 +61,7 @@ class Flatten(Layer):
         return x.reshape(len(x), -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        # Hand back the gradient in the input's memory layout (see conv.to_channel_major).
+        # Hand back the gradient in the input's memory layout (see im2col_fast.to_channel_major).
         dx = dout.reshape(self.x_shape)
         return to_channel_major(dx) if self.channel_major else dx
 

@@ -4,7 +4,9 @@ from typing import Any
 
 import numpy as np
 
-from nets.layers.conv import Conv2D, Im2Col, Pair, to_channel_major
+from nets.layers.conv import Conv2D
+from nets.layers.im2col import Pair, pair
+from nets.layers.im2col_fast import ConvKernels, to_channel_major
 from nets.module import register
 
 
@@ -23,9 +25,10 @@ class ConvReLUPool(Conv2D):
     Pooling reads the convolution output by window offset: pool_size**2 views (F, N, PH, PW),
     one per offset in the window; pooling is a running maximum over them, and its backward
     pass writes each view once. When C*KH*KW <= F (SimpleConvNet's 1-channel input) the
-    im2col columns are built grouped by offset (see Im2Col) and the views are contiguous
-    blocks. Otherwise grouping the columns (a strided gather over C*KH*KW rows) would cost
-    more than reading strided views of the plain output in place, which DeepConvNet does.
+    im2col columns are built grouped by offset (see im2col_fast.Im2Col) and the views are
+    contiguous blocks. Otherwise grouping the columns (a strided gather over C*KH*KW rows)
+    would cost more than reading strided views of the plain output in place, which
+    DeepConvNet does.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Pair,
@@ -35,10 +38,11 @@ class ConvReLUPool(Conv2D):
             raise ValueError(f"pool_size must be an int from 1 to 16, got {pool_size!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, init, rng)
         self.pool_size = int(pool_size)
-        kh, kw = self.im2col.kernel
+        kh, kw = pair(kernel_size)
         self.grouped_columns = in_channels * kh * kw <= out_channels
         if self.grouped_columns:
-            self.im2col = Im2Col(kernel_size, stride, padding, group=pool_size)
+            self.kernels = ConvKernels(kernel_size, stride, padding, group=pool_size)
+        self.im2col = self.kernels.im2col
 
     def config_args(self) -> dict[str, Any]:
         return {**super().config_args(), "pool_size": self.pool_size}
@@ -52,7 +56,7 @@ class ConvReLUPool(Conv2D):
         return x
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        rows = self.convolve(x)
+        rows = self.kernels.product(self.params["W"], self.check(x))
         self.rows_shape = rows.shape
         offsets = self.offset_views(rows)
         # Running maximum over the window offsets. winner = the offset of the first maximum:
@@ -78,10 +82,11 @@ class ConvReLUPool(Conv2D):
         drows = np.zeros(self.rows_shape, dtype=dpooled.dtype)
         for offset, view in enumerate(self.offset_views(drows)):
             np.multiply(dpooled, self.winner == offset, out=view)
-        self.weight_gradient(drows)
+        self.kernels.weight_gradient(drows, out=self.grads["W"])
         if not self.input_grad:
             return None
-        return self.input_gradient(self.ungroup(drows) if self.grouped_columns else drows)
+        plain = self.ungroup(drows) if self.grouped_columns else drows
+        return self.kernels.input_gradient(self.params["W"], plain)
 
     def pooled_shape(self) -> tuple[int, int]:
         oh, ow = self.im2col.out_shape(self.im2col.x_shape)

@@ -5,7 +5,9 @@ strided view that picks that offset from every window at once (for 2x2 pooling: 
 When the windows tile the input (stride == kernel, no padding: the usual case), the input is
 reshaped to (N, C, PH, KH, PW, KW) and backward is a single broadcast product of a winner mask
 with the upstream gradient. Otherwise (overlapping windows or padding) backward adds each
-offset's share into a strided view of the input gradient.
+offset's share into a strided view of the input gradient. The book's version, pooling as a
+reduction over im2col's rows, is in nets.layers.im2col (max_pool_forward, ...): the tests
+check the two equal.
 """
 
 from collections.abc import Iterator
@@ -13,14 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from nets.layers.conv import (
-    PaddedBuffer,
-    Pair,
-    channel_major,
-    output_size,
-    pair,
-    to_channel_major,
-)
+from nets.layers.im2col import Pair, output_size, pair
+from nets.layers.im2col_fast import PaddedBuffer, channel_major, to_channel_major
 from nets.module import Layer, register
 
 

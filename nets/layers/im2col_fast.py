@@ -1,0 +1,322 @@
+"""The fast path of im2col: the memory layout and kernels behind Conv2D, pooling and the fused
+block. `nets.layers.im2col` holds the plain, book-style version of the same products, and the
+tests check the two equal.
+
+Channel-major storage. Arrays are (N, C, H, W) at the interface, but the buffers made here are
+stored channel-major, (C, N, H, W) in memory, and handed out as transposed views. That makes the
+column matrix (C*KH*KW, N*OH*OW) a copy whose innermost runs are contiguous image rows (several
+times faster to build than the book's (N*OH*OW, C*KH*KW), whose innermost runs are one kernel
+row of KW values), and the product W (F, C*KH*KW) @ col is already the next layer's (F, N, OH, OW)
+data, as a view: no transposing copies. Layers that take such arrays (pooling, Flatten) keep
+the layout, as element-wise operations on mixed layouts run several times slower.
+
+What else is here: shared-column padding and wide rows (PaddedBuffer, Im2Col) that turn the
+copies of im2col into long contiguous runs; columns grouped by pooling-window offset for the
+fused ConvReLUPool; products computed in cache-sized blocks of images (BLOCK_BYTES); and the
+two ways of computing a convolution's dx (ConvKernels).
+"""
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from nets.layers.im2col import Pair, output_size, pair
+
+
+def channel_major(shape: tuple[int, int, int, int], fill: float | None = 0.0,
+                  dtype: np.dtype | type = np.float32, slack: int = 0) -> np.ndarray:
+    """A new (N, C, H, W) array stored as (C, N, H, W) in memory (see the module docstring);
+    fill=None leaves it uninitialized. slack: room for that many more (filled) values after
+    the array's end, for strided views that read past it (Im2Col's wide rows)."""
+    n, c, h, w = shape
+    size = n * c * h * w
+    if fill is None:
+        data = np.empty(size + slack, dtype=dtype)
+    else:
+        data = np.full(size + slack, fill, dtype=dtype)
+    return data[:size].reshape(c, n, h, w).transpose(1, 0, 2, 3)
+
+
+def is_channel_major(x: np.ndarray) -> bool:
+    return x.ndim == 4 and x.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def to_channel_major(x: np.ndarray) -> np.ndarray:
+    """x itself if stored channel-major, else a channel-major copy.
+
+    Element-wise operations on arrays of different memory layouts run several times slower,
+    so a backward pass converts an upstream gradient once, before combining it with arrays
+    cached in channel-major order.
+    """
+    if is_channel_major(x):
+        return x
+    out = channel_major(x.shape, None, x.dtype)
+    out[...] = x
+    return out
+
+
+class PaddedBuffer:
+    """Copies inputs into a zero- (or -inf-) bordered buffer that is reused while shapes repeat.
+
+    Only the interior is written on each call, so the border is filled once, not per call
+    (np.pad would allocate and fill a new array every time).
+
+    shared_columns=True pads each row on the left only: in memory a row's left padding comes
+    right after the previous row's pixels, so it is that row's right padding too (Im2Col's wide
+    rows read across the row end). Rows are then W + pw wide instead of W + 2*pw.
+    slack: room for that many more values after the buffer's end (see channel_major).
+    """
+
+    def __init__(self, padding: tuple[int, int], fill: float = 0.0, slack: int = 0,
+                 shared_columns: bool = False) -> None:
+        self.padding, self.fill, self.slack = padding, fill, slack
+        self.shared_columns = shared_columns
+        self.buffers: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def padded_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        n, c, h, w = shape
+        ph, pw = self.padding
+        return n, c, h + 2 * ph, w + (pw if self.shared_columns else 2 * pw)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        ph, pw = self.padding
+        if ph == 0 and pw == 0:
+            return x
+        h, w = x.shape[2:]
+        key = (x.shape, x.dtype)
+        if key not in self.buffers:
+            if len(self.buffers) >= 4:  # e.g. train batch, eval batch, single observation
+                self.buffers.clear()
+            self.buffers[key] = channel_major(self.padded_shape(x.shape), self.fill, x.dtype,
+                                              self.slack)
+        padded = self.buffers[key]
+        padded[:, :, ph : ph + h, pw : pw + w] = x
+        return padded
+
+
+# Columns are built and multiplied one block of whole images at a time, each block's column
+# matrix about this many bytes. For the whole batch, DeepConvNet's column matrices are tens of
+# megabytes: writing them to memory and streaming them back through the product took longer
+# than the arithmetic. A block small enough to stay in a core's own cache is written and read
+# there instead; the budget only needs to be in that range, not exact.
+BLOCK_BYTES = 2**20
+
+
+class Im2Col:
+    """Image <-> column matrix for one kernel size, stride and padding: the transpose of the
+    book's im2col (C*KH*KW, N*OH*OW), never built whole but used in products.
+
+    The products with the column matrix run block by block (see BLOCK_BYTES): each block is
+    one vectorized copy of the receptive fields of several whole images and one matrix product.
+    The loop over blocks is cache tiling, as BLAS does inside a product, not a loop over batch
+    items: its steps are sized in bytes, and a batch that fits one block takes one step.
+
+    Wide rows. Where windows move one column at a time (stride 1 across) over a padded copy of
+    the input, the columns run over whole rows of the padded image: positions x = 0 .. R-1
+    instead of 0 .. OW-1, R = W + pw the width of a padded row whose left padding is shared
+    with the previous row's right (PaddedBuffer's shared_columns). For one channel, kernel
+    offset and image, the receptive fields are then one contiguous run of OH*R values, so
+    im2col copies long runs instead of OH runs of OW values (2-3x faster on 8-28 pixel wide
+    images). The R - OW = KW-1-pw extra outputs per row are computed and dropped
+    (`to_images`); gradients get zeros there (`from_images`), so they add nothing to dW or dx.
+    The last row's reads run KW-1 values past the padded image: the padded buffer keeps that
+    much room after its end.
+
+    group=g (used by ConvReLUPool with g x g max-pooling) orders the columns so that the g*g
+    output positions of each pooling window land in g*g separate blocks: columns run over
+    (dy, dx, n, py, px) for the output position (py*g + dy, px*g + dx). The product W @ col
+    then holds each window offset as one contiguous (F, N*PH*PW) block, and pooling becomes
+    an element-wise maximum of g*g blocks. Output rows/columns that do not fill a window are
+    left out, as pooling drops them anyway. g=1 is the plain order (n, y, x). Grouped columns
+    are built for the whole batch at once, without wide rows: ConvReLUPool groups them only
+    when C*KH*KW <= F, so they are no larger than the layer's output.
+    """
+
+    def __init__(self, kernel: Pair, stride: Pair = 1, padding: Pair = 0, group: int = 1):
+        self.kernel, self.stride, self.padding = pair(kernel), pair(stride), pair(padding)
+        self.group = group
+        self.wide = (group == 1 and self.stride[1] == 1 and self.padding != (0, 0)
+                     and self.padding[1] < self.kernel[1])
+        self.pad = PaddedBuffer(self.padding, slack=self.kernel[1] - 1 if self.wide else 0,
+                                shared_columns=self.wide)
+        self.buffer = np.empty(0, dtype=np.float32)  # storage for one block's columns, reused
+
+    def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int]:
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        return output_size(x_shape[2], kh, sh, ph), output_size(x_shape[3], kw, sw, pw)
+
+    def grouped_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int]:
+        """Number of whole groups (pooling windows) down and across the output."""
+        oh, ow = self.out_shape(x_shape)
+        return oh // self.group, ow // self.group
+
+    def row_width(self) -> int:
+        """Columns per output row: the padded row width W + pw with wide rows, else OW."""
+        if self.wide:
+            return self.x_shape[3] + self.padding[1]
+        return self.out_shape(self.x_shape)[1]
+
+    def receptive_fields(self, xp: np.ndarray, group: int, writeable: bool = False) -> np.ndarray:
+        """A view (C, KH, KW, g, g, N, GH, GW) of the padded input xp (N, C, Hp, Wp):
+        [c, i, j, dy, dx, n, py, px] is xp[n, c, y*stride + i, x*stride + j] for the output
+        position (y, x) = (py*g + dy, px*g + dx). For g=1, GW is `row_width()`."""
+        n, c = xp.shape[:2]
+        (kh, kw), (sh, sw), g = self.kernel, self.stride, group
+        if g == 1:
+            gh, gw = self.out_shape(self.x_shape)[0], self.row_width()
+        else:
+            gh, gw = self.grouped_shape(self.x_shape)
+        s_n, s_c, s_h, s_w = xp.strides
+        return as_strided(
+            xp, (c, kh, kw, g, g, n, gh, gw),
+            (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n, s_h * sh * g, s_w * sw * g),
+            writeable=writeable,
+        )
+
+    def image_blocks(self, whole: bool = False) -> list[slice]:
+        """Slices of the batch whose column matrices take about BLOCK_BYTES (one if whole)."""
+        n, c = self.x_shape[:2]
+        (kh, kw), oh = self.kernel, self.out_shape(self.x_shape)[0]
+        image_bytes = c * kh * kw * oh * self.row_width() * self.dtype.itemsize
+        per_block = n if whole else max(1, BLOCK_BYTES // image_bytes)
+        return [slice(start, min(start + per_block, n)) for start in range(0, n, per_block)]
+
+    def columns(self, images: slice) -> np.ndarray:
+        """The column matrix (C*KH*KW, g*g*m*GH*GW) of m images of the last `product`'s x,
+        in the reused buffer (overwritten by the next call)."""
+        fields = self.fields[..., images, :, :]
+        if self.buffer.size < fields.size or self.buffer.dtype != fields.dtype:
+            self.buffer = np.empty(fields.size, dtype=fields.dtype)
+        col = self.buffer[: fields.size].reshape(math.prod(fields.shape[:3]), -1)
+        np.copyto(col.reshape(fields.shape), fields)  # the one copy im2col needs
+        return col
+
+    def product(self, weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """weights (F, C*KH*KW) @ col(x) -> rows (F, g*g*N*GH*GW), for x (N, C, H, W).
+
+        Keeps a view of x's receptive fields for `weight_product`.
+        """
+        self.x_shape, self.dtype = x.shape, np.result_type(weights, x)
+        self.fields = self.receptive_fields(self.pad(x), self.group)
+        out = np.empty((len(weights), self.fields[0, 0, 0].size), dtype=self.dtype)
+        image_columns = out.shape[1] // len(x)
+        blocks = self.image_blocks(whole=self.group > 1)
+        for images in blocks:
+            block = out[:, images.start * image_columns : images.stop * image_columns]
+            col = self.columns(images)
+            np.matmul(weights, col, out=block)
+        # With a single block, its columns are still in the buffer for weight_product.
+        self.kept = col if len(blocks) == 1 else None
+        return out
+
+    def to_images(self, rows: np.ndarray) -> np.ndarray:
+        """Rows (F, N*OH*row_width) in plain order -> a view (F, N, OH, OW), wide rows' extra
+        columns dropped."""
+        oh, ow = self.out_shape(self.x_shape)
+        return rows.reshape(len(rows), self.x_shape[0], oh, -1)[..., :ow]
+
+    def from_images(self, images: np.ndarray) -> np.ndarray:
+        """(F, N, OH, OW) -> rows (F, N*OH*row_width) in plain order, zero in wide rows' extra
+        columns; free for contiguous input without wide rows, else one copy."""
+        if not self.wide:
+            return images.reshape(len(images), -1)
+        rows = np.zeros((len(images), images[0].size // images.shape[-1] * self.row_width()),
+                        dtype=images.dtype)
+        self.to_images(rows)[...] = images
+        return rows
+
+    def weight_product(self, drows: np.ndarray) -> np.ndarray:
+        """col(x) @ drows^T -> (C*KH*KW, F) for the x of the last `product`, with drows
+        (F, columns) in the same column order: the weight gradient of that product."""
+        total = np.zeros((math.prod(self.fields.shape[:3]), len(drows)), dtype=self.dtype)
+        image_columns = drows.shape[1] // self.x_shape[0]
+        for images in self.image_blocks(whole=self.group > 1):
+            block = drows[:, images.start * image_columns : images.stop * image_columns]
+            col = self.kept if self.kept is not None else self.columns(images)
+            # col @ block^T rather than block @ col^T: the same product, but OpenBLAS runs this
+            # long reduction (over the columns) up to 1.5x faster in this orientation.
+            total += col @ block.T
+        return total
+
+    def transpose_product(self, weights: np.ndarray, drows: np.ndarray) -> np.ndarray:
+        """col2im(weights^T @ drows) -> dx (N, C, H, W) for the x of the last `product`, with
+        drows (F, N*OH*row_width) in the plain column order (n, y, x) whatever the group.
+
+        col2im sums the overlapping windows with one vectorized add per kernel offset (i, j)
+        and block, into a view of dx shaped like the receptive fields: no loop over pixels,
+        and much faster than np.add.at, which handles arbitrary repeated indices one by one.
+        """
+        n, _, h, w = self.x_shape
+        (kh, kw), (ph, pw) = self.kernel, self.padding
+        dxp = channel_major(self.pad.padded_shape(self.x_shape), 0.0, self.dtype, self.pad.slack)
+        dx_fields = self.receptive_fields(dxp, 1, writeable=True)[:, :, :, 0, 0]
+        image_columns = drows.shape[1] // n
+        for images in self.image_blocks():
+            block = drows[:, images.start * image_columns : images.stop * image_columns]
+            dcol = (weights.T @ block).reshape(dx_fields[:, :, :, images].shape)
+            for i in range(kh):
+                for j in range(kw):
+                    dx_fields[:, i, j, images] += dcol[:, i, j]
+        return dxp[:, :, ph : ph + h, pw : pw + w]
+
+
+class ConvKernels:
+    """The fast path of one convolution geometry (kernel size, stride, padding, pooling group):
+    the products of Conv2D's forward and backward passes, through Im2Col.
+
+    The layer's arrays are (N, C, H, W) at this interface; the products work on "rows",
+    (F, columns) matrices whose columns are output positions in Im2Col's order.
+
+    dx has two ways. In general it is col2im(W^T @ dout) (Im2Col.transpose_product). For
+    stride 1 it is also a convolution (`correlate`), whose column matrix has F*KH*KW rows where
+    the forward's has C*KH*KW: it is taken when F <= C, so that it is no larger.
+    """
+
+    def __init__(self, kernel: Pair, stride: Pair = 1, padding: Pair = 0, group: int = 1):
+        self.im2col = Im2Col(kernel, stride, padding, group)
+        (kh, kw), (ph, pw) = self.im2col.kernel, self.im2col.padding
+        self.flipped_im2col = (
+            Im2Col(kernel, 1, (kh - 1 - ph, kw - 1 - pw))
+            if self.im2col.stride == (1, 1) and ph < kh and pw < kw else None
+        )
+
+    def product(self, weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """weights (F, C, KH, KW) @ im2col(x) -> rows (F, columns), for x (N, C, H, W)."""
+        return self.im2col.product(weights.reshape(len(weights), -1), x)
+
+    def to_images(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of `product` in plain column order -> (N, F, OH, OW), a view (no copy)."""
+        return self.im2col.to_images(rows).transpose(1, 0, 2, 3)
+
+    def from_images(self, dout: np.ndarray) -> np.ndarray:
+        """The output gradient (N, F, OH, OW) -> rows (F, columns) in plain order."""
+        return self.im2col.from_images(dout.transpose(1, 0, 2, 3))
+
+    def weight_gradient(self, drows: np.ndarray, out: np.ndarray) -> None:
+        """dW = drows @ im2col(x)^T into `out` (F, C, KH, KW), for drows in the column order of
+        the last `product`."""
+        np.copyto(out.reshape(len(out), -1), self.im2col.weight_product(drows).T)
+
+    def input_gradient(self, weights: np.ndarray, drows: np.ndarray) -> np.ndarray:
+        """dx (N, C, H, W) for the x of the last `product`, from drows (F, columns) in plain
+        order, by whichever way builds the smaller column matrix (see the class)."""
+        f, c = weights.shape[:2]
+        if self.flipped_im2col is not None and f <= c:
+            return self.correlate(weights, drows)
+        return self.im2col.transpose_product(weights.reshape(f, -1), drows)
+
+    def correlate(self, weights: np.ndarray, drows: np.ndarray) -> np.ndarray:
+        """dx for stride 1 as a convolution: dout padded by K-1-padding, correlated with the
+        kernel flipped in space and transposed in channels. From y[u, v] = sum W[i, j] x[u+i-p,
+        v+j-p]: dx[a, b] = sum W[i, j] dy[a+p-i, b+p-j] = sum W'[i', j'] dy'[a+i', b+j'] with
+        W'[i', j'] = W[K-1-i', K-1-j'] and dy' = dy padded by K-1-p. An im2col and the product
+        (C, F*KH*KW) @ (F*KH*KW, N*H*W) replace the product and col2im's strided adds.
+        """
+        c = weights.shape[1]
+        dout = self.im2col.to_images(drows).transpose(1, 0, 2, 3)
+        flipped = weights[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        flipped = np.ascontiguousarray(flipped).reshape(c, -1)
+        dx_rows = self.flipped_im2col.product(flipped, dout)
+        return self.flipped_im2col.to_images(dx_rows).transpose(1, 0, 2, 3)
