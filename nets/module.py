@@ -6,7 +6,6 @@ recent `forward`. Parameters live in `params` and their gradients in `grads` und
 Non-trainable state (BatchNorm running statistics) lives in `buffers`.
 """
 
-import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -156,22 +155,6 @@ class Model:
     def trainable_grads(self) -> dict[str, np.ndarray]:
         """Gradients of the trainable parameters, same keys as `trainable_params()`."""
         return self._trainable("grads")
-
-    def params(self) -> dict[str, np.ndarray]:
-        """Old name of `trainable_params()`, which a layer's `params` dict no longer shares.
-
-        Kept only while nets/trainer.py and scripts/bench_nets.py, which another change moves,
-        still call it; remove it with their last call.
-        """
-        warnings.warn("Model.params() is now Model.trainable_params()", DeprecationWarning,
-                      stacklevel=2)
-        return self.trainable_params()
-
-    def grads(self) -> dict[str, np.ndarray]:
-        """Old name of `trainable_grads()` (see `params`)."""
-        warnings.warn("Model.grads() is now Model.trainable_grads()", DeprecationWarning,
-                      stacklevel=2)
-        return self.trainable_grads()
 
     def pack_params(self) -> None:
         """Move all parameters into one contiguous buffer, and their gradients into another.

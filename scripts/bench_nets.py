@@ -279,7 +279,7 @@ class OurStep:
     def train_step(self) -> None:
         self.loss.forward(self.model.forward(self.x, train=True), self.target)
         self.model.backward(self.loss.backward())
-        self.optimizer.update(self.model.params(), self.model.grads())
+        self.optimizer.update(self.model.trainable_params(), self.model.trainable_grads())
 
     def act(self) -> int:
         return int(np.argmax(self.model.forward(self.obs)))

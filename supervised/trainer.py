@@ -249,7 +249,7 @@ def _train_epoch(model, x_train, t_train, loss, optimizer, cfg: TrainConfig,
         logits = model.forward(x, train=True)
         batch_loss = float(loss.forward(logits, t_train[batch]))
         model.backward(loss.backward())
-        optimizer.update(model.params(), model.grads())
+        optimizer.update(model.trainable_params(), model.trainable_grads())
         history.iteration_loss.append(batch_loss)
         if bar is not None:
             bar.update(1)

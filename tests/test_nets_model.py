@@ -44,16 +44,13 @@ def test_named_params_are_dotted_and_params_are_live_arrays():
 
 def test_model_trainable_params_and_layer_params_do_not_share_a_name():
     # A layer's `params` is a dict of its own arrays; a model's trainable ones come from a
-    # method of another name. The model's old spelling still answers, with a warning.
+    # method of another name.
     model = small_cnn()
     model.freeze("bn1")
     assert isinstance(model["fc1"].params, dict)
     assert "bn1.gamma" not in model.trainable_params()
-    with pytest.warns(DeprecationWarning, match="trainable_params"):
-        old = model.params()
-    assert old.keys() == model.trainable_params().keys()
-    with pytest.warns(DeprecationWarning, match="trainable_grads"):
-        assert model.grads().keys() == model.trainable_grads().keys()
+    assert model.trainable_grads().keys() == model.trainable_params().keys()
+    assert not callable(getattr(model, "params", None))
 
 
 def test_backward_overwrites_gradient_arrays_in_place():
