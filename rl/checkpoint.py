@@ -208,6 +208,14 @@ def save_agent(path: str | Path, agent: Agent, env: gym.Env, loop: dict | None =
     return save_checkpoint(path, named, meta)
 
 
+def _config_defaults(config_cls: type) -> dict[str, Any]:
+    """The JSON form of a config dataclass's defaults ({} when it has required fields)."""
+    try:
+        return to_json(config_cls())
+    except TypeError:
+        return {}
+
+
 def check_agent_meta(path: str | Path, meta: Any, agent: Agent, env: gym.Env | None) -> None:
     """Raise CheckpointError unless `meta` (a checkpoint's metadata) fits `agent` and `env`: the
     same agent class and config, and (when `env` is given) the same environment."""
@@ -223,9 +231,11 @@ def check_agent_meta(path: str | Path, meta: Any, agent: Agent, env: gym.Env | N
     if meta.get("config") is not None and not isinstance(meta["config"], dict):
         raise CheckpointError(f"{path} has a malformed config record: {meta['config']!r}")
     if meta.get("config") is not None and dataclasses.is_dataclass(config):
-        mine = to_json(config)
-        changed = sorted(k for k in mine.keys() | meta["config"].keys()
-                         if mine.get(k) != meta["config"].get(k))
+        mine, saved = to_json(config), dict(meta["config"])
+        # A field added to the config after the checkpoint was written had its default then.
+        for name, default in _config_defaults(type(config)).items():
+            saved.setdefault(name, default)
+        changed = sorted(k for k in mine.keys() | saved.keys() if mine.get(k) != saved.get(k))
         if changed:
             raise CheckpointError(
                 f"{path} was trained with another {type(config).__name__}: {', '.join(changed)} "

@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from fileio import atomic_write
-from rl.protocol import Agent
+from rl.protocol import Agent, choose_action
 from rl.seeding import episode_seed
 
 # Cap for environments without a time limit (CliffWalking has none): a greedy policy that walks
@@ -45,7 +45,8 @@ def evaluate(
         obs, info = env.reset(seed=episode_seed(rng))
         total, length = 0.0, 0
         while True:
-            obs, reward, terminated, truncated, info = env.step(agent.act(obs, greedy=True))
+            action = choose_action(agent, obs, info, greedy=True)
+            obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             length += 1
             if terminated or truncated or length >= max_episode_steps:
@@ -101,7 +102,8 @@ def play_episodes(
         frames = [env.render()] if record else []
         total, steps, done = 0.0, 0, False
         while not done and steps < max_episode_steps:
-            obs, reward, terminated, truncated, info = env.step(agent.act(obs, greedy=True))
+            action = choose_action(agent, obs, info, greedy=True)
+            obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             steps += 1
             done = terminated or truncated

@@ -54,7 +54,7 @@ from rl.checkpoint import (
 from rl.config import from_json, to_json
 from rl.evaluate import evaluate
 from rl.logging import CsvLogger, make_tensorboard_writer, read_rows
-from rl.protocol import Agent
+from rl.protocol import Agent, choose_action
 from rl.seeding import episode_seed, make_rng, rng_state, set_rng_state
 
 _EVAL_STREAM = 1  # evaluation seeds come from make_rng([seed, _EVAL_STREAM, step])
@@ -212,26 +212,33 @@ def run_steps(
     `stop(state)`, asked after each step's add-ons, ends the loop early when it is true.
     """
     batched = len(envs) > 1
+    masked = bool(getattr(agent, "uses_action_masks", False))  # info["action_mask"] to the agent
     obs: list[Any] = [None] * len(envs)  # None: that env is between episodes
+    infos: list[dict[str, Any]] = [{} for _ in envs]  # the info of each env's current obs
     returns, lengths = [0.0] * len(envs), [0] * len(envs)
     while state.step < total_steps:
         holding = hold_resets is not None and hold_resets(state)
         for i, env in enumerate(envs):
             if obs[i] is None and not holding:
-                obs[i], _ = env.reset(seed=episode_seed(rng))
+                obs[i], infos[i] = env.reset(seed=episode_seed(rng))
                 returns[i], lengths[i] = 0.0, 0
         active = [i for i, o in enumerate(obs) if o is not None]
         if not batched:
-            actions = [agent.act(obs[0])]
+            actions = [choose_action(agent, obs[0], infos[0])]
         else:
-            actions = dict(zip(active, agent.act_batch([obs[i] for i in active]), strict=True))
+            masks = {"masks": [infos[i].get("action_mask") for i in active]} if masked else {}
+            chosen = agent.act_batch([obs[i] for i in active], **masks)
+            actions = dict(zip(active, chosen, strict=True))
         for i in active:
             if state.step >= total_steps:
                 break
             next_obs, reward, terminated, truncated, info = envs[i].step(actions[i])
             transition = (obs[i], actions[i], reward, next_obs, terminated, truncated)
-            metrics = (agent.observe(*transition, env_index=i) if batched
-                       else agent.observe(*transition))
+            extra: dict[str, Any] = {"env_index": i} if batched else {}
+            if masked:
+                extra.update(mask=infos[i].get("action_mask"), next_mask=info.get("action_mask"))
+            metrics = agent.observe(*transition, **extra)
+            infos[i] = info
             state.step += 1
             returns[i] += reward
             lengths[i] += 1

@@ -67,14 +67,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...],
                  obs_dtype: np.dtype | type = np.float32, n_step: int = 1, gamma: float = 0.99,
-                 pack_bits: bool = False, alpha: float = 0.6, epsilon: float = 1e-6) -> None:
+                 pack_bits: bool = False, alpha: float = 0.6, epsilon: float = 1e-6,
+                 n_actions: int | None = None) -> None:
         if alpha < 0:
             raise ValueError(f"priority exponent alpha must be >= 0, got {alpha}")
         self.tree = SumTree(capacity)
         self.alpha = float(alpha)
         self.epsilon = float(epsilon)
         self.max_priority = 1.0  # p^α given to new transitions
-        super().__init__(capacity, obs_shape, obs_dtype, n_step, gamma, pack_bits)
+        super().__init__(capacity, obs_shape, obs_dtype, n_step, gamma, pack_bits, n_actions)
 
     def _set_ready(self, slots: np.ndarray, value: bool) -> None:
         super()._set_ready(slots, value)

@@ -40,3 +40,11 @@ class Agent(Protocol):
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         """Restore what `state_dict` returned."""
         ...
+
+
+def choose_action(agent: Any, obs: Any, info: dict[str, Any], greedy: bool = False) -> int:
+    """`agent.act(obs, greedy)`, handing the env's info["action_mask"] to an agent that chooses
+    among legal actions only (its `uses_action_masks` is true)."""
+    if getattr(agent, "uses_action_masks", False):
+        return agent.act(obs, greedy, mask=info.get("action_mask"))
+    return agent.act(obs, greedy)

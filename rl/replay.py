@@ -5,6 +5,8 @@ Layout. Observations are stored once, as a ring of *frames*: the transition in s
 to `add` continues the same episode (its `obs` equals the previous `next_obs`, the usual case),
 that frame is shared, so a transition costs one observation instead of two; at an episode end
 the final `next_obs` occupies a slot of its own that is never sampled as a transition start.
+A buffer built with `n_actions` also keeps each frame's action mask (the legal actions,
+Gymnasium's info["action_mask"]), so a sample says which actions its next_obs allows.
 This halves the memory of the obvious (obs, next_obs) layout without losing the true final
 observation of a truncated episode, which the bootstrap of a time-limit cut needs.
 
@@ -41,6 +43,8 @@ class Batch(NamedTuple):
     discount: np.ndarray  # (B,) float32, γ^k: the factor in front of the bootstrapped value
     indices: np.ndarray  # (B,) int64 slots, to update priorities
     weights: np.ndarray  # (B,) float32 importance-sampling weights (all 1 for uniform replay)
+    # (B, n_actions) bool: the actions legal in next_obs, for a buffer that keeps action masks.
+    next_mask: np.ndarray | None = None
 
 
 # Bytes per slot besides the frame: action (int64), reward (float32), four flags.
@@ -78,6 +82,7 @@ class ReplayBuffer:
         n_step: int = 1,
         gamma: float = 0.99,
         pack_bits: bool = False,
+        n_actions: int | None = None,
     ) -> None:
         if n_step < 1:
             raise ValueError(f"n_step must be >= 1, got {n_step}")
@@ -91,12 +96,14 @@ class ReplayBuffer:
         self.n_step = int(n_step)
         self.gamma = float(gamma)
         self.pack_bits = bool(pack_bits)
+        self.n_actions = None if n_actions is None else int(n_actions)
         self.obs_size = int(np.prod(self.obs_shape))
         frame_bytes = (self.obs_size + 7) // 8 if self.pack_bits else (
             self.obs_size * self.obs_dtype.itemsize)
         # np.zeros reserves memory lazily: a buffer larger than the machine would be "allocated"
         # now and kill the run by running out of memory hours later. Refuse it up front.
-        _check_memory(self.capacity, self.capacity * (frame_bytes + _SLOT_BYTES))
+        slot_bytes = _SLOT_BYTES + (self.n_actions or 0)
+        _check_memory(self.capacity, self.capacity * (frame_bytes + slot_bytes))
         try:
             if self.pack_bits:
                 frame_shape: tuple[int, ...] = ((self.obs_size + 7) // 8,)
@@ -112,8 +119,11 @@ class ReplayBuffer:
             self.segment_end = np.zeros(self.capacity, dtype=bool)
             # ready: slot i starts a transition whose whole n-step window is stored.
             self.ready = np.zeros(self.capacity, dtype=bool)
+            # masks[i]: the actions legal in frames[i] (only with n_actions).
+            self.masks = (None if self.n_actions is None
+                          else np.ones((self.capacity, self.n_actions), dtype=bool))
         except MemoryError:
-            raise MemoryError(_too_large(self.capacity, self.capacity * (frame_bytes + _SLOT_BYTES),
+            raise MemoryError(_too_large(self.capacity, self.capacity * (frame_bytes + slot_bytes),
                                          "more than can be allocated here")) from None
         self.head = 0  # next slot to write
         self.size = 0  # slots written so far, up to capacity
@@ -141,9 +151,11 @@ class ReplayBuffer:
             return np.packbits(obs.reshape(-1).astype(bool))
         return obs
 
-    def _write_frame(self, frame: np.ndarray) -> int:
+    def _write_frame(self, frame: np.ndarray, mask=None) -> int:
         slot = self.head
         self.frames[slot] = frame
+        if self.masks is not None:
+            self.masks[slot] = True if mask is None else self._check_mask(mask)
         # Whatever transition lived here is overwritten; it can no longer be sampled.
         self._set_ready(np.array([slot]), False)
         self.segment_end[slot] = False
@@ -155,9 +167,17 @@ class ReplayBuffer:
         """Mark slots sampleable or not; the prioritized buffer also updates its tree here."""
         self.ready[slots] = value
 
+    def _check_mask(self, mask) -> np.ndarray:
+        mask = np.asarray(mask)
+        if mask.shape != (self.n_actions,):
+            raise ValueError(f"action mask has shape {mask.shape}, expected ({self.n_actions},): "
+                             "one entry per action, 1 where the action is legal")
+        return mask.astype(bool)
+
     def add(self, obs, action: int, reward: float, next_obs, terminated: bool,
-            truncated: bool) -> None:
-        """Store one transition (Gymnasium's step outputs)."""
+            truncated: bool, mask=None, next_mask=None) -> None:
+        """Store one transition (Gymnasium's step outputs; the action masks of obs and next_obs
+        when the buffer keeps them, all actions legal when not given)."""
         frame = self._encode(obs)
         previous = self._last_frame
         if previous is not None and np.array_equal(self.frames[previous], frame):
@@ -167,13 +187,13 @@ class ReplayBuffer:
                 # Not a continuation (the caller skipped or restarted): close the open window.
                 self.segment_end[(previous - 1) % self.capacity] = True
                 self._flush_pending()
-            slot = self._write_frame(frame)
+            slot = self._write_frame(frame, mask)
         self.action[slot] = int(action)
         self.reward[slot] = float(reward)
         self.terminated[slot] = bool(terminated)
         self.truncated[slot] = bool(truncated)
         self.segment_end[slot] = bool(terminated or truncated)
-        self._write_frame(self._encode(next_obs))
+        self._write_frame(self._encode(next_obs), next_mask)
         self.num_added += 1
         self._pending.append(slot)
         if terminated or truncated:
@@ -239,6 +259,7 @@ class ReplayBuffer:
             discount=self._discounts[steps],
             indices=slots.astype(np.int64),
             weights=weights.astype(np.float32),
+            next_mask=None if self.masks is None else self.masks[next_slot],
         )
 
     def _decode(self, frames: np.ndarray) -> np.ndarray:
@@ -253,8 +274,8 @@ class ReplayBuffer:
     def nbytes(self) -> int:
         """Bytes held by the preallocated arrays."""
         arrays = (self.frames, self.action, self.reward, self.terminated, self.truncated,
-                  self.segment_end, self.ready)
-        return int(sum(a.nbytes for a in arrays))
+                  self.segment_end, self.ready, self.masks)
+        return int(sum(a.nbytes for a in arrays if a is not None))
 
     def memory_report(self) -> str:
         """One line: capacity, storage dtype and total size."""
@@ -270,6 +291,8 @@ class ReplayBuffer:
             "terminated": self.terminated[:n], "truncated": self.truncated[:n],
             "segment_end": self.segment_end[:n], "ready": self.ready[:n],
         }
+        if self.masks is not None:
+            arrays["masks"] = self.masks[:n]
         meta = {
             "capacity": self.capacity, "obs_shape": list(self.obs_shape),
             "obs_dtype": self.obs_dtype.str, "n_step": self.n_step, "gamma": self.gamma,
@@ -285,6 +308,9 @@ class ReplayBuffer:
             "capacity": self.capacity, "obs_shape": list(self.obs_shape),
             "obs_dtype": self.obs_dtype.str, "n_step": self.n_step, "pack_bits": self.pack_bits,
         }
+        names = ["frames", "action", "reward", "terminated", "truncated", "segment_end", "ready"]
+        if self.masks is not None:
+            names.append("masks")
         for key, value in expected.items():
             if meta.get(key) != value:
                 raise ValueError(
@@ -295,8 +321,10 @@ class ReplayBuffer:
         if not (0 <= n <= self.capacity and 0 <= head < self.capacity):
             raise ValueError(f"replay checkpoint has size {n} / head {head} outside its capacity "
                              f"{self.capacity}")
-        for name in ("frames", "action", "reward", "terminated", "truncated", "segment_end",
-                     "ready"):
+        if (self.masks is None) != ("masks" not in arrays):
+            raise ValueError("replay checkpoint and this buffer disagree on keeping action masks; "
+                             "build the buffer with the checkpoint's settings (action_mask)")
+        for name in names:
             target = getattr(self, name)
             if name not in arrays or arrays[name].shape != (n, *target.shape[1:]):
                 raise ValueError(f"replay checkpoint array {name!r} is missing or misshapen")

@@ -36,7 +36,7 @@ import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import load_run
 from rl.config import ArgumentParser
 from rl.evaluate import DEFAULT_MAX_EPISODE_STEPS, WATCH_STREAM, write_gif
-from rl.protocol import Agent
+from rl.protocol import Agent, choose_action
 from rl.run import CHECKPOINT_NAMES
 from rl.seeding import episode_seed, make_rng
 from rl.viewer import (
@@ -128,7 +128,7 @@ def episode_pictures(
                 yield composer.compose(frame, [head, *keys_line], banner=result), summary
                 break
             q_values = agent.q_values(obs) if show_q else None
-            action = agent.act(obs, greedy=True)
+            action = choose_action(agent, obs, info, greedy=True)
             yield composer.compose(frame, [head, *keys_line], q_values, action), None
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)

@@ -2,6 +2,7 @@
 a short path from a flag to the optimizer, and scripts that never import each other."""
 
 import ast
+import dataclasses
 import inspect
 import json
 import shutil
@@ -16,7 +17,14 @@ from agents.dqn import DQNAgent, DQNConfig
 from agents.q_learning import QLearningAgent, QLearningConfig
 from fileio import save_arrays
 from rl import loop, run, schedules, sweep
-from rl.checkpoint import FORMAT, CheckpointError, load_agent, load_checkpoint, save_agent
+from rl.checkpoint import (
+    FORMAT,
+    CheckpointError,
+    load_agent,
+    load_checkpoint,
+    save_agent,
+    save_checkpoint,
+)
 from rl.trials import Trial, run_trial
 from scripts import evaluate as evaluate_script
 from scripts import train as train_script
@@ -173,6 +181,22 @@ def test_both_agents_checkpoint_through_the_one_schema(tmp_path, kind):
     if kind == "qlearning":
         with pytest.raises(CheckpointError, match="another environment: kwargs"):
             load_agent(path, clone, other_env)
+
+
+def test_a_config_field_added_later_reads_as_its_default_in_older_checkpoints(tmp_path):
+    """A checkpoint written before a config field existed holds that field's default then."""
+    env = gym.make("CartPole-v1")
+    config = DQNConfig(hidden=(8,), buffer_size=64, learning_starts=4, batch_size=4)
+    agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(0))
+    path = save_agent(tmp_path / "agent.npz", agent, env)
+    arrays, meta = load_checkpoint(path)
+    del meta["config"]["action_mask"]  # as a checkpoint from before the field was added
+    save_checkpoint(path, arrays, meta)
+    load_agent(path, agent, env)
+    masked = DQNAgent(env.observation_space, env.action_space,
+                      dataclasses.replace(config, action_mask=True), np.random.default_rng(0))
+    with pytest.raises(CheckpointError, match="action_mask differ"):
+        load_agent(path, masked, env)
 
 
 @pytest.mark.parametrize(

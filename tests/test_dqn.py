@@ -72,11 +72,11 @@ def greedy_return(env, agent, seed=0):
 # --- targets checked by hand ---
 
 
-def linear_agent(double_dqn=True, gamma=0.9):
+def linear_agent(double_dqn=True, gamma=0.9, action_mask=False):
     """Q = obs @ W (no hidden layer, zero bias) on 2-D one-hot observations and 2 actions."""
     space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
     config = DQNConfig(hidden=(), gamma=gamma, batch_size=4, double_dqn=double_dqn,
-                       learning_starts=1, max_grad_norm=None)
+                       learning_starts=1, max_grad_norm=None, action_mask=action_mask)
     agent = DQNAgent(space, gym.spaces.Discrete(2), config, np.random.default_rng(0))
     # Rows: the state s = [1, 0] and the next state s' = [0, 1]; columns: actions 0 and 1.
     agent.q_net.load_state_dict({"head.W": np.array([[2.5, 0.0], [3.0, 1.0]], np.float32),
@@ -109,6 +109,70 @@ def test_td_target_by_hand(terminated, truncated, double_dqn, expected_loss):
     metrics = agent.update()
     assert metrics["loss"] == pytest.approx(expected_loss, rel=1e-5)
     assert metrics["q_mean"] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize(
+    ("double_dqn", "next_mask", "expected_loss"),
+    [
+        # Action 0 illegal at s': Double DQN's online net must pick a' = 1 (though 3 > 1), which
+        # the target net values at 5: target 5.5, error -3 -> Huber 2.5.
+        (True, [0, 1], 2.5),
+        # Action 1 illegal at s': plain DQN's max runs over action 0 only: 1 + 0.9 * 2 = 2.8.
+        (False, [1, 0], 0.045),
+    ],
+)
+def test_masked_bootstrap_takes_the_max_over_legal_actions_only(double_dqn, next_mask,
+                                                               expected_loss):
+    agent = linear_agent(double_dqn, action_mask=True)
+    agent.observe(S, 0, 1.0, S_NEXT, False, False, mask=[1, 1], next_mask=next_mask)
+    assert agent.update()["loss"] == pytest.approx(expected_loss, rel=1e-5)
+
+
+def test_masked_acting_never_chooses_an_illegal_action():
+    agent = linear_agent(action_mask=True)  # Q(s) = [2.5, 0]: action 0 is the greedy one
+    assert agent.uses_action_masks
+    assert agent.act(S, greedy=True, mask=[1, 1]) == 0
+    assert agent.act(S, greedy=True, mask=[0, 1]) == 1
+    agent.config.epsilon = schedules.constant(1.0)  # every action a random one
+    assert {agent.act(S, mask=[0, 1]) for _ in range(50)} == {1}
+    assert agent.act_batch([S, S], masks=[[0, 1], [1, 0]]) == [1, 0]
+    with pytest.raises(ValueError, match="info\\['action_mask'\\]"):
+        agent.act(S)
+    with pytest.raises(ValueError, match="at least one"):
+        agent.act(S, mask=[0, 0])
+    with pytest.raises(ValueError, match="not legal"):
+        agent.observe(S, 0, 1.0, S_NEXT, False, False, mask=[0, 1], next_mask=[1, 1])
+    assert not linear_agent().uses_action_masks  # without the option: the plain protocol
+
+
+def test_the_loop_hands_the_envs_action_masks_to_a_masked_agent():
+    """Training and evaluation on PacGrid pass info["action_mask"]: no move into a wall."""
+    from rl.evaluate import evaluate
+
+    class Checked(gym.Wrapper):
+        illegal = 0
+
+        def reset(self, **kwargs):
+            obs, info = self.env.reset(**kwargs)
+            self.mask = info["action_mask"]
+            return obs, info
+
+        def step(self, action):
+            Checked.illegal += int(not self.mask[action])
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            self.mask = info["action_mask"]
+            return obs, reward, terminated, truncated, info
+
+    envs_ = [Checked(gym.make("PacGrid/Tiny-v1")) for _ in range(2)]
+    config = DQNConfig(hidden=(8,), conv_channels=(4,), conv_strides=(2,), batch_size=8,
+                       learning_starts=50, action_mask=True, center_channel=3, outside_channel=0)
+    agent = DQNAgent(envs_[0].observation_space, envs_[0].action_space, config,
+                     np.random.default_rng(0))
+    run_steps(envs_, agent, make_rng(0), LoopState(), 400)  # ε = 1 at first: random moves
+    run_steps(envs_[:1], agent, make_rng(1), LoopState(), 100)
+    evaluate(envs_[0], agent, 3, make_rng(2))
+    assert Checked.illegal == 0
+    assert agent.buffer.masks[:agent.buffer.size].sum(axis=1).min() >= 1
 
 
 def test_gradient_reaches_only_the_taken_action():

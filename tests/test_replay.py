@@ -213,3 +213,30 @@ def test_prioritized_state_dict_round_trip():
     b = clone.sample(16, np.random.default_rng(1))
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_allclose(a.weights, b.weights)
+
+
+@pytest.mark.parametrize("buffer_cls", [ReplayBuffer, PrioritizedReplayBuffer])
+def test_action_masks_travel_with_their_frames_to_the_next_obs(buffer_cls):
+    """Each frame keeps the legal actions of its observation; a sample's next_mask is the one of
+    the observation it bootstraps from (n steps on), also across a shared frame and a save."""
+    buffer = buffer_cls(64, (1,), n_step=2, gamma=0.9, n_actions=3)
+    masks = [np.array([1, t % 2, 1], np.uint8) for t in range(6)]  # action 1 legal at odd t
+    for t in range(5):
+        buffer.add([t], 0, 1.0, [t + 1], t == 4, False, mask=masks[t], next_mask=masks[t + 1])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        batch = buffer.sample(8, rng)
+        starts = batch.obs[:, 0].astype(int)
+        nexts = batch.next_obs[:, 0].astype(int)
+        np.testing.assert_array_equal(nexts, np.minimum(starts + 2, 5))
+        np.testing.assert_array_equal(batch.next_mask, np.stack([masks[t] for t in nexts]) > 0)
+    arrays, meta = buffer.state_dict()
+    restored = buffer_cls(64, (1,), n_step=2, gamma=0.9, n_actions=3)
+    restored.load_state_dict(arrays, meta)
+    np.testing.assert_array_equal(restored.masks[:buffer.size], buffer.masks[:buffer.size])
+    plain = buffer_cls(64, (1,), n_step=2, gamma=0.9)
+    assert plain.masks is None
+    with pytest.raises(ValueError, match="action masks"):
+        plain.load_state_dict(arrays, meta)
+    with pytest.raises(ValueError, match="one entry per action"):
+        buffer.add([9], 0, 0.0, [10], False, False, mask=[1, 1], next_mask=[1, 1, 1])
