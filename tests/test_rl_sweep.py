@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rl import sweep, trials
@@ -187,3 +188,17 @@ def test_a_trial_run_elsewhere_brings_its_files_home_and_resumes_from_shipped_on
     trials.write_files(home, files)
     steps, _ = sweep.read_eval_curve(home)
     assert steps.tolist() == [500, 1000, 1500, 2000]
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("examples/sweeps/*")))
+def test_the_example_sweeps_are_valid_and_their_trials_build(path):
+    """Each shipped sweep file loads, passes the checks, and every trial's settings make a run."""
+    from agents.registry import settings_warnings
+
+    cfg = sweep.load_sweep_file(path)
+    sweep.check_config(cfg)
+    trials = sweep.expand(cfg)
+    assert len(trials) == len(cfg.seeds) * max(len(cfg.variants), 1) * int(
+        np.prod([len(v) for v in cfg.grid.values()]))
+    for trial in trials[::len(cfg.seeds)]:
+        settings_warnings(dict(trial.settings))  # raises on a setting that cannot run
