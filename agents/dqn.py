@@ -1,8 +1,9 @@
 """Deep Q-Network: the Q-learning agent with its table replaced by a `nets` network.
 
 Read top to bottom: the config, the network builder (an MLP for vectors, a small CNN for grids
-and images), then the agent. The agent is Q-learning (agents/q_learning.py) with four changes
-from Mnih et al. (2015), "Human-level control through deep reinforcement learning":
+and images), then the agent; the per-environment presets are in agents/dqn_presets.py. The agent
+is Q-learning (agents/q_learning.py) with four changes from Mnih et al. (2015), "Human-level
+control through deep reinforcement learning":
 
 1. Q(s, ·) is a network's output instead of a table row; ε-greedy is the very same function.
 2. Transitions go into a replay buffer and the network learns from random minibatches of it.
@@ -453,59 +454,3 @@ class DQNAgent:
                     f"outside Discrete({self.n_actions}): a corrupt or foreign checkpoint"
                 )
 
-
-# Per-environment starting points; scripts/train.py layers the user's flags on top. Keys are
-# DQNConfig fields or rl.loop.LoopConfig fields (total_steps, eval_every, ...).
-_CARTPOLE_STEPS = 50_000
-presets: dict[str, dict[str, Any]] = {
-    # Solves CartPole-v1 (greedy mean >= 475) within 50k steps on most seeds: a 256-256 MLP
-    # learning every step, 3-step returns, soft target updates, and a learning rate annealed
-    # to nearly zero so the final policy stops drifting.
-    "CartPole-v1": {
-        "total_steps": _CARTPOLE_STEPS, "eval_every": 5_000, "eval_episodes": 10,
-        "checkpoint_every": 10_000,
-        "hidden": (256, 256), "batch_size": 64, "buffer_size": _CARTPOLE_STEPS,
-        "learning_starts": 1_000, "train_freq": 1, "n_step": 3, "tau": 0.005,
-        "learning_rate": schedules.linear(1e-3, 1e-5, _CARTPOLE_STEPS - 1_000),
-        "epsilon": schedules.linear(1.0, 0.01, 10_000),
-    },
-}
-
-
-def _pacman_preset(total_steps: int, exploration_steps: int) -> dict[str, Any]:
-    """The CNN settings shared by the Pac-Man layouts; longer runs explore for longer."""
-    updates = total_steps // 4
-    return {
-        "total_steps": total_steps, "eval_every": max(total_steps // 20, 1_000),
-        "eval_episodes": 20, "checkpoint_every": max(total_steps // 20, 1_000),
-        "log_every": 2_000,
-        "hidden": (128,), "conv_channels": (16, 32), "conv_strides": (1, 2), "dueling": True,
-        # The Pac-Man-centred view: "ghost just north of me" is one input pattern anywhere on
-        # the board (Tiny-v1, 24k steps, 4 envs: 92% and 100% of 100 games won, seeds 0 and 1,
-        # against 75% and 80% with the board as given).
-        "center_channel": 3, "outside_channel": 0,
-        "batch_size": 32, "buffer_size": min(total_steps, 200_000), "learning_starts": 5_000,
-        "train_freq": 4, "target_update_interval": 1_000, "n_step": 3,
-        # Pac-Man's rewards span ±500: scaled to ±5 and with the Huber loss quadratic up to 5,
-        # a death still moves the values strongly (with ±50 and δ = 1 the capped gradient
-        # almost ignored the rare deaths, and the Tiny layout learned on one seed of two).
-        "reward_scale": 0.01, "huber_delta": 5.0,
-        "learning_rate": schedules.linear(5e-4, 5e-5, updates),
-        "epsilon": schedules.linear(1.0, 0.02, exploration_steps),
-    }
-
-
-presets.update({
-    # The Markov -v1 ids (the -v0 ones hide the ghosts' headings, identities and timers).
-    "PacGrid/Tiny-v1": _pacman_preset(30_000, 10_000),
-    # Small (3 ghosts): four envs, two stride-2 convolutions over the centred view (its 13x41
-    # cells cost what the board's 7x21 cost with strides 1, 2), γ = 0.99, ε over 250k steps.
-    "PacGrid/Small-v1": {**_pacman_preset(300_000, 100_000),
-                         "total_steps": 1_000_000, "num_envs": 4, "gamma": 0.99,
-                         "buffer_size": 300_000, "eval_every": 50_000,
-                         "checkpoint_every": 50_000,
-                         "epsilon": schedules.linear(1.0, 0.02, 250_000),
-                         "conv_strides": (2, 2)},
-    "PacGrid/Medium-v1": {**_pacman_preset(1_000_000, 300_000), "conv_strides": (2, 2)},
-    "PacGrid/Classic-v1": {**_pacman_preset(2_000_000, 500_000), "conv_strides": (2, 2)},
-})
