@@ -2,7 +2,8 @@
 
 The convolution's im2col comes twice: `nets.layers.im2col` is the book's plain version (with the
 reference convolution and pooling built from it), `nets.layers.im2col_fast` the memory layout and
-kernels that the layers run; the tests check the two equal.
+kernels that the layers run; the tests check the two equal. `image_input` (ImageInput, CenterOn)
+and `dueling` (DuelingCombine) hold the layers a DQN's Q-network puts around the others.
 """
 
 from nets.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
