@@ -1,1 +1,2 @@
-"""The learners: tabular Q-learning and the DQN built on it."""
+"""The learners: tabular Q-learning, the DQN built on it (its presets in dqn_presets.py), and the
+registry that builds and trains them by name."""

@@ -1,8 +1,9 @@
 """Deep Q-Network: the Q-learning agent with its table replaced by a `nets` network.
 
 Read top to bottom: the config, the network builder (an MLP for vectors, a small CNN for grids
-and images), then the agent. The agent is Q-learning (agents/q_learning.py) with four changes
-from Mnih et al. (2015), "Human-level control through deep reinforcement learning":
+and images), then the agent; the per-environment presets are in agents/dqn_presets.py. The agent
+is Q-learning (agents/q_learning.py) with four changes from Mnih et al. (2015), "Human-level
+control through deep reinforcement learning":
 
 1. Q(s, ·) is a network's output instead of a table row; ε-greedy is the very same function.
 2. Transitions go into a replay buffer and the network learns from random minibatches of it.
@@ -29,7 +30,6 @@ import numpy as np
 
 import nets
 from agents.q_learning import epsilon_greedy, greedy_action, td_target
-from nets.module import Layer, register
 from rl import schedules
 from rl.prioritized import PrioritizedReplayBuffer
 from rl.replay import ReplayBuffer
@@ -149,6 +149,8 @@ def wrap_env(env: gym.Env, config: DQNConfig) -> gym.Env:
 
 
 # --- the network ----------------------------------------------------------------------------------
+# Built from nets layers; the image input, the agent-centred view and the dueling head's last
+# layer are nets.ImageInput, nets.CenterOn (nets/layers/image_input.py) and nets.DuelingCombine.
 
 
 MAX_GUESSED_CHANNELS = 4  # a first image axis this short or shorter may hold channels
@@ -163,112 +165,6 @@ def guess_image_layout(obs_shape: tuple[int, ...]) -> str:
     """
     first, _, last = obs_shape[-3:]
     return "chw" if first <= MAX_GUESSED_CHANNELS < last else "hwc"
-
-
-@register
-class ImageInput(Layer):
-    """Observations -> (N, C, H, W) float32: reorders HWC, merges stacked frames, scales.
-
-    In: (N, H, W, C) or (N, C, H, W); with frame stacking (N, K, H, W, C) or (N, K, C, H, W).
-    Out: (N, K*C, H, W) float32, multiplied by `scale` (1/255 for 0..255 pixels). uint8 and bool
-    inputs are converted here, so the replay buffer can keep them in their compact dtype.
-    """
-
-    def __init__(self, obs_shape: list[int], layout: str = "hwc", scale: float = 1.0) -> None:
-        super().__init__()
-        self.obs_shape = tuple(int(d) for d in obs_shape)
-        self.layout = layout
-        self.scale = float(scale)
-        if layout not in ("hwc", "chw") or len(self.obs_shape) not in (3, 4):
-            raise ValueError(f"ImageInput needs a 3-D or 4-D shape and hwc/chw, got "
-                             f"{self.obs_shape}, {layout!r}")
-
-    def output_shape(self) -> tuple[int, int, int]:
-        *frames, a, b, c = self.obs_shape
-        channels, height, width = (c, a, b) if self.layout == "hwc" else (a, b, c)
-        return (int(np.prod(frames, dtype=int)) * channels, height, width)
-
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        self.expect(x, len(self.obs_shape) + 1, f"(N, {self.obs_shape})",
-                    ok=x.shape[1:] == self.obs_shape)
-        if self.layout == "hwc":
-            x = np.moveaxis(x, -1, -3)  # a view: (..., H, W, C) -> (..., C, H, W)
-        out = np.ascontiguousarray(x.reshape(len(x), *self.output_shape()), dtype=self.dtype)
-        if self.scale != 1.0:
-            out *= self.scale
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        *frames, a, b, c = self.obs_shape
-        dx = dout.reshape(len(dout), *frames, *((c, a, b) if self.layout == "hwc" else (a, b, c)))
-        if self.layout == "hwc":
-            dx = np.moveaxis(dx, -3, -1)
-        return dx * self.scale
-
-    def config_args(self) -> dict[str, Any]:
-        return {"obs_shape": list(self.obs_shape), "layout": self.layout, "scale": self.scale}
-
-
-@register
-class DuelingCombine(Layer):
-    """(N, 1 + A) -> (N, A): Q = V + (A - mean A), Wang et al. (2016), eq. 9.
-
-    Subtracting the mean advantage makes V and A identifiable without changing the argmax.
-    """
-
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        value, advantage = x[:, :1], x[:, 1:]
-        return value + advantage - advantage.mean(axis=1, keepdims=True)
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        dvalue = dout.sum(axis=1, keepdims=True)
-        dadvantage = dout - dout.mean(axis=1, keepdims=True)
-        return np.concatenate([dvalue, dadvantage], axis=1)
-
-
-@register
-class CenterOn(Layer):
-    """(N, C, H, W) -> (N, C, 2H-1, 2W-1): each grid shifted so that its agent cell is central.
-
-    The agent's cell is where channel `center` is largest (in the last of `frames` stacked
-    frames); cells outside the original grid are 0, except `outside` (if set), which is 1 there.
-    """
-
-    def __init__(self, channels: int, frames: int, center: int, outside: int | None = None) -> None:
-        super().__init__()
-        self.channels, self.frames = int(channels), int(frames)
-        self.center, self.outside = int(center), None if outside is None else int(outside)
-        per_frame = self.channels // self.frames
-        if not 0 <= self.center < per_frame or not (
-                self.outside is None or 0 <= self.outside < per_frame):
-            raise ValueError(f"center/outside channels must be in [0, {per_frame}), got "
-                             f"{self.center}, {self.outside}")
-        self._offsets: np.ndarray | None = None
-
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        n, c, h, w = x.shape
-        per_frame = c // self.frames
-        out = np.zeros((n, c, 2 * h - 1, 2 * w - 1), dtype=x.dtype)
-        if self.outside is not None:
-            out[:, self.outside::per_frame] = 1.0
-        marker = x[:, (self.frames - 1) * per_frame + self.center].reshape(n, -1).argmax(axis=1)
-        rows, cols = h - 1 - marker // w, w - 1 - marker % w
-        for i in range(n):  # a batch is small (32 rows): one slice copy each
-            out[i, :, rows[i]:rows[i] + h, cols[i]:cols[i] + w] = x[i]
-        self._offsets = np.stack([rows, cols], axis=1)
-        self._shape = (h, w)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        h, w = self._shape
-        dx = np.empty((len(dout), dout.shape[1], h, w), dtype=dout.dtype)
-        for i, (row, col) in enumerate(self._offsets):
-            dx[i] = dout[i, :, row:row + h, col:col + w]
-        return dx
-
-    def config_args(self) -> dict[str, Any]:
-        return {"channels": self.channels, "frames": self.frames, "center": self.center,
-                "outside": self.outside}
 
 
 def input_scale(space: gym.spaces.Box) -> float:
@@ -299,13 +195,13 @@ def build_q_network(
         layout = config.image_layout
         if layout == "auto":
             layout = guess_image_layout(shape)
-        image = ImageInput(list(shape), layout, input_scale(observation_space))
+        image = nets.ImageInput(list(shape), layout, input_scale(observation_space))
         layers.append(("input", image))
         channels, height, width_px = image.output_shape()
         if config.center_channel is not None:
             frames = int(np.prod(shape[:-3], dtype=int))
-            layers.append(("center", CenterOn(channels, frames, config.center_channel,
-                                              config.outside_channel)))
+            layers.append(("center", nets.CenterOn(channels, frames, config.center_channel,
+                                                   config.outside_channel)))
             height, width_px = 2 * height - 1, 2 * width_px - 1
         if len(config.conv_strides) != len(config.conv_channels):
             raise ValueError("conv_strides needs one stride per entry of conv_channels")
@@ -327,7 +223,7 @@ def build_q_network(
         width = units
     if config.dueling:
         layers.append(("head", nets.Dense(width, 1 + n_actions, init="xavier", rng=rng)))
-        layers.append(("dueling", DuelingCombine()))
+        layers.append(("dueling", nets.DuelingCombine()))
     else:
         layers.append(("head", nets.Dense(width, n_actions, init="xavier", rng=rng)))
     return nets.Sequential(layers, input_grad=False)
@@ -601,64 +497,3 @@ class DQNAgent:
                     f"the replay buffer holds actions from {actions.min()} to {actions.max()}, "
                     f"outside Discrete({self.n_actions}): a corrupt or foreign checkpoint"
                 )
-
-
-# Per-environment starting points; scripts/train.py layers the user's flags on top. Keys are
-# DQNConfig fields or rl.loop.LoopConfig fields (total_steps, eval_every, ...).
-_CARTPOLE_STEPS = 50_000
-presets: dict[str, dict[str, Any]] = {
-    # Solves CartPole-v1 (greedy mean >= 475) within 50k steps on most seeds: a 256-256 MLP
-    # learning every step, 3-step returns, soft target updates, and a learning rate annealed
-    # to nearly zero so the final policy stops drifting.
-    "CartPole-v1": {
-        "total_steps": _CARTPOLE_STEPS, "eval_every": 5_000, "eval_episodes": 10,
-        "checkpoint_every": 10_000,
-        "hidden": (256, 256), "batch_size": 64, "buffer_size": _CARTPOLE_STEPS,
-        "learning_starts": 1_000, "train_freq": 1, "n_step": 3, "tau": 0.005,
-        "learning_rate": schedules.linear(1e-3, 1e-5, _CARTPOLE_STEPS - 1_000),
-        "epsilon": schedules.linear(1.0, 0.01, 10_000),
-    },
-}
-
-
-def _pacman_preset(total_steps: int, exploration_steps: int) -> dict[str, Any]:
-    """The CNN settings shared by the Pac-Man layouts; longer runs explore for longer."""
-    updates = total_steps // 4
-    return {
-        "total_steps": total_steps, "eval_every": max(total_steps // 20, 1_000),
-        "eval_episodes": 20, "checkpoint_every": max(total_steps // 20, 1_000),
-        "log_every": 2_000,
-        "hidden": (128,), "conv_channels": (16, 32), "conv_strides": (1, 2), "dueling": True,
-        # The Pac-Man-centred view: "ghost just north of me" is one input pattern anywhere on
-        # the board (Tiny-v1, 24k steps, 4 envs: 92% and 100% of 100 games won, seeds 0 and 1,
-        # against 75% and 80% with the board as given).
-        "center_channel": 3, "outside_channel": 0,
-        # Legal moves only (info["action_mask"]): with all five, half of a Small-v1 agent's fatal
-        # choices were moves into a wall (standing still beside a ghost) whose values it had
-        # rarely trained (Tiny-v1, 24k steps: 100% won with masks, seed 0, against 92%).
-        "action_mask": True,
-        "batch_size": 32, "buffer_size": min(total_steps, 200_000), "learning_starts": 5_000,
-        "train_freq": 4, "target_update_interval": 1_000, "n_step": 3,
-        # Pac-Man's rewards span ±500: scaled to ±5 and with the Huber loss quadratic up to 5,
-        # a death still moves the values strongly (with ±50 and δ = 1 the capped gradient
-        # almost ignored the rare deaths, and the Tiny layout learned on one seed of two).
-        "reward_scale": 0.01, "huber_delta": 5.0,
-        "learning_rate": schedules.linear(5e-4, 5e-5, updates),
-        "epsilon": schedules.linear(1.0, 0.02, exploration_steps),
-    }
-
-
-presets.update({
-    # The Markov -v1 ids (the -v0 ones hide the ghosts' headings, identities and timers).
-    "PacGrid/Tiny-v1": _pacman_preset(30_000, 10_000),
-    # Small (3 ghosts): four envs, two stride-2 convolutions over the centred view (its 13x41
-    # cells cost what the board's 7x21 cost with strides 1, 2), γ = 0.99, ε over 250k steps.
-    "PacGrid/Small-v1": {**_pacman_preset(300_000, 100_000),
-                         "total_steps": 1_000_000, "num_envs": 4, "gamma": 0.99,
-                         "buffer_size": 300_000, "eval_every": 50_000,
-                         "checkpoint_every": 50_000,
-                         "epsilon": schedules.linear(1.0, 0.02, 250_000),
-                         "conv_strides": (2, 2)},
-    "PacGrid/Medium-v1": {**_pacman_preset(1_000_000, 300_000), "conv_strides": (2, 2)},
-    "PacGrid/Classic-v1": {**_pacman_preset(2_000_000, 500_000), "conv_strides": (2, 2)},
-})

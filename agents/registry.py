@@ -69,12 +69,12 @@ def _tabular(method: str) -> Algo:
 
 
 def _dqn() -> Algo:
-    from agents import dqn
+    from agents import dqn, dqn_presets
 
     def make_agent(env, config, rng):
         return dqn.DQNAgent(env.observation_space, env.action_space, config, rng)
 
-    return Algo(dqn.DQNConfig, make_agent, presets=dqn.presets, wrap_env=dqn.wrap_env)
+    return Algo(dqn.DQNConfig, make_agent, presets=dqn_presets.presets, wrap_env=dqn.wrap_env)
 
 
 # name -> loader; agents are imported only when their algorithm is asked for.

@@ -3,11 +3,12 @@
     python scripts/demo.py                       # about 2-4 minutes on a 2-core CPU
     python scripts/demo.py --env PacGrid/Small-v1 --total-steps 300000   # the full small layout
 
-Trains the CNN DQN (agents/dqn.py, with the environment's preset) as scripts/train.py does,
-evaluates the greedy agent as scripts/evaluate.py does ("won 91 of 100 games, mean score
-413"; the numbers go to evaluation.json for machines, and to stdout with --json), then writes
-the learning curve (learning_curve.png) and a GIF of the trained agent playing (play.gif) into
-the run folder, and prints where everything is and the commands to watch it.
+Trains the CNN DQN (agents/dqn.py, with the environment's preset from agents/dqn_presets.py) as
+scripts/train.py does, evaluates the greedy agent as scripts/evaluate.py does ("won 91 of 100
+games, mean score 413"; the numbers go to evaluation.json for machines, and to stdout with
+--json), then writes the learning curve (learning_curve.png) and a GIF of the trained agent
+playing (play.gif) into the run folder, and prints where everything is and the commands to watch
+it.
 """
 
 from __future__ import annotations

@@ -6,16 +6,7 @@ import pytest
 
 import envs  # noqa: F401 (registers PacGrid/*)
 import nets
-from agents.dqn import (
-    CenterOn,
-    DQNAgent,
-    DQNConfig,
-    DuelingCombine,
-    ImageInput,
-    build_q_network,
-    guess_image_layout,
-    wrap_env,
-)
+from agents.dqn import DQNAgent, DQNConfig, build_q_network, guess_image_layout, wrap_env
 from nets.errors import NonFiniteLossError
 from rl import schedules
 from rl.loop import LoopState, run_steps
@@ -299,20 +290,8 @@ def test_cnn_with_stacked_frames_and_pixels():
     image = net.forward(np.zeros((2, 4, 10, 10, 3), np.uint8))
     assert image.shape == (2, 3)
     first = dict(net.children())["input"] if hasattr(net, "children") else None
-    assert isinstance(first, ImageInput) and first.output_shape() == (12, 10, 10)
+    assert isinstance(first, nets.ImageInput) and first.output_shape() == (12, 10, 10)
     assert first.scale == pytest.approx(1 / 255)
-
-
-def test_custom_layers_pass_gradient_check():
-    rng = np.random.default_rng(4)
-    assert max(nets.gradcheck(DuelingCombine(), rng.normal(size=(3, 5))).values()) < 1e-6
-    layer = ImageInput([2, 4, 5, 3], layout="hwc", scale=0.5)
-    assert max(nets.gradcheck(layer, rng.normal(size=(2, 2, 4, 5, 3))).values()) < 1e-6
-
-
-def test_dueling_head_keeps_the_argmax_of_the_advantages():
-    out = DuelingCombine().forward(np.array([[10.0, 1.0, 3.0, 2.0]]))
-    np.testing.assert_allclose(out, [[9.0, 11.0, 10.0]])
 
 
 def test_frame_stack_option_wraps_the_env():
@@ -398,31 +377,6 @@ def test_learns_the_chain():
     assert greedy_return(env, agent) < 1.0  # the untrained greedy policy does not reach +1
     run_agent(env, agent, 3000, seed=0)
     assert greedy_return(env, agent) == pytest.approx(1.0)
-
-
-def test_center_on_moves_the_agent_cell_to_the_centre_and_back():
-    rng = np.random.default_rng(3)
-    # Two stacked frames of 3 channels on a 6x7 grid; channel 1 marks the agent, channel 0 walls.
-    x = rng.integers(0, 2, size=(2, 6, 6, 7)).astype(np.float32)
-    x[:, 4] = 0.0  # the last frame's agent channel (frame 1, channel 1)
-    x[0, 4, 0, 0] = 1.0  # agent in the top-left corner
-    x[1, 4, 5, 3] = 1.0  # agent on the bottom row
-    layer = CenterOn(channels=6, frames=2, center=1, outside=0)
-    out = layer.forward(x)
-    assert out.shape == (2, 6, 11, 13)
-    assert out[0, 4, 5, 6] == 1.0 and out[1, 4, 5, 6] == 1.0  # the centre cell
-    # Top-left agent: the grid occupies rows 5..10, columns 6..12; outside it, walls in channel
-    # 0 of each frame and zeros elsewhere.
-    np.testing.assert_array_equal(out[0, :, 5:, 6:], x[0])
-    assert out[0, 0, 0, 0] == 1.0 and out[0, 3, 0, 0] == 1.0 and out[0, 1, 0, 0] == 0.0
-    np.testing.assert_array_equal(out[1, :, 0:6, 3:10], x[1])
-    # Backward routes each output cell's gradient to the input cell it came from.
-    dout = rng.standard_normal(out.shape).astype(np.float32)
-    dx = layer.backward(dout)
-    np.testing.assert_array_equal(dx[0], dout[0, :, 5:, 6:])
-    np.testing.assert_array_equal(layer.backward(out), x)
-    with pytest.raises(ValueError, match="channels"):
-        CenterOn(channels=6, frames=2, center=3)
 
 
 @pytest.mark.slow

@@ -1,9 +1,14 @@
 """The packages import each other in one direction only (see the README's layout section)."""
 
 import ast
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,3 +72,41 @@ def test_checker_sees_a_forbidden_import(tmp_path):
     sample.write_text("import numpy as np\nfrom agents.dqn import DQN\nimport rl.replay\n")
     found = imported_modules(sample)
     assert "agents.dqn" in found and "rl.replay" in found and "numpy" in found
+
+
+# Run in a fresh interpreter: rebuild a saved network from its config with nets alone.
+REBUILD = """
+import json, sys
+import numpy as np
+import nets
+config, state, obs, out = sys.argv[1:]
+net = nets.build(json.loads(open(config).read()))
+net.load_state_dict(dict(np.load(state)))
+np.save(out, net.forward(np.load(obs)))
+assert "agents" not in sys.modules, sorted(name for name in sys.modules if "agents" in name)
+"""
+
+
+def test_nets_rebuilds_a_dqn_network_without_importing_agents(tmp_path):
+    """A DQN's Q-network (stacked grids, centred view, CNN, dueling head) is made of nets layers
+    only, so a model file or checkpoint config can be rebuilt without the agent's code."""
+    from agents.dqn import DQNConfig, build_q_network
+
+    space = gym.spaces.Box(0, 1, (2, 7, 9, 6), np.uint8)  # 2 stacked frames of 7x9 grids
+    config = DQNConfig(hidden=(16,), conv_channels=(4, 8), conv_strides=(1, 2), dueling=True,
+                       center_channel=3, outside_channel=0)
+    net = build_q_network(space, 5, config, np.random.default_rng(0))
+    types = {layer["type"] for _, layer in net.config()["layers"]}
+    assert {"ImageInput", "CenterOn", "Conv2D", "DuelingCombine"} <= types
+    rng = np.random.default_rng(1)
+    obs = rng.integers(0, 2, size=(3, *space.shape), dtype=np.uint8)
+    obs[:, -1, :, :, 3] = 0
+    obs[np.arange(3), -1, rng.integers(0, 7, 3), rng.integers(0, 9, 3), 3] = 1  # the agent
+    paths = [tmp_path / name for name in ("config.json", "state.npz", "obs.npy", "q.npy")]
+    paths[0].write_text(json.dumps(net.config()))
+    np.savez(paths[1], **net.state_dict())
+    np.save(paths[2], obs)
+    # `python -c` puts its working folder first on sys.path: this checkout's nets is the one run.
+    subprocess.run([sys.executable, "-c", REBUILD, *map(str, paths)], check=True, timeout=60,
+                   cwd=ROOT)
+    np.testing.assert_array_equal(np.load(paths[3]), net.forward(obs))

@@ -18,6 +18,16 @@ def vectors(n=4, d=5):
     return RNG.standard_normal((n, d))
 
 
+def marked_grids(n=2, frames=2, c=3, h=4, w=5, marker=1):
+    """Stacked frames (N, frames*C, H, W) whose last frame marks one cell per grid in `marker`:
+    CenterOn's shift then stays put while gradcheck nudges the inputs."""
+    x = RNG.standard_normal((n, frames * c, h, w))
+    last = (frames - 1) * c + marker
+    x[:, last] = 0.0
+    x[np.arange(n), last, RNG.integers(0, h, n), RNG.integers(0, w, n)] = 1.0
+    return x
+
+
 # name -> (factory, input, forward in training mode?). Factories so each test gets a fresh layer.
 CASES = {
     "Dense": (lambda: nets.Dense(5, 3, rng=RNG), vectors(), True),
@@ -31,6 +41,12 @@ CASES = {
     "Softmax": (nets.Softmax, vectors(), True),
     "Scale": (lambda: nets.Scale(1 / 255), vectors(), True),
     "Flatten": (nets.Flatten, images(), True),
+    "ImageInput_hwc_stacked": (lambda: nets.ImageInput([2, 4, 5, 3], layout="hwc", scale=0.5),
+                               RNG.standard_normal((2, 2, 4, 5, 3)), True),
+    "ImageInput_chw": (lambda: nets.ImageInput([3, 6, 5], layout="chw"), images(), True),
+    "CenterOn": (lambda: nets.CenterOn(channels=6, frames=2, center=1, outside=0),
+                 marked_grids(), True),
+    "DuelingCombine": (nets.DuelingCombine, vectors(), True),
     "Dropout_train": (lambda: nets.Dropout(0.4, rng=np.random.default_rng(1)), vectors(), True),
     "Dropout_eval": (lambda: nets.Dropout(0.4, rng=np.random.default_rng(1)), vectors(), False),
     "Conv2D": (lambda: nets.Conv2D(3, 2, 3, rng=RNG), images(), True),

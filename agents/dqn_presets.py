@@ -1,0 +1,60 @@
+"""The DQN's per-environment starting points (agents/dqn.py), by environment id.
+
+scripts/train.py layers the user's flags over these. Keys are DQNConfig fields or rl.loop.LoopConfig
+fields (total_steps, eval_every, ...). The Pac-Man presets are for the Markov -v1 ids (the -v0 ones
+hide the ghosts' headings, identities and timers). What the presets reach is measured in the
+results page, docs/results.md.
+"""
+
+from typing import Any
+
+from rl import schedules
+
+_CARTPOLE_STEPS = 50_000
+
+
+def _pacman_preset(total_steps: int, exploration_steps: int) -> dict[str, Any]:
+    """The CNN settings shared by the Pac-Man layouts; longer runs explore for longer."""
+    updates = total_steps // 4
+    return {
+        "total_steps": total_steps, "eval_every": max(total_steps // 20, 1_000),
+        "eval_episodes": 20, "checkpoint_every": max(total_steps // 20, 1_000),
+        "log_every": 2_000,
+        "hidden": (128,), "conv_channels": (16, 32), "conv_strides": (1, 2), "dueling": True,
+        # Pac-Man-centred view: "ghost just north of me" is one input pattern anywhere on the board.
+        "center_channel": 3, "outside_channel": 0,
+        # Legal moves only (info["action_mask"]): half of a Small-v1 agent's fatal choices were
+        # moves into a wall, standing still beside a ghost, on values it had rarely trained.
+        "action_mask": True,
+        "batch_size": 32, "buffer_size": min(total_steps, 200_000), "learning_starts": 5_000,
+        "train_freq": 4, "target_update_interval": 1_000, "n_step": 3,
+        # Rewards of ±500 scaled to ±5, Huber quadratic up to 5: a rare death still moves values.
+        "reward_scale": 0.01, "huber_delta": 5.0,
+        "learning_rate": schedules.linear(5e-4, 5e-5, updates),
+        "epsilon": schedules.linear(1.0, 0.02, exploration_steps),
+    }
+
+
+presets: dict[str, dict[str, Any]] = {
+    # Learns every step, 3-step returns, soft target sync; the annealed rate lets the policy settle.
+    "CartPole-v1": {
+        "total_steps": _CARTPOLE_STEPS, "eval_every": 5_000, "eval_episodes": 10,
+        "checkpoint_every": 10_000,
+        "hidden": (256, 256), "batch_size": 64, "buffer_size": _CARTPOLE_STEPS,
+        "learning_starts": 1_000, "train_freq": 1, "n_step": 3, "tau": 0.005,
+        "learning_rate": schedules.linear(1e-3, 1e-5, _CARTPOLE_STEPS - 1_000),
+        "epsilon": schedules.linear(1.0, 0.01, 10_000),
+    },
+    # One ghost on 7x7 cells: the shared settings in the demo's budget (`make demo`).
+    "PacGrid/Tiny-v1": _pacman_preset(30_000, 10_000),
+    # Three ghosts: 4 envs, ε over 250k of 1M steps, strides 2, 2 so the centred view stays cheap.
+    "PacGrid/Small-v1": {**_pacman_preset(300_000, 100_000),
+                         "total_steps": 1_000_000, "num_envs": 4, "gamma": 0.99,
+                         "buffer_size": 300_000, "eval_every": 50_000,
+                         "checkpoint_every": 50_000,
+                         "epsilon": schedules.linear(1.0, 0.02, 250_000),
+                         "conv_strides": (2, 2)},
+    # Larger boards: Small's strides, with longer budgets and exploration.
+    "PacGrid/Medium-v1": {**_pacman_preset(1_000_000, 300_000), "conv_strides": (2, 2)},
+    "PacGrid/Classic-v1": {**_pacman_preset(2_000_000, 500_000), "conv_strides": (2, 2)},
+}

@@ -1,0 +1,101 @@
+"""Input layers for image and grid observations: ImageInput (to (N, C, H, W) float32) and
+CenterOn (an agent-centred view of a grid).
+
+They sit at the front of a convolutional network that reads observations as they are stored
+(HWC or CHW, uint8 or bool, stacked frames), such as a DQN's Q-network over PacGrid's grids.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from nets.module import Layer, register
+
+
+@register
+class ImageInput(Layer):
+    """Observations -> (N, C, H, W) float32: reorders HWC, merges stacked frames, scales.
+
+    In: (N, H, W, C) or (N, C, H, W); with frame stacking (N, K, H, W, C) or (N, K, C, H, W).
+    Out: (N, K*C, H, W) float32, multiplied by `scale` (1/255 for 0..255 pixels). uint8 and bool
+    inputs are converted here, so the replay buffer can keep them in their compact dtype.
+    """
+
+    def __init__(self, obs_shape: list[int], layout: str = "hwc", scale: float = 1.0) -> None:
+        super().__init__()
+        self.obs_shape = tuple(int(d) for d in obs_shape)
+        self.layout = layout
+        self.scale = float(scale)
+        if layout not in ("hwc", "chw") or len(self.obs_shape) not in (3, 4):
+            raise ValueError(f"ImageInput needs a 3-D or 4-D shape and hwc/chw, got "
+                             f"{self.obs_shape}, {layout!r}")
+
+    def output_shape(self) -> tuple[int, int, int]:
+        *frames, a, b, c = self.obs_shape
+        channels, height, width = (c, a, b) if self.layout == "hwc" else (a, b, c)
+        return (int(np.prod(frames, dtype=int)) * channels, height, width)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        self.expect(x, len(self.obs_shape) + 1, f"(N, {self.obs_shape})",
+                    ok=x.shape[1:] == self.obs_shape)
+        if self.layout == "hwc":
+            x = np.moveaxis(x, -1, -3)  # a view: (..., H, W, C) -> (..., C, H, W)
+        out = np.ascontiguousarray(x.reshape(len(x), *self.output_shape()), dtype=self.dtype)
+        if self.scale != 1.0:
+            out *= self.scale
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        *frames, a, b, c = self.obs_shape
+        dx = dout.reshape(len(dout), *frames, *((c, a, b) if self.layout == "hwc" else (a, b, c)))
+        if self.layout == "hwc":
+            dx = np.moveaxis(dx, -3, -1)
+        return dx * self.scale
+
+    def config_args(self) -> dict[str, Any]:
+        return {"obs_shape": list(self.obs_shape), "layout": self.layout, "scale": self.scale}
+
+
+@register
+class CenterOn(Layer):
+    """(N, C, H, W) -> (N, C, 2H-1, 2W-1): each grid shifted so that its agent cell is central.
+
+    The agent's cell is where channel `center` is largest (in the last of `frames` stacked
+    frames); cells outside the original grid are 0, except `outside` (if set), which is 1 there.
+    """
+
+    def __init__(self, channels: int, frames: int, center: int, outside: int | None = None) -> None:
+        super().__init__()
+        self.channels, self.frames = int(channels), int(frames)
+        self.center, self.outside = int(center), None if outside is None else int(outside)
+        per_frame = self.channels // self.frames
+        if not 0 <= self.center < per_frame or not (
+                self.outside is None or 0 <= self.outside < per_frame):
+            raise ValueError(f"center/outside channels must be in [0, {per_frame}), got "
+                             f"{self.center}, {self.outside}")
+        self._offsets: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        n, c, h, w = x.shape
+        per_frame = c // self.frames
+        out = np.zeros((n, c, 2 * h - 1, 2 * w - 1), dtype=x.dtype)
+        if self.outside is not None:
+            out[:, self.outside::per_frame] = 1.0
+        marker = x[:, (self.frames - 1) * per_frame + self.center].reshape(n, -1).argmax(axis=1)
+        rows, cols = h - 1 - marker // w, w - 1 - marker % w
+        for i in range(n):  # a batch is small (32 rows): one slice copy each
+            out[i, :, rows[i]:rows[i] + h, cols[i]:cols[i] + w] = x[i]
+        self._offsets = np.stack([rows, cols], axis=1)
+        self._shape = (h, w)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        h, w = self._shape
+        dx = np.empty((len(dout), dout.shape[1], h, w), dtype=dout.dtype)
+        for i, (row, col) in enumerate(self._offsets):
+            dx[i] = dout[i, :, row:row + h, col:col + w]
+        return dx
+
+    def config_args(self) -> dict[str, Any]:
+        return {"channels": self.channels, "frames": self.frames, "center": self.center,
+                "outside": self.outside}
