@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     env = run.make_env(render_mode="rgb_array")
     agent, _ = run.load_agent(env)
     print(f"demo: greedy evaluation over {config.eval_episodes} games")
-    result = evaluate(env, agent, config.eval_episodes, make_rng([run.seed, EVALUATE_STREAM]))
+    result = evaluate(env, agent, config.eval_episodes, make_rng([run.seed, EVALUATE_STREAM]),
+                      held_out=True)
     print(f"demo: {summary(result)}")
     numbers = {"training": training, "evaluation": result}
     write_json(run_dir / EVALUATION_NAME, numbers)

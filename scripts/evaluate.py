@@ -3,8 +3,9 @@
     python scripts/evaluate.py runs/CartPole-v1-dqn-0-20260101-120000 --episodes 100
 
 Rebuilds the environment and the agent from the run's config and last checkpoint and plays
-greedy episodes. The JSON has the mean and standard deviation of the return and, for the
-Pac-Man game, the win rate and the mean score.
+greedy episodes on held-out seeds: games that neither training nor the evaluations during
+training (which chose the best checkpoint) started. The JSON has the mean and standard
+deviation of the return and, for the Pac-Man game, the win rate and the mean score.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = run.seed if args.seed is None else args.seed
     try:
         result = evaluate(env, agent, args.episodes, make_rng([seed, EVALUATE_STREAM]),
-                          max_episode_steps=args.max_episode_steps)
+                          max_episode_steps=args.max_episode_steps, held_out=True)
     finally:
         env.close()
     line = {

@@ -13,7 +13,7 @@ from rl import schedules
 from rl.checkpoint import load_checkpoint
 from rl.logging import read_rows
 from rl.loop import LoopConfig, train
-from rl.seeding import make_rng
+from rl.seeding import HELD_OUT_SEEDS, episode_seed, make_rng
 from scripts import evaluate as evaluate_script
 from scripts import plot as plot_script
 from scripts import train as train_script
@@ -56,6 +56,35 @@ def test_trained_cliff_agent_walks_the_optimal_path(cliff_run, capsys):
     result = last_json(capsys.readouterr().out)
     assert result["return_mean"] == -13.0 and result["return_std"] == 0.0
     assert result["episodes"] == 5 and result["checkpoint_step"] == 20000
+
+
+def test_the_final_evaluation_plays_none_of_the_games_of_training(tmp_path, capsys,
+                                                                 monkeypatch):
+    """Training's evaluations choose the best checkpoint; evaluate.py must not replay them."""
+    import rl.evaluate
+    import rl.loop
+
+    seeds: dict[str, list[int]] = {"training": [], "during training": [], "final": []}
+    phase = "during training"
+
+    def recorder(key):
+        def draw(rng, held_out=False):
+            seed = episode_seed(rng, held_out)
+            seeds[key or phase].append(seed)
+            return seed
+        return draw
+
+    monkeypatch.setattr(rl.loop, "episode_seed", recorder("training"))
+    monkeypatch.setattr(rl.evaluate, "episode_seed", recorder(None))
+    run_dir = tmp_path / "run"
+    assert train_script.main([*CLIFF, "--total-steps", "3000", "--eval-every", "500",
+                              "--eval-episodes", "4", "--run-dir", str(run_dir)]) == 0
+    phase = "final"
+    assert evaluate_script.main([str(run_dir), "--episodes", "50"]) == 0
+    assert len(seeds["during training"]) == 6 * 4 and len(seeds["final"]) == 50
+    assert seeds["training"]
+    assert not set(seeds["final"]) & set(seeds["training"] + seeds["during training"])
+    assert all(seed in HELD_OUT_SEEDS for seed in seeds["final"])
 
 
 def test_watch_records_a_gif_when_there_is_no_display(cliff_run, capsys, tmp_path):
