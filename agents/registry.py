@@ -158,8 +158,10 @@ class Run:
         """
         path = run_folder.checkpoint_path(self.run_dir, kind)
         if not path.is_file() and kind == "best":
-            raise FileNotFoundError(f"{self.run_dir} has no {path.name}: training does not keep "
-                                    "a best checkpoint yet, only the last; use --checkpoint last")
+            raise FileNotFoundError(
+                f"{self.run_dir} has no {path.name}: training writes it after its first greedy "
+                "evaluation, which this run did not reach (or it was trained before best "
+                "checkpoints were kept); use --checkpoint last")
         if not path.is_file():
             raise FileNotFoundError(f"{self.run_dir} has no {path.name}; train it first")
         agent = self.make_agent(env)

@@ -3,7 +3,8 @@
     runs/<name>/
         config.json          the resolved configuration (RunConfig), written when a run starts
         metrics.csv          one row per episode, metrics mean and evaluation (rl.logging)
-        checkpoint.npz       the last checkpoint (rl.checkpoint); best.npz has room beside it
+        checkpoint.npz       the last checkpoint (rl.checkpoint): all that resuming needs
+        best.npz             the best checkpoint by greedy evaluation (rl.loop): for acting only
         learning_curve.png   the plot of metrics.csv (rl.plotting)
         .lock                held by the one process that writes the folder (`lock`)
 
@@ -34,7 +35,7 @@ except ImportError:  # Windows: no flock; the folder is then not protected again
 import numpy as np
 
 from nets.io import write_json
-from rl.checkpoint import CheckpointError, load_checkpoint_meta
+from rl.checkpoint import CheckpointError, check_full, load_checkpoint_meta
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.csv"
@@ -159,6 +160,7 @@ def check_resumable(run_dir: str | Path, total_steps: int) -> int:
             f"cannot resume {run_dir}: it has no {path.name}; start a fresh run instead"
         )
     meta = load_checkpoint_meta(path)
+    check_full(path, meta)
     loop = meta.get("loop") if isinstance(meta, dict) else None
     step = loop.get("step") if isinstance(loop, dict) else None
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:

@@ -37,7 +37,7 @@ from agents.registry import (
 from rl import hints
 from rl import run as run_folder
 from rl.config import ArgumentParser, add_dataclass_args, given_fields
-from rl.loop import LoopConfig, NonFiniteMetricError
+from rl.loop import LoopConfig, NonFiniteMetricError, describe_evaluation
 
 
 def json_object(text: str) -> dict:
@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         if history.evaluations:
             last = history.evaluations[-1]
             summary.update({k: v for k, v in last.items() if k.startswith("eval_")})
+        if history.best is not None:
+            summary["best_step"] = history.best["step"]
         if history.stopped_early:
             print(f"stopped at step {history.steps:,}: {history.stopped_early}")
         print(json.dumps(summary))
@@ -191,9 +193,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     paths = [run_folder.config_path(run.run_dir), run_folder.metrics_path(run.run_dir),
-             run_folder.checkpoint_path(run.run_dir), run_folder.curve_path(run.run_dir)]
+             *(run_folder.checkpoint_path(run.run_dir, kind) for kind in ("last", "best")),
+             run_folder.curve_path(run.run_dir)]
     written = [path.name for path in paths if path.exists()]
     print(f"wrote {', '.join(written)} in {run.run_dir}")
+    if status == 0 and history.best is not None:
+        print(f"best checkpoint: step {history.best['step']:,} "
+              f"({describe_evaluation(history.best)}); watch it with "
+              f"{hints.command('watch.py', run.run_dir, '--checkpoint', 'best')}")
     return status
 
 

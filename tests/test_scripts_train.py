@@ -1,6 +1,8 @@
 """scripts/train.py, evaluate.py, watch.py and plot.py through `main([...])` with tiny budgets."""
 
 import json
+import shlex
+import shutil
 from pathlib import Path
 
 import gymnasium as gym
@@ -354,12 +356,42 @@ def test_watch_show_q_draws_the_values_beside_the_board(cliff_run, tmp_path, mon
     assert shown[-1][3] == "done" and shown[-1][1] is None  # the end: no action chosen
 
 
-def test_watch_checkpoint_best_says_why_there_is_none(cliff_run, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        watch_script.main([str(cliff_run), "--checkpoint", "best"])
+def test_train_keeps_the_best_checkpoint_and_evaluate_and_watch_take_it(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train_script.main([*CLIFF, "--total-steps", "20000", "--eval-every", "2000",
+                              "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    best_step = last_json(out)["best_step"]
+    assert f"step {best_step:,}: best evaluation so far (mean return -13 over 1 episode)" in out
+    assert "checkpoint.npz, best.npz" in out
+    hint = out.split("watch it with ")[1].strip()
+    assert shlex.split(hint)[-3:] == [str(run_dir), "--checkpoint", "best"]
+
+    assert evaluate_script.main([str(run_dir), "--checkpoint", "best", "--episodes", "2"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["checkpoint"] == "best" and result["checkpoint_step"] == best_step < 20000
+    assert result["return_mean"] == -13.0
+    gif = tmp_path / "best.gif"
+    assert watch_script.main([str(run_dir), "--checkpoint", "best", "--gif", str(gif)]) == 0
+    assert "episode 1: return -13 in 13 steps" in capsys.readouterr().out
+
+    (run_dir / "best.npz").replace(run_dir / "checkpoint.npz")  # passed off as the last one
+    with pytest.raises(SystemExit) as exit_info:  # it holds no training state to resume
+        train_script.main(["--resume", str(run_dir), "--total-steps", "30000"])
     assert exit_info.value.code == 2
-    assert ("has no best.npz: training does not keep a best checkpoint yet, only the last; use "
-            "--checkpoint last") in capsys.readouterr().err
+    assert "checkpoint.npz is the best checkpoint" in capsys.readouterr().err
+
+
+def test_a_run_without_a_best_checkpoint_says_why(cliff_run, tmp_path, capsys):
+    run_dir = tmp_path / "old"
+    shutil.copytree(cliff_run, run_dir)
+    (run_dir / "best.npz").unlink()  # as a run trained before best checkpoints were kept
+    for main in (watch_script.main, evaluate_script.main):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(run_dir), "--checkpoint", "best"])
+        assert exit_info.value.code == 2
+        assert ("has no best.npz: training writes it after its first greedy evaluation"
+                in capsys.readouterr().err)
 
 
 def test_watch_scales_the_tiny_maze_to_a_readable_size(tmp_path, capsys):
