@@ -170,6 +170,85 @@ def test_bad_resume_folders_are_argparse_errors(tmp_path, capsys):
     assert "has no checkpoint.npz" in capsys.readouterr().err
 
 
+def test_config_starts_a_new_run_like_another_with_the_flags_on_top(cliff_run, tmp_path, capsys):
+    run_dir = tmp_path / "again"
+    argv = ["--config", str(cliff_run / "config.json"), "--seed", "3", "--total-steps", "4000",
+            "--run-dir", str(run_dir)]
+    assert train_script.main(argv) == 0
+    assert "training qlearning on CliffWalking-v1 (seed 3)" in capsys.readouterr().out
+    old, new = (json.loads((path / "config.json").read_text()) for path in (cliff_run, run_dir))
+    assert (new["algo"], new["env_id"], new["env_kwargs"]) == (old["algo"], old["env_id"],
+                                                               old["env_kwargs"])
+    assert new["agent"] == old["agent"] and new["preset"] == old["preset"]
+    assert new["seed"] == new["loop"]["seed"] == 3 and new["loop"]["total_steps"] == 4000
+    changed = {key for key in old["loop"] if old["loop"][key] != new["loop"][key]}
+    assert changed == {"seed", "total_steps"}  # eval_every 5000 and the rest come from the config
+    assert new["command"] == ["scripts/train.py", *argv] and new["resumed"] == []
+    assert (run_dir / "checkpoint.npz").is_file()
+    assert train_script.main(["--config", str(cliff_run), "--gamma", "0.9", "--total-steps",
+                              "100", "--run-dir", str(tmp_path / "folder")]) == 0  # the folder
+    assert json.loads((tmp_path / "folder" / "config.json").read_text())["agent"]["gamma"] == 0.9
+
+
+def test_a_config_named_on_the_command_line_may_import_its_env_module(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    env_id = "gymnasium.envs.toy_text:FrozenLake-v1"  # not the project's own envs module
+    assert train_script.main(["--algo", "qlearning", "--env", env_id, "--total-steps", "100",
+                              "--run-dir", str(first), "--no-progress"]) == 0
+    with pytest.raises(SystemExit):  # a folder found on disk needs --allow-import...
+        train_script.main(["--resume", str(first), "--total-steps", "200"])
+    assert train_script.main(["--config", str(first / "config.json"), "--run-dir",
+                              str(second)]) == 0  # ...a config file named here does not
+    assert json.loads((second / "config.json").read_text())["env_id"] == env_id
+
+
+def bad_configs(cliff_config: dict) -> list[tuple[object, str]]:
+    """(content of the config file, words of the error) for config files that are wrong."""
+    agent_typo = {**cliff_config, "agent": {**cliff_config["agent"], "gama": 0.9}}
+    return [
+        (None, "no run config at"),  # no such file
+        ("{not json", "is not a valid run config: Expecting property name"),
+        ([1, 2], "holds a JSON list, not an object"),
+        ({k: v for k, v in cliff_config.items() if k != "env_id"}, "missing 1 required"),
+        ({**cliff_config, "algo": "ppo"}, "unknown algorithm 'ppo'"),
+        ({**cliff_config, "agent": [0.9]}, "agent must be a JSON object, got [0.9]"),
+        (agent_typo, "unknown QLearningConfig field(s) gama"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_a_bad_config_file_is_a_clear_error_and_writes_nothing(cliff_run, tmp_path, monkeypatch,
+                                                               capsys, case):
+    monkeypatch.chdir(tmp_path)  # where a default run folder (runs/...) would be written
+    content, message = bad_configs(json.loads((cliff_run / "config.json").read_text()))[case]
+    path = tmp_path / "config.json"
+    if content is not None:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.main(["--config", str(path), "--seed", "3"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["config.json"] if content else [])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--resume", "RUN"], "--config starts a new run and --resume continues one"),
+        (["--algo", "dqn"], "the run config"),
+    ],
+)
+def test_config_with_resume_or_another_algo_is_refused(cliff_run, tmp_path, capsys, extra,
+                                                       message):
+    argv = ["--config", str(cliff_run / "config.json"), "--run-dir", str(tmp_path / "r"),
+            *[str(cliff_run) if word == "RUN" else word for word in extra]]
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_module_colon_id_and_the_default_run_dir(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv = ["--algo", "expected_sarsa", "--env", "gymnasium.envs.toy_text:FrozenLake-v1",
