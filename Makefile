@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export SDL_AUDIODRIVER ?= dummy
 
-.PHONY: demo test bench lint clean
+.PHONY: demo watch play test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,32 @@ $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 ## demo: create .venv, install, and run the main job (prints where it wrote)
 demo: $(VENV)/.stamp-run
 	$(BIN)/python scripts/demo.py
+
+# What `make watch` and `make play` pass on: RUN (a run folder), LAYOUT (a maze), ARGS (any other
+# flags of scripts/watch.py or scripts/play.py, e.g. ARGS="--checkpoint best --show-q").
+RUN    ?=
+LAYOUT ?=
+ARGS   ?=
+
+## watch: watch the latest demo run play in a window (the one started last), or another run:
+## make watch RUN=runs/<name>
+watch: $(VENV)/.stamp-run
+	@run="$(RUN)"; \
+	if [ -z "$$run" ]; then \
+		config=$$(ls -t runs/demo-*/config.json 2>/dev/null | head -n 1); \
+		run=$${config%/config.json}; \
+	fi; \
+	if [ -z "$$run" ]; then \
+		echo "make watch: no demo run in runs/: run 'make demo' first, or name a run folder:" \
+			"make watch RUN=runs/<name>" >&2; \
+		exit 2; \
+	fi; \
+	echo "$(BIN)/python scripts/watch.py $$run $(ARGS)"; \
+	$(BIN)/python scripts/watch.py "$$run" $(ARGS)
+
+## play: play the Pac-Man game yourself in a window (a maze of your choice: make play LAYOUT=classic)
+play: $(VENV)/.stamp-run
+	$(BIN)/python scripts/play.py $(if $(LAYOUT),--layout "$(LAYOUT)") $(ARGS)
 
 # Tests of float32 numerics only. A BLAS picks its kernel's blocking and summation order by
 # thread count too, so these run a second time with 2 threads: CI sees both roundings.

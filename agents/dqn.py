@@ -472,8 +472,20 @@ class DQNAgent:
             arrays.update({f"replay/{k}": v for k, v in buffer_arrays.items()})
         return arrays, meta
 
+    def acting_state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """What acting needs, for a best checkpoint (rl.checkpoint): the online Q-network.
+
+        No target network, optimizer, rng or replay buffer, and unlike `state_dict` it stores
+        no held steps: taken in the middle of episodes, it leaves training as it was.
+        """
+        arrays = {f"q/{k}": v for k, v in self.q_net.state_dict().items()}
+        meta = {"network": self.q_net.config(), "steps": self.steps, "updates": self.updates,
+                "acting_only": True}
+        return arrays, meta
+
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        """Restore a `state_dict()`; the agent must be built for the same spaces and network."""
+        """Restore a `state_dict()` or an `acting_state_dict()`; the agent must be built for the
+        same spaces and network."""
         # The stored architecture went through JSON (tuples became lists): compare it as JSON.
         if json.dumps(meta.get("network")) != json.dumps(self.q_net.config()):
             raise ValueError(
@@ -485,6 +497,12 @@ class DQNAgent:
             return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
         self.q_net.load_state_dict(part("q/"))
+        if meta.get("acting_only"):
+            # The online network alone: the target starts as its copy (as after a hard sync);
+            # optimizer, rng and buffer stay as built.
+            self.q_net.copy_to(self.target_net)
+            self.steps, self.updates = int(meta["steps"]), int(meta["updates"])
+            return
         self.target_net.load_state_dict(part("target/"))
         self.optimizer.load_state_dict(part("optim/"))
         self.steps, self.updates = int(meta["steps"]), int(meta["updates"])

@@ -267,8 +267,17 @@ class QLearningAgent:
         }
         return arrays, meta
 
+    def acting_state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """What acting needs, for a best checkpoint (rl.checkpoint): the table, without the rng
+        state and SARSA's pending action that only training goes on with."""
+        arrays, meta = self.state_dict()
+        for training_only in ("rng_state", "next_action", "next_key"):
+            del meta[training_only]
+        return arrays, {**meta, "acting_only": True}
+
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        """Restore a `state_dict()`; the agent must have been built for the same spaces."""
+        """Restore a `state_dict()` or an `acting_state_dict()`; the agent must have been built
+        for the same spaces."""
         table_kind = "dense" if self.dense else "dict"
         if meta.get("table") != table_kind or meta.get("n_actions") != self.n_actions:
             raise ValueError(
@@ -291,6 +300,9 @@ class QLearningAgent:
                 )
             self.table = {bytes(k): v.copy() for k, v in zip(keys, values, strict=True)}
         self.steps = int(meta["steps"])
+        if meta.get("acting_only"):  # the table alone: the rng stays as built
+            self._next_action, self._next_key = None, None
+            return
         set_rng_state(self.rng, meta["rng_state"])
         self._next_action = meta.get("next_action")
         self._next_key = self._decode_key(meta.get("next_key"))

@@ -3,6 +3,8 @@
 What scripts/train.py, the sweep (rl.sweep) and the evaluation scripts share:
 
     new_run(algo, env_id, values)   layer dataclass defaults < preset < values into a new run
+    load_config_file(path)          another run's config.json, to start a new run like it
+                                    (new_run(..., base=config): its configs replace the preset)
     load_run(run_dir)               the run of a folder, rebuilt from its config.json
     resume_run(run_dir, values)     the same with new training-loop values (e.g. total_steps)
     train_run(run)                  train it: config.json, metrics.csv, checkpoints, the curve
@@ -158,8 +160,10 @@ class Run:
         """
         path = run_folder.checkpoint_path(self.run_dir, kind)
         if not path.is_file() and kind == "best":
-            raise FileNotFoundError(f"{self.run_dir} has no {path.name}: training does not keep "
-                                    "a best checkpoint yet, only the last; use --checkpoint last")
+            raise FileNotFoundError(
+                f"{self.run_dir} has no {path.name}: training writes it after its first greedy "
+                "evaluation, which this run did not reach (or it was trained before best "
+                "checkpoints were kept); use --checkpoint last")
         if not path.is_file():
             raise FileNotFoundError(f"{self.run_dir} has no {path.name}; train it first")
         agent = self.make_agent(env)
@@ -251,13 +255,16 @@ def new_run(
     run_dir: str | Path | None = None,
     command: Sequence[str] = (),
     fit: bool = False,
+    base: RunConfig | None = None,
 ) -> Run:
     """A new run: dataclass defaults < the preset of (algo, env) < `values`, for both configs.
 
     `values` maps config fields (the agent's or LoopConfig's) to values: parsed flags (an
     argparse Namespace holding only the flags given; other entries are ignored) or a dict
     such as a sweep's (where an unknown key is an error). `fit` scales the linear schedules
-    that `values` does not set to the run's total_steps (see fit_schedules).
+    that `values` does not set to the run's total_steps (see fit_schedules). `base`, another
+    run's config (load_config_file), takes the place of the preset: the new run starts from
+    its agent and loop configs (and `fit` scales from its total_steps).
     """
     algo = load_algo(algo_name)
     agent_fields = {f.name for f in dataclasses.fields(algo.config_cls)}
@@ -269,6 +276,8 @@ def new_run(
     if unknown:
         raise UsageError(f"unknown setting(s) {', '.join(unknown)} for {algo_name}")
     preset = algo.presets.get(preset_key(env_id), {})
+    if base is not None:
+        preset = {**base.loop, **base.agent}
     loop_config = from_args(LoopConfig, values, base=preset)
     agent_config = from_args(algo.config_cls, {**values, **algo.fixed}, base=preset)
     if fit:
@@ -277,7 +286,8 @@ def new_run(
     config = RunConfig(
         algo=algo_name, env_id=env_id, env_kwargs=dict(env_kwargs or {}), seed=loop_config.seed,
         agent=to_json(agent_config), loop=to_json(dataclasses.replace(loop_config, resume=False)),
-        preset={k: v.config() if hasattr(v, "config") else v for k, v in preset.items()},
+        preset=base.preset if base is not None else {
+            k: v.config() if hasattr(v, "config") else v for k, v in preset.items()},
         versions=run_folder.versions(), command=list(command), created=run_folder.now(),
     )
     return Run(run_dir, config, algo, agent_config, loop_config)
@@ -300,6 +310,28 @@ def check_env_import(env_id: str, where: Path, allow_import: bool) -> None:
         )
 
 
+def load_config_file(path: str | Path) -> RunConfig:
+    """The run config in the file `path` (a run's config.json; a run folder stands for its
+    config.json), checked as load_run checks it: a known algorithm, valid agent and loop configs.
+
+    Raises FileNotFoundError or ValueError naming the file. The env id's module ("module:Id") is
+    not refused: naming the file is consent to what it imports (train.py --config).
+    """
+    path = Path(path)
+    config = run_folder.read_config(path) if path.is_dir() else run_folder.read_config_file(path)
+    _build_configs(config, run_folder.config_path(path) if path.is_dir() else path)
+    return config
+
+
+def _build_configs(config: RunConfig, path: Path) -> tuple[Algo, Any, LoopConfig]:
+    """The algorithm of `config` and its agent and loop configs, built; ValueError naming `path`."""
+    try:
+        algo = load_algo(config.algo)
+        return algo, from_json(algo.config_cls, config.agent), from_json(LoopConfig, config.loop)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path} is not a valid run config: {err}") from None
+
+
 def load_run(run_dir: str | Path, allow_import: bool = False) -> Run:
     """The run of `run_dir`, from its config.json; raises FileNotFoundError or ValueError.
 
@@ -307,18 +339,10 @@ def load_run(run_dir: str | Path, allow_import: bool = False) -> Run:
     refused unless `allow_import` (see check_env_import).
     """
     run_dir = Path(run_dir)
-    config = run_folder.read_config(run_dir)
-    if not isinstance(config.env_id, str):
-        raise ValueError(f"{run_folder.config_path(run_dir)}: env_id must be a string, got "
-                         f"{config.env_id!r}")
+    config = run_folder.read_config(run_dir)  # checks the types of its fields
     check_env_import(config.env_id, run_folder.config_path(run_dir), allow_import)
-    try:
-        algo = load_algo(config.algo)
-        return Run(run_dir, config, algo, from_json(algo.config_cls, config.agent),
-                   from_json(LoopConfig, config.loop))
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{run_folder.config_path(run_dir)} is not a valid run config: {err}"
-                         ) from None
+    algo, agent_config, loop_config = _build_configs(config, run_folder.config_path(run_dir))
+    return Run(run_dir, config, algo, agent_config, loop_config)
 
 
 def resume_run(run_dir: str | Path, loop_values: Mapping[str, Any] | Any = None,

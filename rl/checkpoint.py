@@ -15,10 +15,19 @@ The metadata of format version 2 (`save_agent` writes it, `load_agent` reads it)
     agent_state  the agent's own state_dict() metadata (counters, its rng state, ...)
     loop         the training loop's state (rl.loop.LoopState as JSON, including the loop rng's
                  state), or None for an agent saved outside the loop
+    acting_only  true for a checkpoint that holds only what acting needs (below); absent or
+                 false for a full one
+    best         for a best checkpoint, the evaluation that made it the best: step, episode,
+                 episodes, return_mean, return_std (and win_rate, mean_score where the env
+                 reports them); absent otherwise
 
-A run folder keeps its last checkpoint and has room for a best one beside it (rl.run). Version 1
-files (written before the env record existed) are upgraded on reading: their env is known by id
-only. Any other version is refused with a message naming it.
+A run folder keeps its last checkpoint and, beside it, its best one (rl.run, rl.loop). The last
+is full: the agent's whole `state_dict()` (optimizer, replay buffer, rng) and the loop's state,
+all that resuming needs. The best is acting-only: the agent's `acting_state_dict()` (network
+weights or table), no loop state. Both load for acting (evaluate, watch); resuming refuses an
+acting-only one (`check_full`). Version 1 files (written before the env record existed)
+are upgraded on reading: their env is known by id only. Any other version is refused with a
+message naming it.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ __all__ = [
     "NonFiniteStateError",
     "check_agent_meta",
     "check_env",
+    "check_full",
     "env_record",
     "load_agent",
     "load_checkpoint",
@@ -184,13 +194,22 @@ class NonFiniteStateError(FloatingPointError):
     """An agent's state (parameters, Q-table, optimizer state) holds NaN or infinite values."""
 
 
-def save_agent(path: str | Path, agent: Agent, env: gym.Env, loop: dict | None = None) -> Path:
+def save_agent(path: str | Path, agent: Agent, env: gym.Env, loop: dict | None = None,
+               acting_only: bool = False, best: dict | None = None) -> Path:
     """Write `agent` (and the training loop's state `loop`, if any) in the one checkpoint format.
 
-    Raises NonFiniteStateError, writing nothing, if any of the agent's arrays holds a NaN or an
-    infinity: a diverged agent must never replace the last good checkpoint.
+    `acting_only` saves only what acting needs (the agent's `acting_state_dict()`, where it has
+    one) and no loop state: the best checkpoint, whose evaluation record `best` goes in the
+    metadata. Raises NonFiniteStateError, writing nothing, if any of the agent's arrays holds a
+    NaN or an infinity: a diverged agent must never replace a good checkpoint.
     """
-    arrays, agent_state = agent.state_dict()
+    if acting_only and loop is not None:
+        raise ValueError("an acting-only checkpoint holds no loop state (it cannot be resumed)")
+    acting_state_dict = getattr(agent, "acting_state_dict", None)
+    if acting_only and acting_state_dict is not None:
+        arrays, agent_state = acting_state_dict()
+    else:
+        arrays, agent_state = agent.state_dict()
     bad = non_finite(arrays)
     if bad:
         raise NonFiniteStateError(
@@ -203,7 +222,10 @@ def save_agent(path: str | Path, agent: Agent, env: gym.Env, loop: dict | None =
         "env": env_record(env),
         "agent_state": agent_state,
         "loop": loop,
+        "acting_only": acting_only,
     }
+    if best is not None:
+        meta["best"] = best
     named = {_AGENT_PREFIX + name: value for name, value in arrays.items()}
     return save_checkpoint(path, named, meta)
 
@@ -214,6 +236,22 @@ def _config_defaults(config_cls: type) -> dict[str, Any]:
         return to_json(config_cls())
     except TypeError:
         return {}
+
+
+def check_full(path: str | Path, meta: Any) -> None:
+    """Raise CheckpointError if the checkpoint at `path` (its metadata `meta`) is acting-only: it
+    lacks the optimizer, replay buffer and loop state that resuming continues from."""
+    if isinstance(meta, dict) and meta.get("acting_only"):
+        record = meta.get("best") if isinstance(meta.get("best"), dict) else {}
+        which = "acting-only"
+        if "step" in record:
+            which = f"the best checkpoint (step {record['step']})"
+        raise CheckpointError(
+            f"{path} is {which}: it holds only what acting needs (the network weights or "
+            "table), not the optimizer, replay buffer and loop state that training continues "
+            "from, so it cannot be resumed. Evaluate or watch it (--checkpoint best), and "
+            "resume from the run's last checkpoint"
+        )
 
 
 def check_agent_meta(path: str | Path, meta: Any, agent: Agent, env: gym.Env | None) -> None:

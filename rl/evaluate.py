@@ -26,8 +26,14 @@ def evaluate(
     episodes: int,
     rng: np.random.Generator,
     max_episode_steps: int | None = None,
+    held_out: bool = False,
 ) -> dict[str, Any]:
     """Play `episodes` greedy episodes; each starts with `env.reset(seed=episode_seed(rng))`.
+
+    `held_out` draws the seeds from rl.seeding.HELD_OUT_SEEDS, games that no training episode
+    and no evaluation during training starts: what the final evaluation of a trained agent
+    plays (scripts/evaluate.py, the demo), since the evaluations during training chose the best
+    checkpoint and would flatter it.
 
     Returns return_mean, return_std, length_mean, episodes, truncated (episodes cut by a time
     limit or by `max_episode_steps`), and win_rate / mean_score when the env's final info has
@@ -42,7 +48,7 @@ def evaluate(
     returns, lengths, wins, scores = [], [], [], []
     truncations = 0
     for _ in range(episodes):
-        obs, info = env.reset(seed=episode_seed(rng))
+        obs, info = env.reset(seed=episode_seed(rng, held_out))
         total, length = 0.0, 0
         while True:
             action = choose_action(agent, obs, info, greedy=True)
@@ -75,7 +81,8 @@ def evaluate(
 # --- playing and recording episodes (scripts/watch.py, scripts/demo.py) ---------------------------
 
 # Episode seeds of the scripts, apart from training's (stream 1 is the loop's evaluation):
-# scripts/evaluate.py plays make_rng([seed, EVALUATE_STREAM]), watch.py [seed, WATCH_STREAM].
+# scripts/evaluate.py plays make_rng([seed, EVALUATE_STREAM]) (held-out seeds), watch.py
+# [seed, WATCH_STREAM].
 EVALUATE_STREAM = 2
 WATCH_STREAM = 3
 

@@ -15,6 +15,8 @@ and reports each step to the add-ons. `train` adds the add-ons of a run folder:
 
     MetricsLog     episode rows, and every `log_every` steps the mean agent metrics (metrics.csv)
     Evaluation     every `eval_every` steps, greedy episodes on `eval_env`
+    BestCheckpoint (called by Evaluation) after an evaluation that beats every earlier one,
+                   the agent as the run's best checkpoint
     Checkpoints    at an episode end, every `checkpoint_every` steps, a checkpoint (rl.checkpoint)
     ProgressBar    a tqdm bar with steps/s, the recent return and the last evaluation
 
@@ -25,7 +27,9 @@ rng's state, the number of metrics.csv rows); no environment state has to be sav
 restores those, drops the metrics.csv rows written after the checkpoint, and replays the same
 steps as the run that was interrupted. The final checkpoint at `total_steps` may fall inside an
 episode (its `episode_boundary` is then false): extending a finished run starts a fresh episode
-there (an interrupted run, resumed, does not have that difference).
+there (an interrupted run, resumed, does not have that difference). The best evaluation so far
+is part of the LoopState too: a best checkpoint written after the last checkpoint is written
+again when the resumed run replays that evaluation.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from rl.checkpoint import (
     CheckpointError,
     NonFiniteStateError,
     check_agent_meta,
+    check_full,
     load_agent,
     load_checkpoint_meta,
     save_agent,
@@ -126,6 +131,9 @@ class LoopState:
     episode_boundary: bool = True
     # State of the loop's rng, which draws the episode seeds (filled when saved).
     rng_state: dict | None = None
+    # The best evaluation so far, saved as the best checkpoint (BestCheckpoint): step, episode,
+    # episodes, return_mean, return_std (and win_rate, mean_score); None before the first.
+    best: dict | None = None
 
     def __post_init__(self) -> None:
         """Refuse a state that no run reaches (read from a checkpoint edited by hand, say):
@@ -144,6 +152,18 @@ class LoopState:
             raise ValueError(f"metric_sums {sums!r} / metric_counts {counts!r} do not match")
         if self.rng_state is not None and not isinstance(self.rng_state, dict):
             raise ValueError(f"rng_state must be a dict, got {self.rng_state!r}")
+        if self.best is not None and not _is_evaluation_record(self.best, self.step):
+            raise ValueError(f"best must be an evaluation record with a step in [0, step] and a "
+                             f"finite return_mean, got {self.best!r}")
+
+
+def _is_evaluation_record(record: Any, step: int) -> bool:
+    """Whether `record` is what BestCheckpoint records of an evaluation at or before `step`."""
+    if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+        return False
+    ranked = [record.get(key) for key in ("return_mean", "win_rate") if key in record]
+    return (0 <= record["step"] <= step and "return_mean" in record
+            and all(isinstance(v, int | float) and math.isfinite(v) for v in ranked))
 
 
 class NonFiniteMetricError(FloatingPointError):
@@ -160,6 +180,8 @@ class History:
     elapsed_s: float
     # Why training stopped before total_steps (a target reached), else None.
     stopped_early: str | None = None
+    # The evaluation saved as the best checkpoint (LoopState.best), None if there was none.
+    best: dict | None = None
 
     @property
     def episode_returns(self) -> list[float]:
@@ -332,10 +354,13 @@ class MetricsLog:
 
 
 class Evaluation:
-    """Every `cfg.eval_every` steps: `cfg.eval_episodes` greedy episodes on `env`."""
+    """Every `cfg.eval_every` steps: `cfg.eval_episodes` greedy episodes on `env`; each result
+    goes to `best`, which keeps the agent when it is the run's best evaluation so far."""
 
-    def __init__(self, env: gym.Env, agent: Agent, cfg: LoopConfig, recorder: Recorder) -> None:
+    def __init__(self, env: gym.Env, agent: Agent, cfg: LoopConfig, recorder: Recorder,
+                 best: BestCheckpoint | None = None) -> None:
         self.env, self.agent, self.cfg, self.recorder = env, agent, cfg, recorder
+        self.best = best
         means = [r["eval_return_mean"] for r in recorder.rows if "eval_return_mean" in r]
         self.last_mean = means[-1] if means else None  # shown in the progress bar
         self.target_reached: str | None = None  # what the last evaluation reached, if a target
@@ -361,6 +386,8 @@ class Evaluation:
             **extra,
         })
         self.last_mean = result["return_mean"]
+        if self.best is not None:
+            self.best.consider(state, result)
         cfg = self.cfg
         if cfg.stop_at_return is not None and result["return_mean"] >= cfg.stop_at_return:
             self.target_reached = (f"mean greedy return {result['return_mean']:g} reached "
@@ -370,6 +397,62 @@ class Evaluation:
                 and win_rate >= cfg.stop_at_win_rate:
             self.target_reached = (f"greedy win rate {win_rate:g} reached --stop-at-win-rate "
                                    f"{cfg.stop_at_win_rate:g}")
+
+
+def evaluation_rank(result: dict[str, Any]) -> tuple[float, ...]:
+    """What makes one greedy evaluation better than another, for the best checkpoint.
+
+    Where the env reports wins (the Pac-Man game) the win rate, then the mean return between
+    equal win rates: winning is the task, and the return tells apart two agents that win as
+    often (one clears the board faster, or eats the ghosts). Elsewhere the mean return.
+    """
+    if "win_rate" in result:
+        return (result["win_rate"], result["return_mean"])
+    return (result["return_mean"],)
+
+
+class BestCheckpoint:
+    """After each evaluation that ranks above every earlier one of the run (`evaluation_rank`;
+    an equal one keeps the earlier), the agent as the run's best checkpoint.
+
+    It holds only what acting needs (rl.checkpoint: `acting_only`), written without touching
+    the training state: evaluations fall in the middle of episodes, where a full state_dict
+    of some agents has side effects (the DQN stores the steps it holds back). The evaluation
+    that made it the best is recorded in its metadata and in `LoopState.best`, so a resumed run
+    compares with it; a line says so. These evaluations play the loop's evaluation seeds,
+    never the held-out ones of the final evaluation (rl.seeding), which would flatter the best.
+    """
+
+    def __init__(self, run_dir: Path, agent: Agent, env: gym.Env) -> None:
+        self.path = run.checkpoint_path(run_dir, "best")
+        self.agent, self.env = agent, env
+
+    def consider(self, state: LoopState, result: dict[str, Any]) -> None:
+        if state.best is not None and evaluation_rank(result) <= evaluation_rank(state.best):
+            return
+        keys = ("episodes", "return_mean", "return_std", "win_rate", "mean_score")
+        record = {"step": state.step, "episode": state.episode,
+                  **{key: result[key] for key in keys if key in result}}
+        try:
+            save_agent(self.path, self.agent, self.env, acting_only=True, best=record)
+        except OSError as err:  # atomic_write left the previous best as it was
+            raise OSError(
+                f"cannot write the best checkpoint {self.path} at step {state.step} "
+                f"({err.strerror or err}). Free disk space (or fix the folder's permissions) "
+                f"and resume: --resume {self.path.parent}"
+            ) from err
+        state.best = record
+        tqdm.write(f"step {state.step:,}: best evaluation so far ({describe_evaluation(record)})"
+                   f", saved as {self.path}")
+
+
+def describe_evaluation(result: dict[str, Any]) -> str:
+    """An evaluation as a line says it: "win rate 0.9, mean return 412 over 10 episodes"."""
+    parts = [f"win rate {result['win_rate']:.3g}"] if "win_rate" in result else []
+    episodes = result["episodes"]
+    parts.append(f"mean return {result['return_mean']:.4g} over {episodes} "
+                 f"episode{'s' if episodes != 1 else ''}")
+    return ", ".join(parts)
 
 
 class Checkpoints:
@@ -485,7 +568,10 @@ def train(
 
     recorder = Recorder(run_dir, state, cfg.resume)
     metrics = MetricsLog(recorder, cfg.log_every, run_dir)
-    evaluation = Evaluation(eval_env, agent, cfg, recorder) if eval_env is not None else None
+    evaluation = None
+    if eval_env is not None:
+        best = BestCheckpoint(run_dir, agent, env)
+        evaluation = Evaluation(eval_env, agent, cfg, recorder, best)
     checkpoints = Checkpoints(run_dir, agent, env, rng, recorder, cfg.checkpoint_every,
                               last_step=state.step if cfg.resume else None)
     progress = ProgressBar(cfg, state, recorder, evaluation)
@@ -516,7 +602,7 @@ def train(
     if state.step >= cfg.total_steps:
         stopped = None
     return History(recorder.rows, state.step, state.episode,
-                   time.perf_counter() - recorder.started, stopped_early=stopped)
+                   time.perf_counter() - recorder.started, stopped_early=stopped, best=state.best)
 
 
 def diverged(what: str, step: int, state: LoopState, run_dir: Path,
@@ -557,6 +643,7 @@ def check_checkpoint(path: Path, agent: Agent, env: gym.Env) -> LoopState:
 
 
 def _loop_state(path: Path, meta: dict) -> LoopState:
+    check_full(path, meta)
     if not isinstance(meta.get("loop"), dict):
         raise CheckpointError(f"{path} holds an agent without training-loop state: cannot resume")
     try:
@@ -570,6 +657,7 @@ def _loop_state(path: Path, meta: dict) -> LoopState:
 
 def restore(path: Path, agent: Agent, rng: np.random.Generator, env: gym.Env) -> LoopState:
     """Load the agent from the checkpoint at `path`, set `rng`'s state; returns the LoopState."""
+    check_full(path, load_checkpoint_meta(path))  # before the agent is touched
     meta = load_agent(path, agent, env)
     state = _loop_state(path, meta)
     try:

@@ -9,7 +9,13 @@ import numpy as np
 
 @runtime_checkable
 class Agent(Protocol):
-    """What the training loop, evaluation and checkpoints expect from an agent."""
+    """What the training loop, evaluation and checkpoints expect from an agent.
+
+    An agent may also offer `acting_state_dict() -> (arrays, meta)`: only what acting needs
+    (the Q-network or table), without side effects, for the best checkpoint; `load_state_dict`
+    then accepts it too (its meta says "acting_only"). An agent without it has its whole
+    `state_dict()` saved as its best checkpoint.
+    """
 
     rng: np.random.Generator  # the agent's own exploration rng (its state goes in state_dict)
 
@@ -38,7 +44,7 @@ class Agent(Protocol):
         ...
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        """Restore what `state_dict` returned."""
+        """Restore what `state_dict` (or `acting_state_dict`, where there is one) returned."""
         ...
 
 

@@ -3,7 +3,8 @@
     runs/<name>/
         config.json          the resolved configuration (RunConfig), written when a run starts
         metrics.csv          one row per episode, metrics mean and evaluation (rl.logging)
-        checkpoint.npz       the last checkpoint (rl.checkpoint); best.npz has room beside it
+        checkpoint.npz       the last checkpoint (rl.checkpoint): all that resuming needs
+        best.npz             the best checkpoint by greedy evaluation (rl.loop): for acting only
         learning_curve.png   the plot of metrics.csv (rl.plotting)
         .lock                held by the one process that writes the folder (`lock`)
 
@@ -34,7 +35,7 @@ except ImportError:  # Windows: no flock; the folder is then not protected again
 import numpy as np
 
 from fileio import write_json
-from rl.checkpoint import CheckpointError, load_checkpoint_meta
+from rl.checkpoint import CheckpointError, check_full, load_checkpoint_meta
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.csv"
@@ -159,6 +160,7 @@ def check_resumable(run_dir: str | Path, total_steps: int) -> int:
             f"cannot resume {run_dir}: it has no {path.name}; start a fresh run instead"
         )
     meta = load_checkpoint_meta(path)
+    check_full(path, meta)
     loop = meta.get("loop") if isinstance(meta, dict) else None
     step = loop.get("step") if isinstance(loop, dict) else None
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
@@ -209,12 +211,38 @@ def read_config(run_dir: str | Path) -> RunConfig:
         raise FileNotFoundError(
             f"{run_dir} has no {CONFIG_NAME}: is it a run folder written by scripts/train.py?"
         )
+    return read_config_file(path)
+
+
+# The types of config.json's fields that the rest of the code relies on.
+_CONFIG_TYPES = {"algo": str, "env_id": str, "env_kwargs": dict, "seed": int, "agent": dict,
+                 "loop": dict}
+
+
+def read_config_file(path: str | Path) -> RunConfig:
+    """Read a run config written by `write_config` from the file `path` (a run's config.json,
+    wherever it lies); raises FileNotFoundError / ValueError saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no run config at {path}: name a run's {CONFIG_NAME}")
     try:
         data = json.loads(path.read_text())
-        known = {f.name for f in dataclasses.fields(RunConfig)}
-        return RunConfig(**{k: v for k, v in data.items() if k in known})
-    except (json.JSONDecodeError, TypeError) as err:
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or bytes that are not UTF-8
         raise ValueError(f"{path} is not a valid run config: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a valid run config: it holds a JSON "
+                         f"{type(data).__name__}, not an object")
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    try:
+        config = RunConfig(**{k: v for k, v in data.items() if k in known})
+    except TypeError as err:  # a required field missing
+        raise ValueError(f"{path} is not a valid run config: {err}") from None
+    for name, kind in _CONFIG_TYPES.items():
+        value = getattr(config, name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{path} is not a valid run config: {name} must be a JSON "
+                             f"{'object' if kind is dict else kind.__name__}, got {value!r}")
+    return config
 
 
 def write_config(run_dir: str | Path, config: RunConfig) -> Path:

@@ -11,8 +11,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Episode seeds are drawn below 2**31 so any consumer that wants a 32-bit signed int accepts them.
+# Episode seeds of training and of the evaluations during training are drawn below 2**31, so any
+# consumer that wants a 32-bit signed int accepts them. Held-out seeds, for the evaluation of a
+# trained agent, are drawn from the range above: a game they start is never one that training
+# played, nor one of the evaluations that chose the run's best checkpoint (rl.loop). They still
+# fit the 32 unsigned bits that the legacy np.random.seed accepts.
 _SEED_BOUND = 2**31 - 1
+HELD_OUT_SEEDS = range(2**31, 2**32)
 
 
 def make_rng(seed: int | Sequence[int] | None) -> np.random.Generator:
@@ -39,6 +44,8 @@ def set_rng_state(rng: np.random.Generator, state: dict) -> None:
     rng.bit_generator.state = copy.deepcopy(state)
 
 
-def episode_seed(rng: np.random.Generator) -> int:
-    """Draw the seed for the next `env.reset(seed=...)`."""
+def episode_seed(rng: np.random.Generator, held_out: bool = False) -> int:
+    """Draw the seed for the next `env.reset(seed=...)`: below 2**31, or from HELD_OUT_SEEDS."""
+    if held_out:
+        return int(rng.integers(HELD_OUT_SEEDS.start, HELD_OUT_SEEDS.stop))
     return int(rng.integers(0, _SEED_BOUND))

@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     env = run.make_env(render_mode="rgb_array")
     agent, _ = run.load_agent(env)
     print(f"demo: greedy evaluation over {config.eval_episodes} games")
-    result = evaluate(env, agent, config.eval_episodes, make_rng([run.seed, EVALUATE_STREAM]))
+    result = evaluate(env, agent, config.eval_episodes, make_rng([run.seed, EVALUATE_STREAM]),
+                      held_out=True)
     print(f"demo: {summary(result)}")
     numbers = {"training": training, "evaluation": result}
     write_json(run_dir / EVALUATION_NAME, numbers)
@@ -131,9 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  run folder (config, metrics, checkpoint): {run_dir}")
     print(f"  watch it in a window: {hints.command('watch.py', run_dir)}")
     print(f"  with its Q-values: {hints.command('watch.py', run_dir, '--show-q', '--fps', '4')}")
+    if run_by_make(run_dir):
+        print("  the same from make: make watch")
+        print('  with its Q-values from make: make watch ARGS="--show-q --fps 4"')
     if config.json:
         print(json.dumps(numbers))
     return 0
+
+
+def run_by_make(run_dir: Path) -> bool:
+    """Whether `make demo` runs this (in the Makefile's folder) and `make watch` would find
+    `run_dir` there: the Makefile's watch target plays the latest runs/demo-*."""
+    return ("MAKELEVEL" in os.environ and Path("Makefile").is_file()
+            and run_dir.parent == Path("runs") and run_dir.name.startswith("demo-"))
 
 
 def summary(result: dict) -> str:

@@ -1,10 +1,12 @@
 """Greedy evaluation of a trained run; prints one JSON line.
 
     python scripts/evaluate.py runs/CartPole-v1-dqn-0-20260101-120000 --episodes 100
+    python scripts/evaluate.py runs/CartPole-v1-dqn-0-20260101-120000 --checkpoint best
 
-Rebuilds the environment and the agent from the run's config and last checkpoint and plays
-greedy episodes. The JSON has the mean and standard deviation of the return and, for the
-Pac-Man game, the win rate and the mean score.
+Rebuilds the environment and the agent from the run's config and its last (or best) checkpoint
+and plays greedy episodes on held-out seeds: games that neither training nor the evaluations
+during training (which chose the best checkpoint) started. The JSON has the mean and standard
+deviation of the return and, for the Pac-Man game, the win rate and the mean score.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import load_run
 from rl.config import ArgumentParser
 from rl.evaluate import EVALUATE_STREAM, evaluate
+from rl.run import CHECKPOINT_NAMES
 from rl.seeding import make_rng
 
 
@@ -34,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a folder written by train.py")
     parser.add_argument("--allow-import", action="store_true",
                         help="let the run's env id 'module:Id' import its module (runs its code)")
+    parser.add_argument("--checkpoint", choices=tuple(CHECKPOINT_NAMES), default="last",
+                        help="which model to evaluate: the last checkpoint, or the best one by "
+                             "the greedy evaluations during training (default: %(default)s)")
     parser.add_argument("--episodes", type=int, default=100, help="greedy episodes (default: 100)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the evaluation episodes (default: the run's seed)")
@@ -55,20 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run = load_run(args.run_dir, args.allow_import)
         env = run.make_env()
-        agent, meta = run.load_agent(env)
+        agent, meta = run.load_agent(env, args.checkpoint)
     except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError
         parser.error(str(err))
     seed = run.seed if args.seed is None else args.seed
     try:
         result = evaluate(env, agent, args.episodes, make_rng([seed, EVALUATE_STREAM]),
-                          max_episode_steps=args.max_episode_steps)
+                          max_episode_steps=args.max_episode_steps, held_out=True)
     finally:
         env.close()
     line = {
         "run_dir": str(run.run_dir),
         "algo": run.algo_name,
         "env_id": run.env_id,
-        "checkpoint_step": (meta.get("loop") or {}).get("step"),
+        "checkpoint": args.checkpoint,
+        "checkpoint_step": (meta.get("loop") or meta.get("best") or {}).get("step"),
         "seed": seed,
         **result,
     }

@@ -3,11 +3,14 @@
     python scripts/train.py --algo qlearning --env CliffWalking-v1 --total-steps 20000
     python scripts/train.py --algo dqn --env CartPole-v1 --seed 1 --learning-rate 0.0005
     python scripts/train.py --resume runs/CartPole-v1-dqn-1-20260101-120000 --total-steps 80000
+    python scripts/train.py --config runs/CartPole-v1-dqn-1-20260101-120000/config.json --seed 3
 
-Writes the run folder (rl.run: the resolved configuration, the metrics, the checkpoint and the
-learning curve) and prints where. Every field of the algorithm's config dataclass is a flag
-(`--algo NAME --help` lists them); values come from, in increasing priority: the dataclass
-defaults, the algorithm's preset for the environment id, the command line.
+Writes the run folder (rl.run: the resolved configuration, the metrics, the last and the best
+checkpoint and the learning curve) and prints where. Every field of the algorithm's config
+dataclass is a flag (`--algo NAME --help` lists them); values come from, in increasing
+priority: the dataclass defaults, the algorithm's preset for the environment id, the command
+line. With --config, a new run starts from another run's config.json instead (its algorithm,
+environment, env kwargs, agent and loop settings), and the flags given override those.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from agents.registry import (
     Run,
     UsageError,
     load_algo,
+    load_config_file,
     load_run,
     new_run,
     preset_key,
@@ -37,7 +41,7 @@ from agents.registry import (
 from rl import hints
 from rl import run as run_folder
 from rl.config import ArgumentParser, add_dataclass_args, given_fields
-from rl.loop import LoopConfig, NonFiniteMetricError
+from rl.loop import LoopConfig, NonFiniteMetricError, describe_evaluation
 
 
 def json_object(text: str) -> dict:
@@ -78,6 +82,13 @@ def build_parser(algo: Algo | None, algo_name: str | None,
                         help="output folder (default: runs/<env>-<algo>-<seed>-<time>)")
     parser.add_argument("--resume", dest="resume_dir", type=Path, metavar="RUN_DIR", default=None,
                         help="continue the run in RUN_DIR from its last checkpoint")
+    parser.add_argument("--config", dest="config_file", type=Path, metavar="CONFIG_JSON",
+                        default=None,
+                        help=f"start a new run with the settings of another run's "
+                             f"{run_folder.CONFIG_NAME} (algorithm, env, env kwargs, agent and "
+                             "loop settings; its run folder will do too); the flags "
+                             "given here override them. Naming the file lets its env id "
+                             "'module:Id' import its module")
     parser.add_argument("--allow-import", action="store_true",
                         help="with --resume: let the run's env id 'module:Id' import its module")
     parser.add_argument("--fit-schedules", action="store_true",
@@ -129,14 +140,23 @@ def prepare(argv: list[str]) -> tuple[Run, bool, argparse.ArgumentParser]:
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--algo")
     first.add_argument("--resume", type=Path)
+    first.add_argument("--config", type=Path)
     first.add_argument("--allow-import", action="store_true")
     first.add_argument("--env")
     known, _ = first.parse_known_args(argv)
     plain = build_parser(None, None)
     try:
+        if known.resume is not None and known.config is not None:
+            raise UsageError("--config starts a new run and --resume continues one: give one")
         stored = (load_run(known.resume, known.allow_import) if known.resume is not None
                   else None)
-        algo_name = stored.algo_name if stored is not None else known.algo
+        base = load_config_file(known.config) if known.config is not None else None
+        if base is not None and known.algo is not None and known.algo != base.algo:
+            raise UsageError(f"--algo {known.algo}: the run config {known.config} is of "
+                             f"{base.algo}, whose agent settings another algorithm cannot take; "
+                             f"leave out --algo (or use --algo {known.algo} --env ... instead)")
+        algo_name = (stored.algo_name if stored is not None
+                     else base.algo if base is not None else known.algo)
         algo = load_algo(algo_name) if algo_name is not None else None
     except (FileNotFoundError, ValueError) as err:
         plain.error(str(err))
@@ -146,8 +166,16 @@ def prepare(argv: list[str]) -> tuple[Run, bool, argparse.ArgumentParser]:
         if stored is not None:
             check_resume_flags(args, stored)
             run = resume_run(stored.run_dir, args, allow_import=args.allow_import)
+        elif base is not None:  # the config's settings < the flags given
+            run = new_run(base.algo, args.env_id or base.env_id, args,
+                          env_kwargs=(args.env_kwargs if args.env_kwargs is not None
+                                      else base.env_kwargs),
+                          run_dir=args.run_dir, command=["scripts/train.py", *argv],
+                          fit=args.fit_schedules, base=base)
+            run_folder.check_fresh(run.run_dir)
         elif algo is None:
-            raise UsageError(f"--algo is required; choose one of {', '.join(ALGOS)}")
+            raise UsageError(f"--algo is required (choose one of {', '.join(ALGOS)}), or --config "
+                             "CONFIG_JSON to start from another run's settings")
         elif args.env_id is None:
             raise UsageError("--env ID is required (or --resume RUN_DIR)")
         else:
@@ -172,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         if history.evaluations:
             last = history.evaluations[-1]
             summary.update({k: v for k, v in last.items() if k.startswith("eval_")})
+        if history.best is not None:
+            summary["best_step"] = history.best["step"]
         if history.stopped_early:
             print(f"stopped at step {history.steps:,}: {history.stopped_early}")
         print(json.dumps(summary))
@@ -191,9 +221,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     paths = [run_folder.config_path(run.run_dir), run_folder.metrics_path(run.run_dir),
-             run_folder.checkpoint_path(run.run_dir), run_folder.curve_path(run.run_dir)]
+             *(run_folder.checkpoint_path(run.run_dir, kind) for kind in ("last", "best")),
+             run_folder.curve_path(run.run_dir)]
     written = [path.name for path in paths if path.exists()]
     print(f"wrote {', '.join(written)} in {run.run_dir}")
+    if status == 0 and history.best is not None:
+        print(f"best checkpoint: step {history.best['step']:,} "
+              f"({describe_evaluation(history.best)}); watch it with "
+              f"{hints.command('watch.py', run.run_dir, '--checkpoint', 'best')}")
     return status
 
 

@@ -3,6 +3,7 @@
     python scripts/watch.py runs/PacGrid_Small-v1-dqn-0-20260101-120000 --episodes 3
     python scripts/watch.py runs/<name> --show-q --fps 4     # what the agent thinks of each move
     python scripts/watch.py runs/<name> --gif runs/<name>/play.gif
+    python scripts/watch.py runs/<name> --checkpoint best  # the best by evaluation in training
 
 The window shows the episode, its return so far and, at the end, whether it was won or lost;
 with --show-q, each action's Q-value as a bar beside the board, the chosen one in yellow. Keys:
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="let the run's env id 'module:Id' import its module (runs its code)")
     parser.add_argument("--checkpoint", choices=tuple(CHECKPOINT_NAMES), default="last",
                         help="which model to watch: the last checkpoint, or the best one by "
-                             "evaluation where the run kept one (default: %(default)s)")
+                             "the greedy evaluations during training (default: %(default)s)")
     parser.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS,
                         help="moves per second (default: %(default)g)")

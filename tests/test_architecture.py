@@ -25,6 +25,8 @@ from rl.checkpoint import (
     save_agent,
     save_checkpoint,
 )
+from rl.evaluate import EVALUATE_STREAM, evaluate
+from rl.seeding import make_rng
 from rl.trials import Trial, run_trial
 from scripts import evaluate as evaluate_script
 from scripts import train as train_script
@@ -199,6 +201,28 @@ def test_a_config_field_added_later_reads_as_its_default_in_older_checkpoints(tm
         load_agent(path, masked, env)
 
 
+@pytest.mark.parametrize("kind", ["qlearning", "dqn"])
+def test_both_agents_save_an_acting_only_checkpoint_that_loads_for_acting(tmp_path, kind):
+    if kind == "qlearning":
+        env = gym.make("FrozenLake-v1")
+        config, make, obs = QLearningConfig(alpha=schedules.constant(0.5)), QLearningAgent, 0
+    else:
+        env = gym.make("CartPole-v1")
+        config = DQNConfig(hidden=(8,), buffer_size=64, learning_starts=4, batch_size=4)
+        make, obs = DQNAgent, np.zeros(4, dtype=np.float32)
+    agent = make(env.observation_space, env.action_space, config, np.random.default_rng(0))
+    loop.run_steps([env], agent, np.random.default_rng(1), loop.LoopState(), 60)
+    path = save_agent(tmp_path / "best.npz", agent, env, acting_only=True,
+                      best={"step": 60, "return_mean": 1.0})
+    _, meta = load_checkpoint(path)
+    assert meta["acting_only"] and meta["agent_state"]["acting_only"]
+    assert "rng_state" not in meta["agent_state"] and meta["loop"] is None
+    clone = make(env.observation_space, env.action_space, config, np.random.default_rng(9))
+    load_agent(path, clone, env)
+    np.testing.assert_array_equal(clone.q_values(obs), agent.q_values(obs))
+    assert clone.steps == agent.steps
+
+
 @pytest.mark.parametrize(
     ("name", "old_evaluation"),
     [
@@ -212,10 +236,16 @@ def test_version_1_run_folders_evaluate_as_before_and_resume(tmp_path, capsys, n
     run_dir = tmp_path / name
     shutil.copytree(V1_RUNS / name, run_dir)
     assert load_checkpoint(run_dir / "checkpoint.npz")[1]["env"]["kwargs"] is None  # v1: id only
+    run = registry.load_run(run_dir)
+    env = run.make_env()
+    agent, _ = run.load_agent(env)
+    # The games that evaluate.py played then; it now plays held-out ones (rl.seeding).
+    before = evaluate(env, agent, 3, make_rng([run.seed, EVALUATE_STREAM]))
+    assert {k: before[k] for k in old_evaluation} == old_evaluation
     assert evaluate_script.main([str(run_dir), "--episodes", "3"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert {k: result[k] for k in old_evaluation} == old_evaluation
-    total = registry.load_run(run_dir).loop_config.total_steps
+    assert result["episodes"] == 3 and result["checkpoint_step"] == run.loop_config.total_steps
+    total = run.loop_config.total_steps
     assert train_script.main(["--resume", str(run_dir), "--total-steps", str(2 * total),
                               "--no-progress"]) == 0
     _, meta = load_checkpoint(run_dir / "checkpoint.npz")

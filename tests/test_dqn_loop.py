@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from agents.dqn import DQNAgent, DQNConfig
-from rl.checkpoint import load_checkpoint
-from rl.loop import LoopConfig, LoopState, NonFiniteMetricError, run_steps, train
+from rl.checkpoint import CheckpointError, load_agent, load_checkpoint, save_agent
+from rl.loop import LoopConfig, LoopState, NonFiniteMetricError, restore, run_steps, train
 
 
 class KilledAgent(DQNAgent):
@@ -81,6 +81,12 @@ def test_several_envs_killed_and_resumed_end_with_the_same_parameters(tmp_path):
     assert resumed.steps == straight.steps == 600 and resumed.updates == straight.updates
     for name, value in straight.q_net.state_dict().items():
         np.testing.assert_array_equal(resumed.q_net.state_dict()[name], value)
+    # The best checkpoints, taken mid-episode, are the same too.
+    (best, meta), (best_killed, meta_killed) = (
+        load_checkpoint(tmp_path / name / "best.npz") for name in ("straight", "killed"))
+    assert meta["best"] == meta_killed["best"] and best.keys() == best_killed.keys()
+    for name, value in best.items():
+        np.testing.assert_array_equal(best_killed[name], value)
 
 
 def test_several_envs_store_each_episode_as_one_trajectory():
@@ -99,6 +105,33 @@ def test_several_envs_store_each_episode_as_one_trajectory():
     assert buffer.segment_end[:buffer.size].sum() == state.episode
     agent.state_dict()  # a checkpoint stores the held steps first
     assert buffer.num_added == 400 and not agent._episodes
+
+
+def test_the_best_checkpoint_holds_the_q_network_and_leaves_training_alone(tmp_path):
+    """Saved mid-episode with several envs, it stores no held steps, and loads for acting."""
+    agent = make_agent(seed=2, learning_starts=100, n_step=3)
+    envs = [gym.make("CartPole-v1") for _ in range(3)]
+    run_steps(envs, agent, np.random.default_rng(0), LoopState(), 300)
+    held = {index: len(steps) for index, steps in agent._episodes.items()}
+    stored = agent.buffer.num_added
+    assert sum(held.values()) > 0
+    path = tmp_path / "best.npz"
+    save_agent(path, agent, envs[0], acting_only=True, best={"step": 300, "return_mean": 9.0})
+    assert agent.buffer.num_added == stored
+    assert {index: len(steps) for index, steps in agent._episodes.items()} == held
+
+    arrays, meta = load_checkpoint(path)
+    assert arrays and all(name.startswith("agent/q/") for name in arrays)  # no replay, optimizer
+    assert meta["acting_only"] and meta["loop"] is None and meta["best"]["step"] == 300
+    fresh = make_agent(seed=5, learning_starts=100, n_step=3)
+    load_agent(path, fresh, envs[0])
+    obs = np.array([0.01, -0.2, 0.03, 0.1], dtype=np.float32)
+    np.testing.assert_array_equal(fresh.q_values(obs), agent.q_values(obs))
+    np.testing.assert_array_equal(fresh.target_net.forward(obs[None]), fresh.q_values(obs)[None])
+    assert fresh.steps == agent.steps and fresh.updates == agent.updates
+    with pytest.raises(CheckpointError, match="cannot be resumed"):
+        restore(path, make_agent(seed=5, learning_starts=100, n_step=3), np.random.default_rng(0),
+                envs[0])
 
 
 class NaNRewardEnv(gym.Wrapper):

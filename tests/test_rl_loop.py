@@ -9,7 +9,7 @@ import pytest
 from rl.checkpoint import CheckpointError, load_agent, load_checkpoint
 from rl.evaluate import evaluate
 from rl.logging import read_metrics, read_rows
-from rl.loop import LoopConfig, NonFiniteMetricError, train
+from rl.loop import LoopConfig, LoopState, NonFiniteMetricError, evaluation_rank, restore, train
 from rl.protocol import Agent
 from rl.run import RunFolderError
 from rl.seeding import make_rng, rng_state, set_rng_state
@@ -184,6 +184,7 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     assert resumed.steps == straight.steps == 200
     assert rng_state(resumed.rng) == rng_state(straight.rng)
     assert history_resumed.episodes == history.episodes
+    assert history_resumed.best == history.best is not None
     assert without_time(history_resumed.rows) == without_time(history.rows)
     assert without_time(read_rows(tmp_path / "killed" / "metrics.csv")) == without_time(
         history.rows
@@ -333,3 +334,105 @@ def test_tensorboard_tags_are_grouped_into_train_and_eval(tmp_path, monkeypatch)
         "eval/return_mean", "eval/return_std", "eval/length_mean", "eval/win_rate",
         "eval/mean_score",
     }
+
+
+# --- the best checkpoint -------------------------------------------------------------------------
+
+
+class PhasedAgent:
+    """Its greedy policy changes with the steps it has trained: from step `start` on, each
+    episode's first `phases[start]` moves are FixedLengthEnv's rewarding action 1."""
+
+    def __init__(self, phases: dict[int, int], rng) -> None:
+        self.phases, self.rng, self.steps = phases, rng, 0
+
+    def act(self, obs, greedy: bool = False) -> int:
+        if not greedy:
+            return int(self.rng.integers(2))
+        good_moves = self.phases[max(start for start in self.phases if start <= self.steps)]
+        return int(obs < good_moves)
+
+    def observe(self, obs, action, reward, next_obs, terminated, truncated):
+        self.steps += 1
+        return {}
+
+    def state_dict(self):
+        return {"steps": np.array(self.steps)}, {"rng": rng_state(self.rng)}
+
+    def load_state_dict(self, arrays, meta):
+        self.steps = int(arrays["steps"])
+        set_rng_state(self.rng, meta["rng"])
+
+
+# Greedy returns over FixedLengthEnv's 5 steps: about 0 before step 30, 2.5 from 30, 0.5 from 50.
+PHASES = {0: 0, 30: 5, 50: 1}
+
+
+def phased(phases=PHASES, **cfg):
+    settings = dict(total_steps=100, eval_every=20, eval_episodes=20, checkpoint_every=20)
+    return PhasedAgent(phases, make_rng(1)), quiet(**{**settings, **cfg})
+
+
+def test_the_best_evaluation_is_kept_and_not_replaced_by_a_worse_one(tmp_path, capsys):
+    agent, cfg = phased()
+    history = train(FixedLengthEnv(), agent, cfg, tmp_path, eval_env=FixedLengthEnv())
+    returns = {r["step"]: r["eval_return_mean"] for r in history.evaluations}
+    assert returns[40] > 2 and all(returns[step] < 1 for step in (20, 60, 80, 100))
+    assert history.best["step"] == 40 and history.best["return_mean"] == returns[40]
+    out = capsys.readouterr().out
+    assert "step 20: best evaluation so far (mean return 0 over 20 episodes)" in out
+    assert f"step 40: best evaluation so far (mean return {returns[40]:.4g}" in out
+    assert out.count("best evaluation so far") == 2  # the later, worse ones say nothing
+
+    _, meta = load_checkpoint(tmp_path / "best.npz")
+    assert meta["acting_only"] and meta["loop"] is None
+    assert meta["best"] == history.best and meta["best"]["episodes"] == 20
+    best = PhasedAgent(PHASES, make_rng(7))
+    load_agent(tmp_path / "best.npz", best)
+    assert best.steps == 40  # the agent as it was at that evaluation, not the last one
+    again = evaluate(FixedLengthEnv(), best, 20, make_rng(0))
+    assert again["return_mean"] > 2
+    _, last = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert last["loop"]["best"] == history.best and not last["acting_only"]
+
+
+def test_a_resumed_run_compares_with_the_best_before_it(tmp_path):
+    agent, cfg = phased(total_steps=60)
+    train(FixedLengthEnv(), agent, cfg, tmp_path, eval_env=FixedLengthEnv())
+    # From step 70 on, better than the evaluation at 60 but worse than the best (40).
+    agent, cfg = phased({**PHASES, 70: 3}, total_steps=100, resume=True)
+    history = train(FixedLengthEnv(), agent, cfg, tmp_path, eval_env=FixedLengthEnv())
+    returns = {r["step"]: r["eval_return_mean"] for r in history.evaluations}
+    assert returns[60] < returns[80] < returns[40]
+    assert history.best["step"] == 40
+    _, meta = load_checkpoint(tmp_path / "best.npz")
+    assert meta["best"]["step"] == 40
+
+
+def test_between_equal_win_rates_the_return_decides():
+    assert evaluation_rank({"win_rate": 0.9, "return_mean": 100.0}) > evaluation_rank(
+        {"win_rate": 0.8, "return_mean": 400.0})
+    assert evaluation_rank({"win_rate": 0.9, "return_mean": 120.0}) > evaluation_rank(
+        {"win_rate": 0.9, "return_mean": 100.0})
+    assert evaluation_rank({"return_mean": 3.0}) > evaluation_rank({"return_mean": 2.0})
+
+
+def test_the_best_checkpoint_cannot_be_resumed(tmp_path):
+    agent, cfg = phased()
+    train(FixedLengthEnv(), agent, cfg, tmp_path, eval_env=FixedLengthEnv())
+    message = r"best.npz is the best checkpoint \(step 40\).*cannot be resumed.*last checkpoint"
+    with pytest.raises(CheckpointError, match=message):
+        restore(tmp_path / "best.npz", PhasedAgent(PHASES, make_rng(0)), make_rng(0),
+                FixedLengthEnv())
+    (tmp_path / "best.npz").replace(tmp_path / "checkpoint.npz")  # passed off as the last one
+    agent, cfg = phased(total_steps=120, resume=True)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.npz is the best checkpoint"):
+        train(FixedLengthEnv(), agent, cfg, tmp_path, eval_env=FixedLengthEnv())
+
+
+def test_a_loop_state_with_a_malformed_best_is_refused():
+    with pytest.raises(ValueError, match="best must be an evaluation record"):
+        LoopState(step=10, best={"step": 20, "return_mean": 1.0})  # after the state's step
+    with pytest.raises(ValueError, match="best must be an evaluation record"):
+        LoopState(step=10, best={"step": 5, "return_mean": math.nan})
+    assert LoopState(step=10, best={"step": 5, "return_mean": 1.0}).best["step"] == 5

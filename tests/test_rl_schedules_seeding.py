@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rl import schedules
-from rl.seeding import episode_seed, make_rng, rng_state, set_rng_state
+from rl.seeding import HELD_OUT_SEEDS, episode_seed, make_rng, rng_state, set_rng_state
 
 
 def test_linear_hits_its_ends_and_interpolates():
@@ -102,3 +102,11 @@ def test_episode_seeds_are_valid_reset_seeds():
     seeds = [episode_seed(rng) for _ in range(100)]
     assert all(isinstance(s, int) and 0 <= s < 2**31 for s in seeds)
     assert len(set(seeds)) == 100
+
+
+def test_held_out_seeds_lie_above_every_other_seed():
+    rng = make_rng(0)
+    held_out = [episode_seed(rng, held_out=True) for _ in range(1000)]
+    assert all(isinstance(s, int) and s in HELD_OUT_SEEDS for s in held_out)
+    assert HELD_OUT_SEEDS[0] == 2**31 and HELD_OUT_SEEDS[-1] == 2**32 - 1  # they fit 32 bits
+    np.random.RandomState(max(held_out))  # the legacy seeding accepts them

@@ -1,6 +1,8 @@
 """scripts/train.py, evaluate.py, watch.py and plot.py through `main([...])` with tiny budgets."""
 
 import json
+import shlex
+import shutil
 from pathlib import Path
 
 import gymnasium as gym
@@ -13,7 +15,7 @@ from rl import schedules
 from rl.checkpoint import load_checkpoint
 from rl.logging import read_rows
 from rl.loop import LoopConfig, train
-from rl.seeding import make_rng
+from rl.seeding import HELD_OUT_SEEDS, episode_seed, make_rng
 from scripts import evaluate as evaluate_script
 from scripts import plot as plot_script
 from scripts import train as train_script
@@ -56,6 +58,35 @@ def test_trained_cliff_agent_walks_the_optimal_path(cliff_run, capsys):
     result = last_json(capsys.readouterr().out)
     assert result["return_mean"] == -13.0 and result["return_std"] == 0.0
     assert result["episodes"] == 5 and result["checkpoint_step"] == 20000
+
+
+def test_the_final_evaluation_plays_none_of_the_games_of_training(tmp_path, capsys,
+                                                                 monkeypatch):
+    """Training's evaluations choose the best checkpoint; evaluate.py must not replay them."""
+    import rl.evaluate
+    import rl.loop
+
+    seeds: dict[str, list[int]] = {"training": [], "during training": [], "final": []}
+    phase = "during training"
+
+    def recorder(key):
+        def draw(rng, held_out=False):
+            seed = episode_seed(rng, held_out)
+            seeds[key or phase].append(seed)
+            return seed
+        return draw
+
+    monkeypatch.setattr(rl.loop, "episode_seed", recorder("training"))
+    monkeypatch.setattr(rl.evaluate, "episode_seed", recorder(None))
+    run_dir = tmp_path / "run"
+    assert train_script.main([*CLIFF, "--total-steps", "3000", "--eval-every", "500",
+                              "--eval-episodes", "4", "--run-dir", str(run_dir)]) == 0
+    phase = "final"
+    assert evaluate_script.main([str(run_dir), "--episodes", "50"]) == 0
+    assert len(seeds["during training"]) == 6 * 4 and len(seeds["final"]) == 50
+    assert seeds["training"]
+    assert not set(seeds["final"]) & set(seeds["training"] + seeds["during training"])
+    assert all(seed in HELD_OUT_SEEDS for seed in seeds["final"])
 
 
 def test_watch_records_a_gif_when_there_is_no_display(cliff_run, capsys, tmp_path):
@@ -137,6 +168,85 @@ def test_bad_resume_folders_are_argparse_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         evaluate_script.main([str(run_dir)])
     assert "has no checkpoint.npz" in capsys.readouterr().err
+
+
+def test_config_starts_a_new_run_like_another_with_the_flags_on_top(cliff_run, tmp_path, capsys):
+    run_dir = tmp_path / "again"
+    argv = ["--config", str(cliff_run / "config.json"), "--seed", "3", "--total-steps", "4000",
+            "--run-dir", str(run_dir)]
+    assert train_script.main(argv) == 0
+    assert "training qlearning on CliffWalking-v1 (seed 3)" in capsys.readouterr().out
+    old, new = (json.loads((path / "config.json").read_text()) for path in (cliff_run, run_dir))
+    assert (new["algo"], new["env_id"], new["env_kwargs"]) == (old["algo"], old["env_id"],
+                                                               old["env_kwargs"])
+    assert new["agent"] == old["agent"] and new["preset"] == old["preset"]
+    assert new["seed"] == new["loop"]["seed"] == 3 and new["loop"]["total_steps"] == 4000
+    changed = {key for key in old["loop"] if old["loop"][key] != new["loop"][key]}
+    assert changed == {"seed", "total_steps"}  # eval_every 5000 and the rest come from the config
+    assert new["command"] == ["scripts/train.py", *argv] and new["resumed"] == []
+    assert (run_dir / "checkpoint.npz").is_file()
+    assert train_script.main(["--config", str(cliff_run), "--gamma", "0.9", "--total-steps",
+                              "100", "--run-dir", str(tmp_path / "folder")]) == 0  # the folder
+    assert json.loads((tmp_path / "folder" / "config.json").read_text())["agent"]["gamma"] == 0.9
+
+
+def test_a_config_named_on_the_command_line_may_import_its_env_module(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    env_id = "gymnasium.envs.toy_text:FrozenLake-v1"  # not the project's own envs module
+    assert train_script.main(["--algo", "qlearning", "--env", env_id, "--total-steps", "100",
+                              "--run-dir", str(first), "--no-progress"]) == 0
+    with pytest.raises(SystemExit):  # a folder found on disk needs --allow-import...
+        train_script.main(["--resume", str(first), "--total-steps", "200"])
+    assert train_script.main(["--config", str(first / "config.json"), "--run-dir",
+                              str(second)]) == 0  # ...a config file named here does not
+    assert json.loads((second / "config.json").read_text())["env_id"] == env_id
+
+
+def bad_configs(cliff_config: dict) -> list[tuple[object, str]]:
+    """(content of the config file, words of the error) for config files that are wrong."""
+    agent_typo = {**cliff_config, "agent": {**cliff_config["agent"], "gama": 0.9}}
+    return [
+        (None, "no run config at"),  # no such file
+        ("{not json", "is not a valid run config: Expecting property name"),
+        ([1, 2], "holds a JSON list, not an object"),
+        ({k: v for k, v in cliff_config.items() if k != "env_id"}, "missing 1 required"),
+        ({**cliff_config, "algo": "ppo"}, "unknown algorithm 'ppo'"),
+        ({**cliff_config, "agent": [0.9]}, "agent must be a JSON object, got [0.9]"),
+        (agent_typo, "unknown QLearningConfig field(s) gama"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_a_bad_config_file_is_a_clear_error_and_writes_nothing(cliff_run, tmp_path, monkeypatch,
+                                                               capsys, case):
+    monkeypatch.chdir(tmp_path)  # where a default run folder (runs/...) would be written
+    content, message = bad_configs(json.loads((cliff_run / "config.json").read_text()))[case]
+    path = tmp_path / "config.json"
+    if content is not None:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.main(["--config", str(path), "--seed", "3"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["config.json"] if content else [])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--resume", "RUN"], "--config starts a new run and --resume continues one"),
+        (["--algo", "dqn"], "the run config"),
+    ],
+)
+def test_config_with_resume_or_another_algo_is_refused(cliff_run, tmp_path, capsys, extra,
+                                                       message):
+    argv = ["--config", str(cliff_run / "config.json"), "--run-dir", str(tmp_path / "r"),
+            *[str(cliff_run) if word == "RUN" else word for word in extra]]
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_module_colon_id_and_the_default_run_dir(tmp_path, monkeypatch, capsys):
@@ -325,12 +435,42 @@ def test_watch_show_q_draws_the_values_beside_the_board(cliff_run, tmp_path, mon
     assert shown[-1][3] == "done" and shown[-1][1] is None  # the end: no action chosen
 
 
-def test_watch_checkpoint_best_says_why_there_is_none(cliff_run, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        watch_script.main([str(cliff_run), "--checkpoint", "best"])
+def test_train_keeps_the_best_checkpoint_and_evaluate_and_watch_take_it(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train_script.main([*CLIFF, "--total-steps", "20000", "--eval-every", "2000",
+                              "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    best_step = last_json(out)["best_step"]
+    assert f"step {best_step:,}: best evaluation so far (mean return -13 over 1 episode)" in out
+    assert "checkpoint.npz, best.npz" in out
+    hint = out.split("watch it with ")[1].strip()
+    assert shlex.split(hint)[-3:] == [str(run_dir), "--checkpoint", "best"]
+
+    assert evaluate_script.main([str(run_dir), "--checkpoint", "best", "--episodes", "2"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["checkpoint"] == "best" and result["checkpoint_step"] == best_step < 20000
+    assert result["return_mean"] == -13.0
+    gif = tmp_path / "best.gif"
+    assert watch_script.main([str(run_dir), "--checkpoint", "best", "--gif", str(gif)]) == 0
+    assert "episode 1: return -13 in 13 steps" in capsys.readouterr().out
+
+    (run_dir / "best.npz").replace(run_dir / "checkpoint.npz")  # passed off as the last one
+    with pytest.raises(SystemExit) as exit_info:  # it holds no training state to resume
+        train_script.main(["--resume", str(run_dir), "--total-steps", "30000"])
     assert exit_info.value.code == 2
-    assert ("has no best.npz: training does not keep a best checkpoint yet, only the last; use "
-            "--checkpoint last") in capsys.readouterr().err
+    assert "checkpoint.npz is the best checkpoint" in capsys.readouterr().err
+
+
+def test_a_run_without_a_best_checkpoint_says_why(cliff_run, tmp_path, capsys):
+    run_dir = tmp_path / "old"
+    shutil.copytree(cliff_run, run_dir)
+    (run_dir / "best.npz").unlink()  # as a run trained before best checkpoints were kept
+    for main in (watch_script.main, evaluate_script.main):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(run_dir), "--checkpoint", "best"])
+        assert exit_info.value.code == 2
+        assert ("has no best.npz: training writes it after its first greedy evaluation"
+                in capsys.readouterr().err)
 
 
 def test_watch_scales_the_tiny_maze_to_a_readable_size(tmp_path, capsys):
