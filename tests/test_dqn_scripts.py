@@ -7,9 +7,14 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from agents import dqn
+from rl import schedules
 from scripts import bench_dqn, demo, train
+
+from tolerance import assert_close_f32, forward_reduction_length
 
 
 def train_small_dqn(env_id: str, run_dir: Path, total_steps: int, *flags: str) -> int:
@@ -58,10 +63,63 @@ def test_benchmark_prints_one_json_object(capsys):
     assert result["sb3"] == "skipped"
 
 
-def test_benchmark_rejects_a_budget_without_updates(capsys):
-    with pytest.raises(SystemExit):
-        bench_dqn.main(["--steps", "10"])
-    assert "learning_starts" in capsys.readouterr().err
+def test_benchmark_times_the_pacman_preset_in_its_number_of_envs(capsys):
+    assert bench_dqn.main(["--steps", "300", "--learning-starts", "200", "--workloads",
+                           "pacgrid_small", "--no-sb3", "--repeats", "1"]) == 0
+    entry = json.loads(capsys.readouterr().out)["pacgrid_small"]
+    preset = dqn.presets["PacGrid/Small-v1"]
+    settings = entry["settings"]
+    assert settings["num_envs"] == preset["num_envs"] and settings["learning_starts"] == 200
+    assert settings["center_channel"] == preset["center_channel"] and settings["dueling"]
+    assert settings["conv_strides"] == list(preset["conv_strides"])
+    assert entry["ours"]["update_ms"] > 0
+
+
+@pytest.mark.parametrize(("num_envs", "train_freq", "sb3_freq", "sb3_gradient_steps"),
+                         [(1, 4, 4, 1), (4, 4, 1, 1), (8, 4, 1, 2), (2, 3, 3, 2)])
+def test_benchmark_gives_sb3_the_same_updates_per_env_step(num_envs, train_freq, sb3_freq,
+                                                           sb3_gradient_steps):
+    config = dqn.DQNConfig(train_freq=train_freq, target_update_interval=1000,
+                           epsilon=schedules.linear(1.0, 0.1, 500))
+    settings = bench_dqn.sb3_settings(config, num_envs, steps=2000)
+    # SB3 counts train_freq in vector steps of num_envs environment steps each.
+    assert settings["train_freq"] == sb3_freq
+    assert settings["gradient_steps"] == sb3_gradient_steps
+    assert sb3_freq * num_envs / sb3_gradient_steps == train_freq
+    assert settings["target_update_interval"] == 1000 * train_freq  # env steps, ours updates
+    assert settings["exploration_fraction"] * 2000 == 500
+    rate = settings["learning_rate"]  # our update-count schedule on SB3's progress clock
+    assert rate(1.0) == config.learning_rate(0)
+
+
+@pytest.mark.parametrize("workload", ["pacgrid_small", "pacgrid_medium", "cartpole"])
+def test_benchmark_sb3_network_computes_our_q_values(workload):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("stable_baselines3")
+    lib = bench_dqn.sb3_library()
+    run = bench_dqn.make_run(bench_dqn.WORKLOADS[workload], steps=2000)
+    env = run.make_env()
+    agent = run.make_agent(env)
+    body, width = lib.body(run.agent_config, env.observation_space)
+    head = lib.head(run.agent_config, width, env.action_space.n)
+    ours = list(agent.q_net.named_params())
+    theirs = list(body.parameters()) + list(head.parameters())
+    assert len(ours) == len(theirs)
+    with torch.no_grad():
+        for (_name, value), param in zip(ours, theirs, strict=True):
+            # Dense weights are (in, out) in nets, (out, in) in torch.
+            param.copy_(torch.as_tensor(value.T if value.ndim == 2 else value))
+    env.action_space.seed(0)
+    obs, seen = env.reset(seed=0)[0], []
+    for _ in range(12):  # observations along a random walk: Pac-Man in several places
+        seen.append(obs)
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            obs = env.reset()[0]
+    obs = np.stack(seen)
+    with torch.no_grad():
+        q_torch = head(body(torch.as_tensor(obs).float())).numpy()
+    assert_close_f32(q_torch, agent.q_net.forward(obs), forward_reduction_length(agent.q_net))
 
 
 def test_demo_writes_curve_and_gif_and_its_hints_work_as_printed(tmp_path, capsys,
