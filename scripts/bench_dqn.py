@@ -82,6 +82,7 @@ from agents.dqn import DQNConfig, guess_image_layout, input_scale
 from agents.registry import Run, new_run
 from rl import schedules
 from rl.loop import LoopState, run_steps
+from rl.protocol import choose_action
 from rl.seeding import make_rng
 
 LEARNING_STARTS = 1_000  # default of --learning-starts (the Pac-Man presets wait 5000 steps)
@@ -91,7 +92,7 @@ LEARNING_STARTS = 1_000  # default of --learning-starts (the Pac-Man presets wai
 class Workload:
     """One benchmark case: an environment's DQN preset with some settings changed."""
 
-    # Gymnasium id; its DQN preset (agents.dqn.presets) is the starting point.
+    # Gymnasium id; its DQN preset (agents.dqn_presets.presets) is the starting point.
     env_id: str
     # changes(steps, learning_starts) -> settings over the preset (new_run values).
     changes: Callable[[int, int], dict[str, Any]]
@@ -173,11 +174,13 @@ def ours(run: Run, steps: int) -> dict[str, float]:
         run_steps(env_list, agent, make_rng(run.seed), state, steps)  # the training loop's core
         return state.step
 
-    obs = [env.reset(seed=run.seed + i)[0] for i, env in enumerate(env_list)]
+    obs, infos = zip(*(env.reset(seed=run.seed + i) for i, env in enumerate(env_list)), strict=True)
+    # A preset with action masks chooses among the legal moves: hand it the env's masks.
+    masks = [info.get("action_mask") for info in infos] if agent.uses_action_masks else None
     if len(env_list) == 1:
-        act = functools.partial(agent.act, obs[0], greedy=True)
+        act = functools.partial(choose_action, agent, obs[0], infos[0], greedy=True)
     else:
-        act = functools.partial(agent.act_batch, obs)
+        act = functools.partial(agent.act_batch, list(obs), masks)
     return {**measure(train, agent.update, act), "params": agent.q_net.num_params()}
 
 
@@ -370,6 +373,9 @@ def differences(config: DQNConfig) -> list[str]:
         found.append(f"rewards: ours scaled by {config.reward_scale:g} before storing; SB3 raw")
     if config.prioritized:
         found.append("replay: ours prioritized; SB3's DQN uniform")
+    if config.action_mask:
+        found.append("action masks: ours chooses among info['action_mask'] (acting and the "
+                     "bootstrap's max; the buffer keeps a mask per frame); SB3's DQN has none")
     found.append("replay storage: ours keeps each frame once (bit-packed for 0/1 grids) and a "
                  "lockstep environment's steps until its episode ends; SB3 keeps obs and "
                  "next_obs of every step, unpacked, as they come")
@@ -427,7 +433,7 @@ def settings_of(run: Run) -> dict[str, Any]:
     config = run.agent_config
     keys = ("batch_size", "train_freq", "gradient_steps", "learning_starts", "buffer_size",
             "n_step", "double_dqn", "dueling", "hidden", "conv_channels", "conv_strides",
-            "center_channel", "target_update_interval", "tau", "gamma")
+            "center_channel", "action_mask", "target_update_interval", "tau", "gamma")
     shown = {key: getattr(config, key) for key in keys}
     shown["hidden"], shown["conv_channels"] = list(config.hidden), list(config.conv_channels)
     shown["conv_strides"] = list(config.conv_strides)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents import dqn
+from agents import dqn, dqn_presets
 from rl import schedules
 from scripts import bench_dqn, demo, train
 
@@ -67,11 +67,12 @@ def test_benchmark_times_the_pacman_preset_in_its_number_of_envs(capsys):
     assert bench_dqn.main(["--steps", "300", "--learning-starts", "200", "--workloads",
                            "pacgrid_small", "--no-sb3", "--repeats", "1"]) == 0
     entry = json.loads(capsys.readouterr().out)["pacgrid_small"]
-    preset = dqn.presets["PacGrid/Small-v1"]
+    preset = dqn_presets.presets["PacGrid/Small-v1"]
     settings = entry["settings"]
     assert settings["num_envs"] == preset["num_envs"] and settings["learning_starts"] == 200
     assert settings["center_channel"] == preset["center_channel"] and settings["dueling"]
     assert settings["conv_strides"] == list(preset["conv_strides"])
+    assert settings["action_mask"] == preset["action_mask"]
     assert entry["ours"]["update_ms"] > 0
 
 
