@@ -13,7 +13,7 @@ names written with underscores (`learning_rate = [1e-3, 3e-4]`, `env = "CartPole
 values go to the configs as they are (a schedule as its JSON object, or a number). An ablation
 is a sweep file's `[variants.<name>]` tables, each a configuration of settings over the base
 (`[variants.preset]` empty, `[variants.no-dueling]` with `dueling = false`, ...): see
-examples/sweeps/small_v1_ablation.toml.
+examples/sweeps/small_v1_ablation.json.
 
 Rerunning a sweep skips the trials that finished (their `trial.json` says "done"), resumes the
 interrupted ones from their checkpoints, and retries the failed ones. A failing trial is reported
