@@ -72,6 +72,15 @@ class DQNConfig:
     epsilon: Schedule = field(default_factory=lambda: schedules.linear(1.0, 0.05, 10_000))
     # Double DQN target: the online net chooses the next action, the target net values it.
     double_dqn: bool = True
+    # Munchausen DQN target (replaces Double DQN's): the soft value of the next state under
+    # softmax(Q_target / τ), plus α·τ·log π(a|s) of the action taken, clipped to [l0, 0].
+    munchausen: bool = False
+    # Munchausen entropy temperature τ (in the units of scaled rewards).
+    munchausen_tau: float = 0.03
+    # Munchausen bonus weight α.
+    munchausen_alpha: float = 0.9
+    # Munchausen lower clip l0 of τ·log π (keeps the bonus finite for near-zero probabilities).
+    munchausen_clip: float = -1.0
     # Dueling head: Q = V + A - mean(A) from one shared hidden layer.
     dueling: bool = False
     # n of n-step returns (1 = the one-step TD target).
@@ -131,6 +140,8 @@ class DQNConfig:
         need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm",
              "> 0, or none for no clipping")
         need(self.priority_alpha >= 0, "priority_alpha", ">= 0")
+        need(self.munchausen_tau > 0, "munchausen_tau", "> 0")
+        need(self.munchausen_clip < 0, "munchausen_clip", "< 0")
         for name in ("hidden", "conv_channels", "conv_strides"):
             need(all(size >= 1 for size in getattr(self, name)), name, "a list of sizes >= 1")
         need(len(self.conv_strides) == len(self.conv_channels), "conv_strides",
@@ -139,6 +150,17 @@ class DQNConfig:
                               low_open=True)
         schedules.check_range("--epsilon", self.epsilon, 0.0, 1.0)
         schedules.check_range("--priority-beta", self.priority_beta, 0.0, 1.0)
+
+
+def soft_max_value(q: np.ndarray, tau: float, mask: np.ndarray | None = None) -> np.ndarray:
+    """τ·log Σ_a exp(q_a / τ) per row, over the actions of `mask` (all without one): the
+    entropy-regularized value Σ_a π_a·(q_a − τ·log π_a) of π = softmax(q / τ), since
+    q_a − τ·log π_a is this same number for every a. It tends to the max as τ → 0.
+    Computed as max + τ·log Σ exp((q − max) / τ), which never overflows."""
+    if mask is not None:
+        q = np.where(mask, q, -np.inf)
+    top = q.max(axis=1)
+    return top + tau * np.log(np.exp((q - top[:, None]) / tau).sum(axis=1))
 
 
 def wrap_env(env: gym.Env, config: DQNConfig) -> gym.Env:
@@ -385,16 +407,8 @@ class DQNAgent:
         else:
             batch = self.buffer.sample(config.batch_size, self.rng)
 
-        # 2. Bootstrap value of the next state from the target network (Double DQN: the online
-        #    network picks the action, the target network values it).
-        #    With action masks the max runs over the actions legal in next_obs.
-        next_q_target = self.target_net.forward(batch.next_obs)
-        chooser = self.q_net.forward(batch.next_obs) if config.double_dqn else next_q_target
-        if batch.next_mask is not None:
-            chooser = np.where(batch.next_mask, chooser, -np.inf)
-        next_actions = chooser.argmax(axis=1)
-        next_q_value = next_q_target[rows, next_actions]
-        target = td_target(batch.reward, next_q_value, batch.discount, batch.terminated)
+        # 2. The TD target, bootstrapped from the target network.
+        target = self._munchausen_target(batch) if config.munchausen else self._target(batch)
         target = target.astype(np.float32, copy=False)
 
         # 3. TD error of the actions that were taken.
@@ -425,6 +439,32 @@ class DQNAgent:
         elif self.updates % config.target_update_interval == 0:
             self.q_net.copy_to(self.target_net)
         return {"loss": loss, "q_mean": float(q_taken.mean())}
+
+    def _target(self, batch) -> np.ndarray:
+        """r + γ^k·Q_target(s', a'), a' the greedy next action: by the target network, or by the
+        online one under Double DQN. With action masks a' is among the actions legal in s'."""
+        next_q_target = self.target_net.forward(batch.next_obs)
+        chooser = self.q_net.forward(batch.next_obs) if self.config.double_dqn else next_q_target
+        if batch.next_mask is not None:
+            chooser = np.where(batch.next_mask, chooser, -np.inf)
+        next_q_value = np.take_along_axis(next_q_target, chooser.argmax(axis=1)[:, None], 1)
+        return td_target(batch.reward, next_q_value[:, 0], batch.discount, batch.terminated)
+
+    def _munchausen_target(self, batch) -> np.ndarray:
+        """Munchausen DQN (Vieillard et al., 2020): with π = softmax(Q_target / τ),
+        r + α·clip(τ·log π(a|s), l0, 0) + γ^k·Σ_a' π(a'|s')·(Q_target(s', a') − τ·log π(a'|s')).
+
+        The bonus rewards the action taken by how likely the current policy finds it, which
+        keeps each update close to the last policy (an implicit KL penalty); the soft value
+        replaces the max. With n-step returns the bonus is the first action's only. With
+        action masks both softmaxes run over the legal actions.
+        """
+        config, tau = self.config, self.config.munchausen_tau
+        next_value = soft_max_value(self.target_net.forward(batch.next_obs), tau, batch.next_mask)
+        q = self.target_net.forward(batch.obs)
+        log_pi = q[np.arange(len(q)), batch.action] - soft_max_value(q, tau, batch.mask)
+        bonus = config.munchausen_alpha * np.clip(log_pi, config.munchausen_clip, 0.0)
+        return td_target(batch.reward + bonus, next_value, batch.discount, batch.terminated)
 
     def _store_held(self, env_index: int) -> None:
         for transition in self._episodes.pop(env_index, []):

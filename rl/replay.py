@@ -45,6 +45,8 @@ class Batch(NamedTuple):
     weights: np.ndarray  # (B,) float32 importance-sampling weights (all 1 for uniform replay)
     # (B, n_actions) bool: the actions legal in next_obs, for a buffer that keeps action masks.
     next_mask: np.ndarray | None = None
+    # (B, n_actions) bool: the actions legal in obs (same condition).
+    mask: np.ndarray | None = None
 
 
 # Bytes per slot besides the frame: action (int64), reward (float32), four flags.
@@ -260,6 +262,7 @@ class ReplayBuffer:
             indices=slots.astype(np.int64),
             weights=weights.astype(np.float32),
             next_mask=None if self.masks is None else self.masks[next_slot],
+            mask=None if self.masks is None else self.masks[slots],
         )
 
     def _decode(self, frames: np.ndarray) -> np.ndarray:

@@ -6,7 +6,14 @@ import pytest
 
 import envs  # noqa: F401 (registers PacGrid/*)
 import nets
-from agents.dqn import DQNAgent, DQNConfig, build_q_network, guess_image_layout, wrap_env
+from agents.dqn import (
+    DQNAgent,
+    DQNConfig,
+    build_q_network,
+    guess_image_layout,
+    soft_max_value,
+    wrap_env,
+)
 from nets.errors import NonFiniteLossError
 from rl import schedules
 from rl.loop import LoopState, run_steps
@@ -63,11 +70,11 @@ def greedy_return(env, agent, seed=0):
 # --- targets checked by hand ---
 
 
-def linear_agent(double_dqn=True, gamma=0.9, action_mask=False):
+def linear_agent(double_dqn=True, gamma=0.9, action_mask=False, **settings):
     """Q = obs @ W (no hidden layer, zero bias) on 2-D one-hot observations and 2 actions."""
     space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
     config = DQNConfig(hidden=(), gamma=gamma, batch_size=4, double_dqn=double_dqn,
-                       learning_starts=1, max_grad_norm=None, action_mask=action_mask)
+                       learning_starts=1, max_grad_norm=None, action_mask=action_mask, **settings)
     agent = DQNAgent(space, gym.spaces.Discrete(2), config, np.random.default_rng(0))
     # Rows: the state s = [1, 0] and the next state s' = [0, 1]; columns: actions 0 and 1.
     agent.q_net.load_state_dict({"head.W": np.array([[2.5, 0.0], [3.0, 1.0]], np.float32),
@@ -117,6 +124,37 @@ def test_masked_bootstrap_takes_the_max_over_legal_actions_only(double_dqn, next
     agent = linear_agent(double_dqn, action_mask=True)
     agent.observe(S, 0, 1.0, S_NEXT, False, False, mask=[1, 1], next_mask=next_mask)
     assert agent.update()["loss"] == pytest.approx(expected_loss, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "next_mask", "expected_loss"),
+    [
+        # τ = 1: the target net's Q(s') = [2, 5] gives the soft value log(e^2 + e^5) = 5.048587;
+        # its Q(s) = [0, 0] gives log π(0|s) = -log 2, bonus 0.9 * -0.693147 = -0.623832:
+        # target 1 - 0.623832 + 0.9 * 5.048587 = 4.919896, error -2.419896 -> Huber 1.919896.
+        ({}, [1, 1], 1.919896),
+        # Only action 0 legal at s': the soft value is log e^2 = 2, target 2.176168, error
+        # 0.323832 -> 0.5 * 0.323832^2.
+        ({}, [1, 0], 0.0524335),
+        # l0 = -0.5 clips τ·log π = -0.693147: bonus -0.45, target 5.093728 -> Huber 2.093728.
+        ({"munchausen_clip": -0.5}, [1, 1], 2.093728),
+    ],
+)
+def test_munchausen_target_by_hand(settings, next_mask, expected_loss):
+    agent = linear_agent(action_mask=True, munchausen=True, munchausen_tau=1.0,
+                         munchausen_alpha=0.9, **settings)
+    agent.observe(S, 0, 1.0, S_NEXT, False, False, mask=[1, 1], next_mask=next_mask)
+    assert agent.update()["loss"] == pytest.approx(expected_loss, rel=1e-5)
+
+
+def test_soft_max_value_is_log_sum_exp_over_legal_actions_and_tends_to_the_max():
+    q = np.array([[1.0, 2.0, 30.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(soft_max_value(q, 1.0), np.log(np.exp(q).sum(axis=1)))
+    np.testing.assert_allclose(soft_max_value(q, 1e-3), [30.0, 0.0], atol=1e-2)
+    mask = np.array([[True, True, False], [True, False, False]])
+    np.testing.assert_allclose(soft_max_value(q, 1.0, mask), [np.log(np.e + np.e**2), 0.0])
+    with pytest.raises(ValueError, match="munchausen-tau"):
+        DQNConfig(munchausen_tau=0.0)
 
 
 def test_masked_acting_never_chooses_an_illegal_action():
