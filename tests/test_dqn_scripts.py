@@ -12,7 +12,7 @@ import pytest
 
 from agents import dqn, dqn_presets
 from rl import schedules
-from scripts import bench_dqn, demo, train
+from scripts import bench_dqn, bench_update, demo, train
 
 from tolerance import assert_close_f32, forward_reduction_length
 
@@ -75,6 +75,18 @@ def test_benchmark_times_the_pacman_preset_in_its_number_of_envs(capsys):
     assert settings["action_mask"] == preset["action_mask"]
     assert entry["ours"]["update_ms"] > 0
 
+
+@pytest.mark.slow  # two worker processes, each building and filling an agent
+def test_update_benchmark_times_two_checkouts_side_by_side(capsys):
+    # This checkout against itself: two worker processes taking turns.
+    here = str(Path(bench_update.__file__).resolve().parent.parent)
+    assert bench_update.main(["--envs", "PacGrid/Tiny-v1", "--against", here, "--rounds", "2",
+                              "--updates", "1", "--transitions", "100"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    entry = json.loads(out[0])["PacGrid/Tiny-v1"]
+    assert entry["this_update_ms"] > 0 and entry["against_update_cpu_ms"] > 0
+    assert entry["ratio"] > 0 and len(entry["ratio_cpu_range"]) == 2
 
 @pytest.mark.parametrize(("num_envs", "train_freq", "sb3_freq", "sb3_gradient_steps"),
                          [(1, 4, 4, 1), (4, 4, 1, 1), (8, 4, 1, 2), (2, 3, 3, 2)])

@@ -285,6 +285,45 @@ def test_conv_in_several_image_blocks_matches_the_book_reference(monkeypatch, fi
     assert_close_f32(layer.grads["b"], db, positions, db_terms)
 
 
+
+@pytest.mark.parametrize("block_bytes", [None, 1])  # None: the default; 1: image by image
+@pytest.mark.parametrize("size", [(7, 9), (8, 6)])  # odd and even heights and widths
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [
+    (3, 2, 1), (3, 2, 0), (3, (2, 1), 1), (3, (1, 2), (0, 1)), ((2, 3), (3, 2), (1, 0)),
+    (1, 2, 0),  # a kernel smaller than the stride: some stride phases are never read
+])
+def test_strided_conv_by_stride_phases_matches_the_book_reference(monkeypatch, block_bytes,
+                                                                   size, kernel, stride,
+                                                                   padding):
+    # Strides other than 1 build their columns from the input's stride phases (Im2Col's
+    # phased path, with wide rows inside each phase): forward, dW, db and dx (col2im into
+    # the phases, merged back) against the reference.
+    if block_bytes is not None:
+        monkeypatch.setattr(nets.layers.im2col_fast, "BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(sum(size))
+    layer = nets.Conv2D(3, 4, kernel, stride=stride, padding=padding, rng=rng)
+    assert layer.kernels.im2col.phased
+    layer.params["b"][...] = rng.standard_normal(4)
+    weight, bias = layer.params["W"], layer.params["b"]
+    x = rng.standard_normal((3, 3, *size)).astype(np.float32)
+    for _ in range(2):  # the second pass reuses the phase buffer and its views
+        out = layer.forward(x)
+        k = weight[0].size  # C*KH*KW terms in each output
+        assert_close_f32(out, book.conv_forward(x.astype(np.float64), weight, bias, stride,
+                                                padding), k + 1,
+                         book.conv_forward(np.abs(x), np.abs(weight), np.abs(bias), stride,
+                                           padding))
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        dx, dweight, db = book.conv_backward(x.astype(np.float64), weight, dout, stride, padding)
+        dx_terms, dweight_terms, db_terms = book.conv_backward(np.abs(x), np.abs(weight),
+                                                               np.abs(dout), stride, padding)
+        # Each input receives from at most F*KH*KW outputs.
+        assert_close_f32(layer.backward(dout), dx, len(weight) * weight[0, 0].size, dx_terms)
+        positions = out.shape[0] * out.shape[2] * out.shape[3]  # the terms of dW and db
+        assert_close_f32(layer.grads["W"], dweight, positions, dweight_terms)
+        assert_close_f32(layer.grads["b"], db, positions, db_terms)
+        x = rng.standard_normal(x.shape).astype(np.float32)
+
 def test_conv_input_grad_off_skips_dx_but_keeps_weight_gradients():
     rng = np.random.default_rng(0)
     with_dx = nets.Conv2D(2, 3, 3, rng=np.random.default_rng(1))

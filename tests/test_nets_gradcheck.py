@@ -55,6 +55,9 @@ CASES = {
     "Conv2D_rect_kernel": (lambda: nets.Conv2D(3, 2, (2, 4), stride=(2, 1), padding=(1, 2),
                                                rng=RNG), images(), True),
     "Conv2D_1x1": (lambda: nets.Conv2D(3, 4, 1, rng=RNG), images(), True),
+    "Conv2D_stride_1x2": (lambda: nets.Conv2D(3, 2, 3, stride=(1, 2), rng=RNG), images(), True),
+    "Conv2D_stride3_pad2": (lambda: nets.Conv2D(3, 2, 3, stride=3, padding=2, rng=RNG),
+                            images(), True),
     # F <= C takes dx by correlation with the flipped kernel, F > C by col2im: check both.
     "Conv2D_more_filters_pad1": (lambda: nets.Conv2D(3, 4, 3, padding=1, rng=RNG), images(),
                                  True),
@@ -74,6 +77,8 @@ CASES = {
     "LocalResponseNorm_even": (lambda: nets.LocalResponseNorm(4, alpha=0.5, k=1.0), images(),
                                True),
     "ConvReLUPool": (lambda: nets.ConvReLUPool(3, 2, 3, padding=1, rng=RNG), images(), True),
+    "ConvReLUPool_stride2": (lambda: nets.ConvReLUPool(3, 2, 3, stride=2, padding=1, rng=RNG),
+                             images(n=2, c=3, h=8, w=9), True),
     "Sequential": (lambda: nets.Sequential(nets.Conv2D(3, 2, 3, rng=RNG), nets.ReLU(),
                                            nets.Flatten(), nets.Dense(24, 3, rng=RNG)),
                    images(), True),

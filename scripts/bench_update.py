@@ -1,0 +1,143 @@
+"""Benchmark: milliseconds per DQN update of the real presets, optionally against another checkout.
+
+For each environment id (default PacGrid/Small-v1 and PacGrid/Medium-v1), builds the agent of
+its DQN preset (`agents.registry.new_run("dqn", id, {"seed": 0})`), fills the replay buffer with
+`--transitions` uniformly random legal moves, and times `agent.update()`: the preset's batch,
+network, Double DQN, n-step returns and optimizer, nothing of acting or the environment.
+
+`--against PATH` times the same in another checkout of this project (say, the main branch's
+worktree) side by side: each tree runs in its own worker process (its code on PYTHONPATH), both
+agents see the same seed and the same transitions, and the workers take turns, `--updates`
+updates at a time for `--rounds` rounds, so that both see the same machine load. Each figure is
+the median over the rounds, in wall-clock and in the worker's CPU time (`_cpu`: on a shared
+machine the wall clock also counts the time the worker waited for a core), and `ratio` (this
+tree's ms / the other's) is the median of the per-round ratios: the figures move with the load,
+the ratios much less.
+
+Prints ONE JSON object. One BLAS thread (OPENBLAS_NUM_THREADS=1 unless already set).
+Usage: `python scripts/bench_update.py [--against ../main] [--envs PacGrid/Small-v1]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent  # this checkout's root
+
+
+def worker(env_id: str, transitions: int) -> None:
+    """Build and fill an agent, then answer "N" lines on stdin with the ms of N updates."""
+    import numpy as np
+
+    import envs  # noqa: F401  (registers the PacGrid ids)
+    from agents.registry import new_run
+
+    run = new_run("dqn", env_id, {"seed": 0})
+    env = run.make_env()
+    agent = run.make_agent(env)
+    rng = np.random.default_rng(0)
+    obs, info = env.reset(seed=0)
+    for _ in range(transitions):
+        mask = info.get("action_mask")
+        legal = np.arange(env.action_space.n) if mask is None else np.flatnonzero(mask)
+        action = int(rng.choice(legal))
+        next_obs, reward, terminated, truncated, next_info = env.step(action)
+        agent.buffer.add(obs, action, reward, next_obs, terminated, truncated, mask=mask,
+                         next_mask=next_info.get("action_mask"))
+        obs, info = (env.reset() if terminated or truncated else (next_obs, next_info))
+    for _ in range(5):  # warm caches and buffers
+        agent.update()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        updates, wall, cpu = int(line), time.perf_counter(), time.process_time()
+        for _ in range(updates):
+            agent.update()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(1e3 * wall / updates, 1e3 * cpu / updates, flush=True)
+
+
+def start_worker(tree: Path, env_id: str, transitions: int) -> subprocess.Popen:
+    environ = {**os.environ, "PYTHONPATH": str(tree), "OPENBLAS_NUM_THREADS":
+               os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", env_id,
+         "--transitions", str(transitions)],
+        cwd=tree, env=environ, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if process.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"the worker for {env_id} in {tree} failed to start")
+    return process
+
+
+def ask(process: subprocess.Popen, updates: int) -> tuple[float, float]:
+    """(wall, CPU) ms per update of `updates` updates in the worker."""
+    process.stdin.write(f"{updates}\n")
+    process.stdin.flush()
+    wall, cpu = process.stdout.readline().split()
+    return float(wall), float(cpu)
+
+
+def measure(env_id: str, trees: dict[str, Path], args: argparse.Namespace) -> dict:
+    workers = {name: start_worker(tree, env_id, args.transitions) for name, tree in trees.items()}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    try:
+        for round_ in range(args.rounds):
+            order = list(workers) if round_ % 2 == 0 else list(workers)[::-1]
+            for name in order:
+                times[name].append(ask(workers[name], args.updates))
+    finally:
+        for process in workers.values():
+            process.stdin.close()
+            process.wait()
+    entry = {}
+    for clock, index in (("", 0), ("_cpu", 1)):
+        for name, ms in times.items():
+            entry[f"{name}_update{clock}_ms"] = round(statistics.median(t[index] for t in ms), 2)
+        if "against" in times:
+            ratios = [a[index] / b[index]
+                      for a, b in zip(times["this"], times["against"], strict=True)]
+            entry[f"ratio{clock}"] = round(statistics.median(ratios), 3)
+            entry[f"ratio{clock}_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", nargs="+", default=["PacGrid/Small-v1", "PacGrid/Medium-v1"],
+                        help="environment ids whose DQN presets are timed")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another checkout of this project to time side by side")
+    parser.add_argument("--rounds", type=int, default=10, help="turns per tree (default: 10)")
+    parser.add_argument("--updates", type=int, default=20,
+                        help="updates per turn (default: 20)")
+    parser.add_argument("--transitions", type=int, default=3000,
+                        help="random transitions in the replay buffer (default: 3000)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        worker(args.worker, args.transitions)
+        return 0
+    if min(args.rounds, args.updates, args.transitions) < 1:
+        parser.error("--rounds, --updates and --transitions must be positive")
+    trees = {"this": HERE}
+    if args.against is not None:
+        trees["against"] = args.against.resolve()
+    result = {"benchmark": "dqn_update", "this": str(HERE),
+              "against": None if args.against is None else str(trees["against"]),
+              "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
+              "rounds": args.rounds, "updates_per_round": args.updates}
+    for env_id in args.envs:
+        result[env_id] = measure(env_id, trees, args)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
