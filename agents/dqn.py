@@ -339,12 +339,13 @@ class DQNAgent:
         return self._choose(self.q_values(obs), greedy, self._legal(mask),
                             self.config.epsilon(self.steps))
 
-    def act_batch(self, obs_batch, masks=None) -> list[int]:
-        """ε-greedy actions for several environments' observations, from one forward pass."""
+    def act_batch(self, obs_batch, masks=None, greedy: bool = False) -> list[int]:
+        """ε-greedy (or greedy) actions for several environments' observations, from one
+        forward pass."""
         q_values = self.q_net.forward(np.asarray(obs_batch))
         epsilon = self.config.epsilon(self.steps)
         masks = [None] * len(q_values) if masks is None else masks
-        return [self._choose(row, False, self._legal(mask), epsilon)
+        return [self._choose(row, greedy, self._legal(mask), epsilon)
                 for row, mask in zip(q_values, masks, strict=True)]
 
     def _choose(self, q_values: np.ndarray, greedy: bool, legal: np.ndarray | None,

@@ -3,7 +3,7 @@ one by one (to watch them) and recorded to a GIF."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from fileio import atomic_write
-from rl.protocol import Agent, choose_action
+from rl.protocol import Agent, choose_action, choose_actions
 from rl.seeding import episode_seed
 
 # Cap for environments without a time limit (CliffWalking has none): a greedy policy that walks
@@ -21,14 +21,21 @@ DEFAULT_MAX_EPISODE_STEPS = 1_000
 
 
 def evaluate(
-    env: gym.Env,
+    env: gym.Env | Sequence[gym.Env],
     agent: Agent,
     episodes: int,
     rng: np.random.Generator,
     max_episode_steps: int | None = None,
     held_out: bool = False,
 ) -> dict[str, Any]:
-    """Play `episodes` greedy episodes; each starts with `env.reset(seed=episode_seed(rng))`.
+    """Play `episodes` greedy episodes; episode k starts with `reset(seed=...)`, the k-th seed
+    drawn by `episode_seed(rng)`.
+
+    Several environments (a list of copies of one env) play their episodes side by side, the
+    agent choosing their actions in one batched forward pass (`act_batch`) where it can: the
+    same episodes, with the same seeds, in a fraction of the time. Results are by episode,
+    whatever the number of environments (float32 rounding in a batched forward pass could only
+    change a choice between two actions valued equal to ~1e-6).
 
     `held_out` draws the seeds from rl.seeding.HELD_OUT_SEEDS, games that no training episode
     and no evaluation during training starts: what the final evaluation of a trained agent
@@ -42,28 +49,36 @@ def evaluate(
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    envs = [env] if isinstance(env, gym.Env) else list(env)
     if max_episode_steps is None:
-        spec_limit = env.spec.max_episode_steps if env.spec is not None else None
+        spec_limit = envs[0].spec.max_episode_steps if envs[0].spec is not None else None
         max_episode_steps = spec_limit or DEFAULT_MAX_EPISODE_STEPS
-    returns, lengths, wins, scores = [], [], [], []
-    truncations = 0
-    for _ in range(episodes):
-        obs, info = env.reset(seed=episode_seed(rng, held_out))
-        total, length = 0.0, 0
-        while True:
-            action = choose_action(agent, obs, info, greedy=True)
-            obs, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            length += 1
-            if terminated or truncated or length >= max_episode_steps:
-                truncations += int(not terminated)
-                break
-        returns.append(total)
-        lengths.append(length)
-        if "win" in info:
-            wins.append(bool(info["win"]))
-        if "score" in info:
-            scores.append(float(info["score"]))
+    seeds = [episode_seed(rng, held_out) for _ in range(episodes)]
+    finished: list[tuple[float, int, bool, dict[str, Any]]] = [None] * episodes  # type: ignore
+    playing: dict[int, _Playing] = {}  # env index -> its current episode
+    for i in range(min(len(envs), episodes)):
+        playing[i] = _Playing(i, *envs[i].reset(seed=seeds[i]))
+    started = len(playing)
+    while playing:
+        slots = list(playing)
+        actions = choose_actions(agent, [playing[i].obs for i in slots],
+                                 [playing[i].info for i in slots], greedy=True)
+        for i, action in zip(slots, actions, strict=True):
+            game = playing[i]
+            game.obs, reward, terminated, truncated, game.info = envs[i].step(action)
+            game.total += float(reward)
+            game.length += 1
+            if terminated or truncated or game.length >= max_episode_steps:
+                finished[game.episode] = (game.total, game.length, not terminated, game.info)
+                del playing[i]
+                if started < episodes:
+                    playing[i] = _Playing(started, *envs[i].reset(seed=seeds[started]))
+                    started += 1
+    returns = [total for total, _, _, _ in finished]
+    lengths = [length for _, length, _, _ in finished]
+    truncations = sum(cut for _, _, cut, _ in finished)
+    wins = [bool(info["win"]) for *_, info in finished if "win" in info]
+    scores = [float(info["score"]) for *_, info in finished if "score" in info]
     result: dict[str, Any] = {
         "episodes": episodes,
         "return_mean": float(np.mean(returns)),
@@ -76,6 +91,17 @@ def evaluate(
     if scores:
         result["mean_score"] = float(np.mean(scores))
     return result
+
+
+@dataclass
+class _Playing:
+    """An episode in progress in `evaluate`."""
+
+    episode: int  # its index, which chose its seed
+    obs: Any
+    info: dict[str, Any]
+    total: float = 0.0
+    length: int = 0
 
 
 # --- playing and recording episodes (scripts/watch.py, scripts/demo.py) ---------------------------

@@ -357,8 +357,8 @@ class Evaluation:
     """Every `cfg.eval_every` steps: `cfg.eval_episodes` greedy episodes on `env`; each result
     goes to `best`, which keeps the agent when it is the run's best evaluation so far."""
 
-    def __init__(self, env: gym.Env, agent: Agent, cfg: LoopConfig, recorder: Recorder,
-                 best: BestCheckpoint | None = None) -> None:
+    def __init__(self, env: gym.Env | Sequence[gym.Env], agent: Agent, cfg: LoopConfig,
+                 recorder: Recorder, best: BestCheckpoint | None = None) -> None:
         self.env, self.agent, self.cfg, self.recorder = env, agent, cfg, recorder
         self.best = best
         means = [r["eval_return_mean"] for r in recorder.rows if "eval_return_mean" in r]
@@ -541,7 +541,7 @@ def train(
     agent: Agent,
     cfg: LoopConfig,
     run_dir: str | Path,
-    eval_env: gym.Env | None = None,
+    eval_env: gym.Env | Sequence[gym.Env] | None = None,
     rng: np.random.Generator | None = None,
 ) -> History:
     """Train `agent` on `env` for `cfg.total_steps` steps; logs and checkpoints under `run_dir`.
@@ -549,7 +549,8 @@ def train(
     `env` may be a list of environments, stepped in lockstep (see `run_steps`).
 
     `rng` draws the episode seeds (default `make_rng(cfg.seed)`); on resume its state is
-    restored from the checkpoint. Without `eval_env` there is no greedy evaluation. Holds the
+    restored from the checkpoint. Without `eval_env` there is no greedy evaluation; a list of
+    eval envs plays the evaluation's games side by side (rl.evaluate.evaluate). Holds the
     run folder's lock (rl.run.lock) throughout: a second writer is refused. Raises
     NonFiniteMetricError if an agent metric, or the agent's state, becomes NaN/Inf (the last
     checkpoint, always a finite one, is kept).

@@ -54,3 +54,14 @@ def choose_action(agent: Any, obs: Any, info: dict[str, Any], greedy: bool = Fal
     if getattr(agent, "uses_action_masks", False):
         return agent.act(obs, greedy, mask=info.get("action_mask"))
     return agent.act(obs, greedy)
+
+
+def choose_actions(agent: Any, obs: list[Any], infos: list[dict[str, Any]],
+                   greedy: bool = False) -> list[int]:
+    """`choose_action` for several environments' observations: one `act_batch` call (one
+    batched forward pass) where the agent has it, else one `act` per observation."""
+    if len(obs) > 1 and hasattr(agent, "act_batch"):
+        masks = ({"masks": [info.get("action_mask") for info in infos]}
+                 if getattr(agent, "uses_action_masks", False) else {})
+        return list(agent.act_batch(obs, greedy=greedy, **masks))
+    return [choose_action(agent, o, info, greedy) for o, info in zip(obs, infos, strict=True)]

@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as `python scripts/evaluate.py`: make the p
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
-from agents.registry import load_run
+from agents.registry import EVAL_ENVS, load_run
 from rl.config import ArgumentParser
 from rl.evaluate import EVALUATE_STREAM, evaluate
 from rl.run import CHECKPOINT_NAMES
@@ -60,16 +60,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-episode-steps must be >= 1, got {args.max_episode_steps}")
     try:
         run = load_run(args.run_dir, args.allow_import)
-        env = run.make_env()
-        agent, meta = run.load_agent(env, args.checkpoint)
+        games = [run.make_env()]
+        agent, meta = run.load_agent(games[0], args.checkpoint)
     except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError
         parser.error(str(err))
+    if hasattr(agent, "act_batch"):  # games side by side, one forward pass for all
+        games += [run.make_env() for _ in range(min(EVAL_ENVS, args.episodes) - 1)]
     seed = run.seed if args.seed is None else args.seed
     try:
-        result = evaluate(env, agent, args.episodes, make_rng([seed, EVALUATE_STREAM]),
+        result = evaluate(games, agent, args.episodes, make_rng([seed, EVALUATE_STREAM]),
                           max_episode_steps=args.max_episode_steps, held_out=True)
     finally:
-        env.close()
+        for env in games:
+            env.close()
     line = {
         "run_dir": str(run.run_dir),
         "algo": run.algo_name,

@@ -156,3 +156,26 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
     arrays, meta = load_checkpoint(tmp_path / "checkpoint.npz")
     assert meta["loop"]["step"] <= 300
     assert all(np.all(np.isfinite(v)) for k, v in arrays.items() if k.startswith("agent/q/"))
+
+
+def test_evaluation_games_side_by_side_are_the_games_played_one_by_one():
+    """evaluate() over several envs plays episode k on the k-th seed, with one batched forward
+    pass per step for all games, and gives the results of playing them in turn."""
+    import envs  # noqa: F401 - registers PacGrid
+    from rl.evaluate import evaluate
+    from rl.seeding import make_rng
+
+    games = [gym.make("PacGrid/Tiny-v1") for _ in range(4)]
+    config = DQNConfig(hidden=(16,), conv_channels=(4,), conv_strides=(1,), action_mask=True)
+    agent = DQNAgent(games[0].observation_space, games[0].action_space, config,
+                     np.random.default_rng(0))  # untrained: varied, unequal Q-values
+    forward_calls = []
+    forward = agent.q_net.forward
+    agent.q_net.forward = lambda x, train=False: forward_calls.append(len(x)) or forward(x, train)
+    one_by_one = evaluate(games[0], agent, 9, make_rng(5), max_episode_steps=40)
+    steps_one_by_one = len(forward_calls)
+    forward_calls.clear()
+    side_by_side = evaluate(games, agent, 9, make_rng(5), max_episode_steps=40)
+    assert side_by_side == one_by_one
+    assert max(forward_calls) == 4 and len(forward_calls) < steps_one_by_one / 2
+    assert evaluate(games[:2], agent, 1, make_rng(5), max_episode_steps=40)["episodes"] == 1
