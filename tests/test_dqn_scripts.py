@@ -177,3 +177,42 @@ def test_stop_at_win_rate_waits_for_wins(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "stopped at step" not in out
     assert summary_line(out)["steps"] == 400
+
+
+def test_pacman_diagnose_reports_the_games_of_a_trained_run(tmp_path, capsys):
+    from scripts import pacman_diagnose
+
+    assert train_small_dqn("envs:PacGrid/Tiny-v1", tmp_path / "t", 300, "--action-mask",
+                           "--eval-every", "0") == 0
+    capsys.readouterr()
+    assert pacman_diagnose.main([str(tmp_path / "t"), "--games", "4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["games"] == 4 and 0.0 <= report["win_rate"] <= 1.0
+    deaths = report["deaths"]
+    assert deaths["count"] <= 4 - round(4 * report["win_rate"])
+    assert deaths["with_a_safe_move"] <= deaths["count"] == len(deaths["food_left"])
+    share = report["endgame"]["share_closer_to_food"]
+    assert share is None or 0.0 <= share <= 1.0
+    with pytest.raises(SystemExit) as exit_info:
+        pacman_diagnose.main([str(tmp_path / "t"), "--games", "0"])
+    assert exit_info.value.code == 2
+
+
+def test_a_cell_is_reachable_by_a_ghost_that_stands_on_it_or_beside_it():
+    import gymnasium as gym
+
+    import envs  # noqa: F401 - registers PacGrid
+    from scripts.pacman_diagnose import reachable_by_a_ghost
+
+    game = gym.make("PacGrid/Tiny-v1").unwrapped
+    game.reset(seed=0)
+    maze, state = game.maze, game._state
+    ghost = state.ghosts[0]
+    neighbours = {cell for _, cell in maze.ghost_moves[ghost][state.ghost_dirs[0]]}
+    far = [c for c in range(len(maze.next_cell)) if c != ghost and c not in neighbours
+           and not maze.layout.walls.reshape(-1)[c]]
+    assert reachable_by_a_ghost(maze, state, ghost)
+    assert all(reachable_by_a_ghost(maze, state, cell) for cell in neighbours)
+    assert not reachable_by_a_ghost(maze, state, far[0])
+    state.scared[0] = 5  # a scared ghost threatens nothing
+    assert not reachable_by_a_ghost(maze, state, ghost)

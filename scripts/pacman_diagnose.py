@@ -1,0 +1,140 @@
+"""How a trained Pac-Man agent loses: its greedy games on held-out seeds, looked at move by move.
+
+    python scripts/pacman_diagnose.py runs/PacGrid-Small-v1-dqn-0-20260101-120000 --games 30
+
+Plays the games scripts/evaluate.py plays (the same held-out seeds) and prints one JSON object:
+
+- win_rate, length_mean: as evaluate.py reports them;
+- endgame: the moves made with `--endgame-food` or fewer pellets left: how many per won and
+  per lost game, and the share that brought Pac-Man closer (by maze distance) to the nearest
+  pellet. Near 0.5 the agent walks at random there: it does not see where the food is;
+- deaths: how many, how many of them came from a move when a safe move existed (one no
+  unscared ghost could reach on its next move), and the pellets left at each death.
+
+Needs the game's state (env.unwrapped), so only PacGrid environments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
+from agents.registry import load_run
+from envs.pacman.game import GameState, Maze
+from envs.pacman.planner import maze_distances
+from rl.config import ArgumentParser
+from rl.evaluate import EVALUATE_STREAM
+from rl.protocol import choose_action
+from rl.run import CHECKPOINT_NAMES
+from rl.seeding import episode_seed, make_rng
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="pacman_diagnose.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                        help="a folder written by train.py on a PacGrid environment")
+    parser.add_argument("--checkpoint", choices=tuple(CHECKPOINT_NAMES), default="last",
+                        help="which model to look at (default: %(default)s)")
+    parser.add_argument("--games", type=int, default=30, help="greedy games (default: 30)")
+    parser.add_argument("--endgame-food", type=int, default=5,
+                        help="pellets left at most, for a move to count as the endgame "
+                             "(default: %(default)s)")
+    return parser
+
+
+def reachable_by_a_ghost(maze: Maze, state: GameState, cell: int) -> bool:
+    """Whether an unscared ghost stands on `cell` or can step onto it with its next move."""
+    for ghost, heading, scared in zip(state.ghosts, state.ghost_dirs, state.scared, strict=True):
+        if scared == 0 and (ghost == cell or any(
+                option == cell for _, option in maze.ghost_moves[ghost][heading])):
+            return True
+    return False
+
+
+def food_distance(distances: np.ndarray, state: GameState, cell: int) -> int:
+    food = np.frombuffer(state.food, dtype=np.uint8).astype(bool)
+    return int(distances[cell][food].min()) if food.any() else 0
+
+
+def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> dict[str, Any]:
+    game = env.unwrapped
+    maze = game.maze
+    distances = maze_distances(maze)
+    actions = range(env.action_space.n)
+    rng = make_rng([seed, EVALUATE_STREAM])
+    wins, lengths, endgame_steps, closer, endgame_moves = [], [], [], 0, 0
+    deaths, avoidable, food_at_death = 0, 0, []
+    for _ in range(games):
+        obs, info = env.reset(seed=episode_seed(rng, held_out=True))
+        steps_in_endgame, done = 0, False
+        while not done:
+            state = game._state
+            action = choose_action(agent, obs, info, greedy=True)
+            moves = [int(maze.next_cell[state.pacman][a]) for a in actions
+                     if info.get("action_mask") is None or info["action_mask"][a]]
+            safe_exists = any(not reachable_by_a_ghost(maze, state, cell) for cell in moves)
+            if 0 < state.food_left <= endgame_food:
+                steps_in_endgame += 1
+                endgame_moves += 1
+                target = int(maze.next_cell[state.pacman][action])
+                closer += food_distance(distances, state, target) < food_distance(
+                    distances, state, state.pacman)
+            obs, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+            if game._state.loss:
+                deaths += 1
+                avoidable += safe_exists
+                food_at_death.append(int(game._state.food_left))
+        wins.append(bool(game._state.win))
+        lengths.append(int(game._state.steps))
+        endgame_steps.append(steps_in_endgame)
+    won = np.array(wins)
+    per_game = np.array(endgame_steps, dtype=float)
+    return {
+        "games": games, "win_rate": float(won.mean()), "length_mean": float(np.mean(lengths)),
+        "endgame": {
+            "food_left_at_most": endgame_food,
+            "moves_per_won_game": float(per_game[won].mean()) if won.any() else None,
+            "moves_per_lost_game": float(per_game[~won].mean()) if (~won).any() else None,
+            "share_closer_to_food": closer / endgame_moves if endgame_moves else None,
+        },
+        "deaths": {"count": deaths, "with_a_safe_move": avoidable,
+                   "food_left": sorted(food_at_death)},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.games < 1:
+        parser.error(f"--games must be >= 1, got {args.games}")
+    if args.endgame_food < 1:
+        parser.error(f"--endgame-food must be >= 1, got {args.endgame_food}")
+    try:
+        run = load_run(args.run_dir)
+        env = run.make_env()
+        agent, _ = run.load_agent(env, args.checkpoint)
+    except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError
+        parser.error(str(err))
+    if not hasattr(env.unwrapped, "maze"):
+        parser.error(f"{run.env_id} is not a PacGrid environment: nothing to diagnose")
+    try:
+        result = diagnose(env, agent, args.games, run.seed, args.endgame_food)
+    finally:
+        env.close()
+    print(json.dumps({"run_dir": str(run.run_dir), "checkpoint": args.checkpoint, **result}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
