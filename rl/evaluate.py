@@ -54,7 +54,7 @@ def evaluate(
         spec_limit = envs[0].spec.max_episode_steps if envs[0].spec is not None else None
         max_episode_steps = spec_limit or DEFAULT_MAX_EPISODE_STEPS
     seeds = [episode_seed(rng, held_out) for _ in range(episodes)]
-    finished: list[tuple[float, int, bool, dict[str, Any]]] = [None] * episodes  # type: ignore
+    finished: list[_Playing] = []
     playing: dict[int, _Playing] = {}  # env index -> its current episode
     for i in range(min(len(envs), episodes)):
         playing[i] = _Playing(i, *envs[i].reset(seed=seeds[i]))
@@ -69,16 +69,18 @@ def evaluate(
             game.total += float(reward)
             game.length += 1
             if terminated or truncated or game.length >= max_episode_steps:
-                finished[game.episode] = (game.total, game.length, not terminated, game.info)
+                game.cut = not terminated
+                finished.append(game)
                 del playing[i]
                 if started < episodes:
                     playing[i] = _Playing(started, *envs[i].reset(seed=seeds[started]))
                     started += 1
-    returns = [total for total, _, _, _ in finished]
-    lengths = [length for _, length, _, _ in finished]
-    truncations = sum(cut for _, _, cut, _ in finished)
-    wins = [bool(info["win"]) for *_, info in finished if "win" in info]
-    scores = [float(info["score"]) for *_, info in finished if "score" in info]
+    finished.sort(key=lambda game: game.episode)  # the order of their seeds
+    returns = [game.total for game in finished]
+    lengths = [game.length for game in finished]
+    truncations = sum(game.cut for game in finished)
+    wins = [bool(game.info["win"]) for game in finished if "win" in game.info]
+    scores = [float(game.info["score"]) for game in finished if "score" in game.info]
     result: dict[str, Any] = {
         "episodes": episodes,
         "return_mean": float(np.mean(returns)),
@@ -102,6 +104,7 @@ class _Playing:
     info: dict[str, Any]
     total: float = 0.0
     length: int = 0
+    cut: bool = False  # ended by a time limit, not by the game
 
 
 # --- playing and recording episodes (scripts/watch.py, scripts/demo.py) ---------------------------
