@@ -30,7 +30,7 @@ import numpy as np
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import load_run
 from envs.pacman.game import GameState, Maze
-from envs.pacman.planner import maze_distances
+from envs.pacman.planner import food_distance, maze_distances
 from rl.config import ArgumentParser
 from rl.evaluate import EVALUATE_STREAM
 from rl.protocol import choose_action
@@ -59,11 +59,6 @@ def reachable_by_a_ghost(maze: Maze, state: GameState, cell: int) -> bool:
                 option == cell for _, option in maze.ghost_moves[ghost][heading])):
             return True
     return False
-
-
-def food_distance(distances: np.ndarray, state: GameState, cell: int) -> int:
-    food = np.frombuffer(state.food, dtype=np.uint8).astype(bool)
-    return int(distances[cell][food].min()) if food.any() else 0
 
 
 def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> dict[str, Any]:

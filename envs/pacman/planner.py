@@ -223,10 +223,15 @@ class Planner:
 
     def food_distance(self, state: GameState) -> int:
         """Moves from Pac-Man to the nearest food, 0 when none is left."""
-        if state.food_left == 0:
-            return 0
-        food = np.frombuffer(state.food, dtype=np.uint8).astype(bool)
-        return int(self.distances[state.pacman][food].min())
+        return food_distance(self.distances, state, state.pacman)
+
+
+def food_distance(distances: np.ndarray, state: GameState, cell: int) -> int:
+    """Moves from `cell` to the nearest food of `state` (maze_distances), 0 when none is left."""
+    if state.food_left == 0:
+        return 0
+    food = np.frombuffer(state.food, dtype=np.uint8).astype(bool)
+    return int(distances[cell][food].min())
 
 
 def _copy_ghosts(state: GameState) -> GameState:
