@@ -81,6 +81,12 @@ class DQNConfig:
     munchausen_alpha: float = 0.9
     # Munchausen lower clip l0 of τ·log π (keeps the bonus finite for near-zero probabilities).
     munchausen_clip: float = -1.0
+    # Greedy acting (evaluations, scripts/watch.py, best checkpoints) uses an exponential moving
+    # average of the online weights, blended in by this much after every update (0: the online
+    # weights themselves). ε-greedy acting and the TD target always use the online network.
+    # Each update changes the greedy action in many states at once (policy churn); the average
+    # keeps what the last ~1/greedy_ema updates agree on.
+    greedy_ema: float = 0.0
     # Dueling head: Q = V + A - mean(A) from one shared hidden layer.
     dueling: bool = False
     # n of n-step returns (1 = the one-step TD target).
@@ -136,6 +142,7 @@ class DQNConfig:
         need(0.0 <= self.gamma <= 1.0, "gamma", "in [0, 1]")
         need(self.reward_scale > 0, "reward_scale", "> 0")
         need(0.0 < self.tau <= 1.0, "tau", "in (0, 1]")
+        need(0.0 <= self.greedy_ema < 1.0, "greedy_ema", "in [0, 1) (0: no average)")
         need(self.huber_delta > 0, "huber_delta", "> 0 (δ = 0 makes the loss 0: nothing learns)")
         need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm",
              "> 0, or none for no clipping")
@@ -284,6 +291,11 @@ class DQNAgent:
         self.q_net = build_q_network(observation_space, self.n_actions, config, self.rng)
         self.target_net = nets.build(self.q_net.config())
         self.q_net.copy_to(self.target_net)
+        # The network greedy acting uses: the online one, or its moving average (greedy_ema).
+        self.greedy_net = self.q_net
+        if config.greedy_ema > 0:
+            self.greedy_net = nets.build(self.q_net.config())
+            self.q_net.copy_to(self.greedy_net)
         # One contiguous buffer of weights (and one of gradients), which the optimizer updates
         # with a few whole-buffer operations instead of a few per parameter array.
         self.q_net.pack_params()
@@ -311,8 +323,9 @@ class DQNAgent:
     # -- acting: exactly the tabular agent's ε-greedy over a network's Q-values --
 
     def q_values(self, obs) -> np.ndarray:
-        """Q(obs, ·) of the online network, shape (n_actions,)."""
-        return self.q_net.forward(np.asarray(obs)[None])[0]
+        """Q(obs, ·) that greedy acting reads, shape (n_actions,): the online network's, or
+        their moving average's with greedy_ema."""
+        return self.greedy_net.forward(np.asarray(obs)[None])[0]
 
     @property
     def uses_action_masks(self) -> bool:
@@ -336,13 +349,14 @@ class DQNAgent:
     def act(self, obs, greedy: bool = False, mask=None) -> int:
         """ε-greedy action for training, or the greedy one (random ties) when `greedy`; with
         action masks (config.action_mask), among the actions `mask` marks legal."""
-        return self._choose(self.q_values(obs), greedy, self._legal(mask),
+        net = self.greedy_net if greedy else self.q_net
+        return self._choose(net.forward(np.asarray(obs)[None])[0], greedy, self._legal(mask),
                             self.config.epsilon(self.steps))
 
     def act_batch(self, obs_batch, masks=None, greedy: bool = False) -> list[int]:
         """ε-greedy (or greedy) actions for several environments' observations, from one
         forward pass."""
-        q_values = self.q_net.forward(np.asarray(obs_batch))
+        q_values = (self.greedy_net if greedy else self.q_net).forward(np.asarray(obs_batch))
         epsilon = self.config.epsilon(self.steps)
         masks = [None] * len(q_values) if masks is None else masks
         return [self._choose(row, greedy, self._legal(mask), epsilon)
@@ -431,6 +445,8 @@ class DQNAgent:
         self.optimizer.update(self.params, self.grads)
         self.updates += 1
         self._check_finite(loss)
+        if self.greedy_net is not self.q_net:
+            nets.polyak_update(self.greedy_net, self.q_net, config.greedy_ema)
         if config.prioritized:
             self.buffer.update_priorities(batch.indices, td_error)
 
@@ -501,6 +517,8 @@ class DQNAgent:
         arrays.update({f"q/{k}": v for k, v in self.q_net.state_dict().items()})
         arrays.update({f"target/{k}": v for k, v in self.target_net.state_dict().items()})
         arrays.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
+        if self.greedy_net is not self.q_net:
+            arrays.update({f"greedy/{k}": v for k, v in self.greedy_net.state_dict().items()})
         meta: dict[str, Any] = {
             "network": self.q_net.config(),
             "steps": self.steps,
@@ -514,12 +532,13 @@ class DQNAgent:
         return arrays, meta
 
     def acting_state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
-        """What acting needs, for a best checkpoint (rl.checkpoint): the online Q-network.
+        """What greedy acting needs, for a best checkpoint (rl.checkpoint): the online
+        Q-network, or with greedy_ema its moving average (stored as the Q-network).
 
         No target network, optimizer, rng or replay buffer, and unlike `state_dict` it stores
         no held steps: taken in the middle of episodes, it leaves training as it was.
         """
-        arrays = {f"q/{k}": v for k, v in self.q_net.state_dict().items()}
+        arrays = {f"q/{k}": v for k, v in self.greedy_net.state_dict().items()}
         meta = {"network": self.q_net.config(), "steps": self.steps, "updates": self.updates,
                 "acting_only": True}
         return arrays, meta
@@ -542,10 +561,14 @@ class DQNAgent:
             # The online network alone: the target starts as its copy (as after a hard sync);
             # optimizer, rng and buffer stay as built.
             self.q_net.copy_to(self.target_net)
+            if self.greedy_net is not self.q_net:
+                self.q_net.copy_to(self.greedy_net)
             self.steps, self.updates = int(meta["steps"]), int(meta["updates"])
             return
         self.target_net.load_state_dict(part("target/"))
         self.optimizer.load_state_dict(part("optim/"))
+        if self.greedy_net is not self.q_net:
+            self.greedy_net.load_state_dict(part("greedy/"))
         self.steps, self.updates = int(meta["steps"]), int(meta["updates"])
         set_rng_state(self.rng, meta["rng_state"])
         if meta.get("buffer") is not None:

@@ -265,6 +265,30 @@ def test_polyak_target_update():
                          err_msg=name)
 
 
+def test_greedy_acting_reads_the_moving_average_of_the_online_weights():
+    agent = linear_agent(greedy_ema=0.5)
+    agent.config.learning_rate = schedules.constant(0.1)
+    agent.config.epsilon = schedules.constant(0.0)  # ε-greedy acting is then greedy too
+    zero_b = np.zeros(2, np.float32)
+    agent.greedy_net.load_state_dict({"head.W": np.array([[0.0, 1.0], [0.0, 0.0]], np.float32),
+                                      "head.b": zero_b})
+    # Online Q(s) = [2.5, 0] prefers action 0; the average's Q(s) = [0, 1] prefers action 1.
+    assert agent.act(S) == 0 and agent.act(S, greedy=True) == 1
+    assert agent.act_batch([S, S]) == [0, 0] and agent.act_batch([S, S], greedy=True) == [1, 1]
+    np.testing.assert_array_equal(agent.q_values(S), [0.0, 1.0])
+
+    average_before = agent.greedy_net.state_dict()
+    agent.buffer.add(S, 0, 1.0, S_NEXT, False, False)
+    agent.update()
+    online = agent.q_net.state_dict()
+    assert online["head.W"][0, 0] != 2.5  # the online net moved ...
+    for name, value in agent.greedy_net.state_dict().items():  # ... and the average followed
+        assert_close_f32(value, 0.5 * average_before[name] + 0.5 * online[name], 2,
+                         np.abs(average_before[name]) + np.abs(online[name]), err_msg=name)
+    with pytest.raises(ValueError, match="--greedy-ema"):
+        DQNConfig(greedy_ema=1.0)
+
+
 # --- networks ---
 
 

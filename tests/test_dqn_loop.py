@@ -38,20 +38,20 @@ def loop_config(**overrides):
     return LoopConfig(**settings)
 
 
-@pytest.mark.parametrize("prioritized", [False, True])
-def test_killed_run_resumes_to_the_same_parameters(tmp_path, prioritized):
-    straight = make_agent(seed=1, prioritized=prioritized)
+@pytest.mark.parametrize("settings", [{}, {"prioritized": True}, {"greedy_ema": 0.05}])
+def test_killed_run_resumes_to_the_same_parameters(tmp_path, settings):
+    straight = make_agent(seed=1, **settings)
     train(gym.make("CartPole-v1"), straight, loop_config(), tmp_path / "straight",
           eval_env=gym.make("CartPole-v1"))
 
-    killed = make_agent(seed=1, crash_at=420, prioritized=prioritized)
+    killed = make_agent(seed=1, crash_at=420, **settings)
     with pytest.raises(KeyboardInterrupt):
         train(gym.make("CartPole-v1"), killed, loop_config(), tmp_path / "killed",
               eval_env=gym.make("CartPole-v1"))
     _, meta = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
     assert 300 <= meta["loop"]["step"] < 420  # resumes from an earlier checkpoint
 
-    resumed = make_agent(seed=999, prioritized=prioritized)  # a fresh process
+    resumed = make_agent(seed=999, **settings)  # a fresh process
     train(gym.make("CartPole-v1"), resumed, loop_config(resume=True), tmp_path / "killed",
           eval_env=gym.make("CartPole-v1"))
     assert resumed.steps == straight.steps == 600
@@ -60,6 +60,8 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, prioritized):
         np.testing.assert_array_equal(resumed.q_net.state_dict()[name], value)
     for name, value in straight.target_net.state_dict().items():
         np.testing.assert_array_equal(resumed.target_net.state_dict()[name], value)
+    for name, value in straight.greedy_net.state_dict().items():
+        np.testing.assert_array_equal(resumed.greedy_net.state_dict()[name], value)
 
 
 def test_several_envs_killed_and_resumed_end_with_the_same_parameters(tmp_path):
@@ -87,6 +89,20 @@ def test_several_envs_killed_and_resumed_end_with_the_same_parameters(tmp_path):
     assert meta["best"] == meta_killed["best"] and best.keys() == best_killed.keys()
     for name, value in best.items():
         np.testing.assert_array_equal(best_killed[name], value)
+
+
+def test_with_greedy_ema_the_best_checkpoint_holds_the_average(tmp_path):
+    agent = make_agent(seed=2, learning_starts=100, greedy_ema=0.05)
+    env = gym.make("CartPole-v1")
+    run_steps([env], agent, np.random.default_rng(0), LoopState(), 300)
+    obs = np.array([0.01, -0.2, 0.03, 0.1], dtype=np.float32)
+    assert not np.array_equal(agent.q_values(obs), agent.q_net.forward(obs[None])[0])
+    save_agent(tmp_path / "best.npz", agent, env, acting_only=True,
+               best={"step": 300, "return_mean": 9.0})
+    fresh = make_agent(seed=5, learning_starts=100, greedy_ema=0.05)
+    load_agent(tmp_path / "best.npz", fresh, env)
+    for net in (fresh.greedy_net, fresh.q_net, fresh.target_net):  # all start from the average
+        np.testing.assert_array_equal(net.forward(obs[None])[0], agent.q_values(obs))
 
 
 def test_several_envs_store_each_episode_as_one_trajectory():
