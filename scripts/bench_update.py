@@ -32,14 +32,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent  # this checkout's root
 
 
-def worker(env_id: str, transitions: int) -> None:
+def worker(env_id: str, transitions: int, settings: dict) -> None:
     """Build and fill an agent, then answer "N" lines on stdin with the ms of N updates."""
     import numpy as np
 
     import envs  # noqa: F401  (registers the PacGrid ids)
     from agents.registry import new_run
 
-    run = new_run("dqn", env_id, {"seed": 0})
+    run = new_run("dqn", env_id, {"seed": 0, **settings})
     env = run.make_env()
     agent = run.make_agent(env)
     rng = np.random.default_rng(0)
@@ -63,12 +63,12 @@ def worker(env_id: str, transitions: int) -> None:
         print(1e3 * wall / updates, 1e3 * cpu / updates, flush=True)
 
 
-def start_worker(tree: Path, env_id: str, transitions: int) -> subprocess.Popen:
+def start_worker(tree: Path, env_id: str, transitions: int, settings: str) -> subprocess.Popen:
     environ = {**os.environ, "PYTHONPATH": str(tree), "OPENBLAS_NUM_THREADS":
                os.environ.get("OPENBLAS_NUM_THREADS", "1")}
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--worker", env_id,
-         "--transitions", str(transitions)],
+         "--transitions", str(transitions), "--settings", settings],
         cwd=tree, env=environ, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     if process.stdout.readline().strip() != "ready":
         raise RuntimeError(f"the worker for {env_id} in {tree} failed to start")
@@ -84,7 +84,8 @@ def ask(process: subprocess.Popen, updates: int) -> tuple[float, float]:
 
 
 def measure(env_id: str, trees: dict[str, Path], args: argparse.Namespace) -> dict:
-    workers = {name: start_worker(tree, env_id, args.transitions) for name, tree in trees.items()}
+    workers = {name: start_worker(tree, env_id, args.transitions, args.settings)
+               for name, tree in trees.items()}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
     try:
         for round_ in range(args.rounds):
@@ -119,20 +120,34 @@ def main(argv: list[str] | None = None) -> int:
                         help="updates per turn (default: 20)")
     parser.add_argument("--transitions", type=int, default=3000,
                         help="random transitions in the replay buffer (default: 3000)")
+    parser.add_argument("--settings", default="{}", metavar="JSON",
+                        help='config fields over the preset, e.g. \'{"munchausen": true}\'')
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    try:
+        settings = json.loads(args.settings)
+    except json.JSONDecodeError as err:
+        parser.error(f"--settings is not JSON ({err}): {args.settings!r}")
+    if not isinstance(settings, dict):
+        parser.error(f"--settings must be a JSON object of config fields, got {args.settings!r}")
     if args.worker is not None:
-        worker(args.worker, args.transitions)
+        worker(args.worker, args.transitions, settings)
         return 0
     if min(args.rounds, args.updates, args.transitions) < 1:
         parser.error("--rounds, --updates and --transitions must be positive")
+    from agents.registry import new_run
+    for env_id in args.envs:  # a bad setting is an error here, not a worker that fails to start
+        try:
+            new_run("dqn", env_id, {"seed": 0, **settings})
+        except (ValueError, TypeError) as err:
+            parser.error(f"--settings for {env_id}: {err}")
     trees = {"this": HERE}
     if args.against is not None:
         trees["against"] = args.against.resolve()
     result = {"benchmark": "dqn_update", "this": str(HERE),
               "against": None if args.against is None else str(trees["against"]),
               "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
-              "rounds": args.rounds, "updates_per_round": args.updates}
+              "rounds": args.rounds, "updates_per_round": args.updates, "settings": settings}
     for env_id in args.envs:
         result[env_id] = measure(env_id, trees, args)
     print(json.dumps(result))

@@ -81,9 +81,10 @@ def test_update_benchmark_times_two_checkouts_side_by_side(capsys):
     # This checkout against itself: two worker processes taking turns.
     here = str(Path(bench_update.__file__).resolve().parent.parent)
     assert bench_update.main(["--envs", "PacGrid/Tiny-v1", "--against", here, "--rounds", "2",
-                              "--updates", "1", "--transitions", "100"]) == 0
+                              "--updates", "1", "--transitions", "100",
+                              "--settings", '{"munchausen": true}']) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1
+    assert len(out) == 1 and json.loads(out[0])["settings"] == {"munchausen": True}
     entry = json.loads(out[0])["PacGrid/Tiny-v1"]
     assert entry["this_update_ms"] > 0 and entry["against_update_cpu_ms"] > 0
     assert entry["ratio"] > 0 and len(entry["ratio_cpu_range"]) == 2
