@@ -159,9 +159,14 @@ class Run:
     def load_agent(self, env: gym.Env, kind: str = "last") -> tuple[Agent, dict]:
         """The trained agent of the run's `kind` ("last" or "best") checkpoint, and its metadata.
 
-        Refuses a checkpoint of another environment (id, kwargs, spaces) or config.
+        A folder that holds a best checkpoint but no last one (a model shipped for watching,
+        such as examples/pacman-small-v1) gives its best for "last". Refuses a checkpoint of
+        another environment (id, kwargs, spaces) or config.
         """
         path = run_folder.checkpoint_path(self.run_dir, kind)
+        best = run_folder.checkpoint_path(self.run_dir, "best")
+        if kind == "last" and not path.is_file() and best.is_file():
+            path = best
         if not path.is_file() and kind == "best":
             raise FileNotFoundError(
                 f"{self.run_dir} has no {path.name}: training writes it after its first greedy "

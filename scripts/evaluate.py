@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         "run_dir": str(run.run_dir),
         "algo": run.algo_name,
         "env_id": run.env_id,
-        "checkpoint": args.checkpoint,
+        # A folder with only best.npz (a shipped model) gives it for "last".
+        "checkpoint": "best" if meta.get("best") and not meta.get("loop") else args.checkpoint,
         "checkpoint_step": (meta.get("loop") or meta.get("best") or {}).get("step"),
         "seed": seed,
         **result,

@@ -165,6 +165,11 @@ def test_bad_resume_folders_are_argparse_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_script.main(["--resume", str(run_dir)])
     assert "has no checkpoint.npz" in capsys.readouterr().err
+    # A folder with a best checkpoint alone (a shipped model) is evaluated from it ...
+    assert evaluate_script.main([str(run_dir), "--episodes", "2"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["checkpoint"] == "best" and line["checkpoint_step"] == 200
+    (run_dir / "best.npz").unlink()  # ... and without either there is nothing to evaluate
     with pytest.raises(SystemExit):
         evaluate_script.main([str(run_dir)])
     assert "has no checkpoint.npz" in capsys.readouterr().err
