@@ -160,7 +160,7 @@ class Run:
         """The trained agent of the run's `kind` ("last" or "best") checkpoint, and its metadata.
 
         A folder that holds a best checkpoint but no last one (a model shipped for watching,
-        such as examples/pacman-small-v1) gives its best for "last". Refuses a checkpoint of
+        a folder of config.json and best.npz) gives its best for "last". Refuses a checkpoint of
         another environment (id, kwargs, spaces) or config.
         """
         path = run_folder.checkpoint_path(self.run_dir, kind)
