@@ -123,6 +123,10 @@ class DQNConfig:
     )
     # Stack this many last observations (Gymnasium's FrameStackObservation; 1 = off).
     frame_stack: int = 1
+    # PacGrid only, training environments only: potential-based shaping (envs.pacman.shaping)
+    # that pays this many points per move toward the nearest food, at once rather than when the
+    # food is reached. The best policy is unchanged; evaluations use the game's own reward.
+    food_shaping: float = 0.0
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
     save_buffer: bool = True
 
@@ -149,6 +153,7 @@ class DQNConfig:
         need(self.priority_alpha >= 0, "priority_alpha", ">= 0")
         need(self.munchausen_tau > 0, "munchausen_tau", "> 0")
         need(self.munchausen_clip < 0, "munchausen_clip", "< 0")
+        need(0.0 <= self.food_shaping < math.inf, "food_shaping", ">= 0 points a move (0: off)")
         for name in ("hidden", "conv_channels", "conv_strides"):
             need(all(size >= 1 for size in getattr(self, name)), name, "a list of sizes >= 1")
         need(len(self.conv_strides) == len(self.conv_channels), "conv_strides",
@@ -170,8 +175,13 @@ def soft_max_value(q: np.ndarray, tau: float, mask: np.ndarray | None = None) ->
     return top + tau * np.log(np.exp((q - top[:, None]) / tau).sum(axis=1))
 
 
-def wrap_env(env: gym.Env, config: DQNConfig) -> gym.Env:
-    """Apply the environment-side options of the config (frame stacking) to a made env."""
+def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env:
+    """Apply the environment-side options of the config to a made env: frame stacking, and on
+    the environments the agent trains in (`training`), food shaping."""
+    if training and config.food_shaping > 0:
+        from envs.pacman.shaping import FoodShaping  # PacGrid only
+
+        env = FoodShaping(env, config.food_shaping, config.gamma)
     if config.frame_stack > 1:
         env = gym.wrappers.FrameStackObservation(env, config.frame_stack)
     return env

@@ -59,8 +59,9 @@ class Algo:
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Config fields decided by the algorithm's name, not by flags (e.g. method="sarsa").
     fixed: dict[str, Any] = field(default_factory=dict)
-    # Wrappers the agent needs around a made env (e.g. frame stacking): wrap_env(env, config).
-    wrap_env: Callable[[gym.Env, Any], gym.Env] | None = None
+    # Wrappers the agent needs around a made env (e.g. frame stacking):
+    # wrap_env(env, config, training), training=True for the envs it learns in.
+    wrap_env: Callable[[gym.Env, Any, bool], gym.Env] | None = None
 
 
 def _tabular(method: str) -> Algo:
@@ -107,8 +108,9 @@ def preset_key(env_id: str) -> str:
 
 
 def make_env(env_id: str, env_kwargs: Mapping[str, Any], algo: Algo, config: Any,
-             render_mode: str | None = None) -> gym.Env:
-    """gym.make the environment (plus the algorithm's wrappers); bad ids raise UsageError."""
+             render_mode: str | None = None, training: bool = False) -> gym.Env:
+    """gym.make the environment (plus the algorithm's wrappers, `training` for an env the agent
+    learns in rather than one it is evaluated or watched in); bad ids raise UsageError."""
     kwargs = dict(env_kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
@@ -122,7 +124,13 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any], algo: Algo, config: Any
         ) from None
     except (TypeError, ValueError, FileNotFoundError) as err:  # e.g. a bad layout file
         raise UsageError(f"environment {env_id!r} rejected its arguments {kwargs}: {err}") from None
-    return algo.wrap_env(env, config) if algo.wrap_env is not None else env
+    if algo.wrap_env is None:
+        return env
+    try:
+        return algo.wrap_env(env, config, training)
+    except ValueError as err:  # e.g. food shaping asked of an env that is not PacGrid
+        env.close()
+        raise UsageError(f"environment {env_id!r}: {err}") from None
 
 
 @dataclass
@@ -148,9 +156,9 @@ class Run:
     def seed(self) -> int:
         return self.config.seed
 
-    def make_env(self, render_mode: str | None = None) -> gym.Env:
+    def make_env(self, render_mode: str | None = None, training: bool = False) -> gym.Env:
         return make_env(self.env_id, self.config.env_kwargs, self.algo, self.agent_config,
-                        render_mode)
+                        render_mode, training)
 
     def make_agent(self, env: gym.Env) -> Agent:
         """A fresh, untrained agent for this run's config."""
@@ -372,7 +380,7 @@ def train_run(run: Run, resume: bool = False) -> History:
     """
     if not resume:
         run_folder.check_fresh(run.run_dir)  # before config.json could overwrite another run's
-    envs = [run.make_env() for _ in range(run.loop_config.num_envs)]
+    envs = [run.make_env(training=True) for _ in range(run.loop_config.num_envs)]
     eval_envs = [run.make_env()]
     try:
         try:

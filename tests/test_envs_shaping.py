@@ -1,0 +1,74 @@
+"""Food shaping (envs.pacman.shaping): potential-based, so it adds up to the same for any play."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs  # noqa: F401 (registers PacGrid/*)
+from agents.dqn import DQNConfig
+from agents.registry import UsageError, new_run
+from envs.pacman.planner import food_distance, maze_distances
+from envs.pacman.shaping import FoodShaping
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_discounted_shaping_of_a_game_is_minus_the_start_potential(gamma):
+    """Σ γᵗ·(γ·Φ(sₜ₊₁) − Φ(sₜ)) telescopes to −Φ(s₀) when Φ = 0 at the end: the same for
+    every way of playing, which is why the best policy stays the best."""
+    env = FoodShaping(gym.make("PacGrid/Small-v1", max_episode_steps=10_000), 5.0, gamma)
+    distances = maze_distances(env.unwrapped.maze)
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        _, info = env.reset(seed=seed)
+        state = env.unwrapped.state
+        start = 5.0 * food_distance(distances, state, state.pacman)
+        total, discount, terminated, steps = 0.0, 1.0, False, 0
+        while not terminated:
+            legal = np.flatnonzero(info["action_mask"])
+            _, _, terminated, truncated, info = env.step(int(rng.choice(legal)))
+            total += discount * info["shaping"]
+            discount *= gamma
+            steps += 1
+            assert not truncated
+        assert start > 0 and steps > 1
+        assert total == pytest.approx(start, rel=1e-9)
+
+
+def test_a_move_toward_the_nearest_food_pays_and_the_score_is_the_games():
+    plain = gym.make("PacGrid/Small-v1")
+    shaped = FoodShaping(gym.make("PacGrid/Small-v1"), 5.0, 0.95)
+    maze = shaped.unwrapped.maze
+    distances = maze_distances(maze)
+    plain.reset(seed=1)
+    shaped.reset(seed=1)
+    for _ in range(5):  # same seed, same moves: the games stay identical
+        state = shaped.unwrapped.state
+        before = food_distance(distances, state, state.pacman)
+        # The walker's move: one cell closer to the nearest food.
+        action = min(range(1, 5), key=lambda a: food_distance(distances, state,
+                                                               maze.next_cell[state.pacman][a]))
+        _, reward, terminated, _, info = shaped.step(action)
+        _, plain_reward, _, _, plain_info = plain.step(action)
+        assert info["score"] == plain_info["score"]
+        assert reward == pytest.approx(plain_reward + info["shaping"])
+        if terminated:
+            break
+        after = food_distance(distances, shaped.unwrapped.state, shaped.unwrapped.state.pacman)
+        assert info["shaping"] == pytest.approx(0.95 * -5.0 * after + 5.0 * before)
+        if after == before - 1:
+            assert info["shaping"] > 4.0
+
+
+def test_only_the_training_envs_of_a_run_are_shaped(tmp_path):
+    run = new_run("dqn", "PacGrid/Tiny-v1", {"food_shaping": 2.0}, run_dir=tmp_path / "run")
+    training, evaluation = run.make_env(training=True), run.make_env()
+    assert isinstance(training, FoodShaping) and training.gamma == run.agent_config.gamma
+    assert not isinstance(evaluation, FoodShaping)
+    assert not isinstance(new_run("dqn", "PacGrid/Tiny-v1").make_env(training=True), FoodShaping)
+
+
+def test_shaping_a_non_pacgrid_env_or_a_negative_weight_is_refused():
+    with pytest.raises(UsageError, match=r"needs a PacGrid environment.*--food-shaping 0"):
+        new_run("dqn", "CartPole-v1", {"food_shaping": 1.0}).make_env(training=True)
+    with pytest.raises(ValueError, match="--food-shaping must be >= 0"):
+        DQNConfig(food_shaping=-1.0)
