@@ -35,6 +35,7 @@ from rl.prioritized import PrioritizedReplayBuffer
 from rl.replay import ReplayBuffer
 from rl.schedules import Schedule
 from rl.seeding import rng_state, set_rng_state
+from rl.shaping import PotentialShaping
 
 # With several environments, an episode's steps wait until its end to be stored (observe);
 # a longer episode is stored in parts of this many steps.
@@ -123,9 +124,10 @@ class DQNConfig:
     )
     # Stack this many last observations (Gymnasium's FrameStackObservation; 1 = off).
     frame_stack: int = 1
-    # PacGrid only, training environments only: potential-based shaping (envs.pacman.shaping)
-    # that pays this many points per move toward the nearest food, at once rather than when the
-    # food is reached. The best policy is unchanged; evaluations use the game's own reward.
+    # PacGrid only, training environments only: potential-based shaping (rl.shaping) with
+    # Φ = −food_shaping × moves to the nearest food, which pays about this many points per move
+    # toward food at once rather than when it is reached. The best policy is unchanged;
+    # evaluations use the game's own reward.
     food_shaping: float = 0.0
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
     save_buffer: bool = True
@@ -179,9 +181,13 @@ def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env
     """Apply the environment-side options of the config to a made env: frame stacking, and on
     the environments the agent trains in (`training`), food shaping."""
     if training and config.food_shaping > 0:
-        from envs.pacman.shaping import FoodShaping  # PacGrid only
-
-        env = FoodShaping(env, config.food_shaping, config.gamma)
+        game = env.unwrapped
+        if not callable(getattr(game, "food_distance", None)):
+            raise ValueError(f"food shaping needs an env whose food_distance() counts the moves "
+                             f"to the nearest food (PacGrid), not {type(game).__name__}: use "
+                             "--food-shaping 0 for other envs")
+        weight = config.food_shaping
+        env = PotentialShaping(env, lambda game: -weight * game.food_distance(), config.gamma)
     if config.frame_stack > 1:
         env = gym.wrappers.FrameStackObservation(env, config.frame_stack)
     return env

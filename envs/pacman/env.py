@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.pacman import game
+from envs.pacman import game, planner
 from envs.pacman.game import NUM_ACTIONS, Action, GameState, GhostPolicy, Maze
 from envs.pacman.ghosts import get_ghost_policy
 from envs.pacman.layout import Layout, available_layouts, load_layout
@@ -150,6 +150,7 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         self._cells = self._grid.reshape(-1, 6)  # a view: row `cell` holds that cell's channels
 
         self._state: GameState | None = None
+        self._distances: np.ndarray | None = None  # maze distances, for food_distance()
         self._renderer = None
         self._window = None
 
@@ -217,6 +218,12 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         if self._state is None:
             raise RuntimeError("no game yet: call reset() first")
         return self._state
+
+    def food_distance(self) -> int:
+        """Moves from Pac-Man to the nearest food along the maze (0 when none is left)."""
+        if self._distances is None:  # all pairs of cells, once per env (147 x 147 on Small)
+            self._distances = planner.maze_distances(self.maze)
+        return planner.food_distance(self._distances, self.state, self.state.pacman)
 
     def _check_action(self, action: Any) -> int:
         try:

@@ -1,4 +1,4 @@
-"""Food shaping (envs.pacman.shaping): potential-based, so it adds up to the same for any play."""
+"""Potential-based shaping (rl.shaping) and the DQN's food shaping on PacGrid built on it."""
 
 import gymnasium as gym
 import numpy as np
@@ -8,14 +8,15 @@ import envs  # noqa: F401 (registers PacGrid/*)
 from agents.dqn import DQNConfig
 from agents.registry import UsageError, new_run
 from envs.pacman.planner import food_distance, maze_distances
-from envs.pacman.shaping import FoodShaping
+from rl.shaping import PotentialShaping
 
 
 @pytest.mark.parametrize("gamma", [1.0, 0.9])
 def test_discounted_shaping_of_a_game_is_minus_the_start_potential(gamma):
     """Σ γᵗ·(γ·Φ(sₜ₊₁) − Φ(sₜ)) telescopes to −Φ(s₀) when Φ = 0 at the end: the same for
     every way of playing, which is why the best policy stays the best."""
-    env = FoodShaping(gym.make("PacGrid/Small-v1", max_episode_steps=10_000), 5.0, gamma)
+    env = PotentialShaping(gym.make("PacGrid/Small-v1", max_episode_steps=10_000),
+                           lambda game: -5.0 * game.food_distance(), gamma)
     distances = maze_distances(env.unwrapped.maze)
     rng = np.random.default_rng(0)
     for seed in range(3):
@@ -36,7 +37,8 @@ def test_discounted_shaping_of_a_game_is_minus_the_start_potential(gamma):
 
 def test_a_move_toward_the_nearest_food_pays_and_the_score_is_the_games():
     plain = gym.make("PacGrid/Small-v1")
-    shaped = FoodShaping(gym.make("PacGrid/Small-v1"), 5.0, 0.95)
+    shaped = PotentialShaping(gym.make("PacGrid/Small-v1"),
+                              lambda game: -5.0 * game.food_distance(), 0.95)
     maze = shaped.unwrapped.maze
     distances = maze_distances(maze)
     plain.reset(seed=1)
@@ -62,13 +64,25 @@ def test_a_move_toward_the_nearest_food_pays_and_the_score_is_the_games():
 def test_only_the_training_envs_of_a_run_are_shaped(tmp_path):
     run = new_run("dqn", "PacGrid/Tiny-v1", {"food_shaping": 2.0}, run_dir=tmp_path / "run")
     training, evaluation = run.make_env(training=True), run.make_env()
-    assert isinstance(training, FoodShaping) and training.gamma == run.agent_config.gamma
-    assert not isinstance(evaluation, FoodShaping)
-    assert not isinstance(new_run("dqn", "PacGrid/Tiny-v1").make_env(training=True), FoodShaping)
+    assert isinstance(training, PotentialShaping) and training.gamma == run.agent_config.gamma
+    training.reset(seed=0)
+    assert training.potential(training.unwrapped) == -2.0 * training.unwrapped.food_distance()
+    assert not isinstance(evaluation, PotentialShaping)
+    plain = new_run("dqn", "PacGrid/Tiny-v1").make_env(training=True)
+    assert not isinstance(plain, PotentialShaping)
+
+
+def test_maze_distance_to_the_nearest_food():
+    env = gym.make("PacGrid/Tiny-v1")
+    env.reset(seed=0)
+    game = env.unwrapped
+    distances = maze_distances(game.maze)
+    food = np.flatnonzero(np.frombuffer(game.state.food, dtype=np.uint8))
+    assert game.food_distance() == min(distances[game.state.pacman][cell] for cell in food) >= 1
 
 
 def test_shaping_a_non_pacgrid_env_or_a_negative_weight_is_refused():
-    with pytest.raises(UsageError, match=r"needs a PacGrid environment.*--food-shaping 0"):
+    with pytest.raises(UsageError, match=r"food_distance\(\) .*CartPoleEnv.*--food-shaping 0"):
         new_run("dqn", "CartPole-v1", {"food_shaping": 1.0}).make_env(training=True)
     with pytest.raises(ValueError, match="--food-shaping must be >= 0"):
         DQNConfig(food_shaping=-1.0)
