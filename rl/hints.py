@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"  # rl/ lies beside scripts/
+EXAMPLES = SCRIPTS.parent / "examples"
 
 
-def _short(path: str | Path) -> str:
+def short_path(path: str | Path) -> str:
     """`path` relative to the current folder when it lies below it, else absolute."""
     path = Path(os.path.abspath(path))  # abspath, not resolve: keep a venv's python link
     try:
@@ -26,7 +27,7 @@ def _short(path: str | Path) -> str:
 
 def command(script: str, *args: str | Path) -> str:
     """The shell command that runs scripts/`script` with `args` using this interpreter."""
-    python = _short(sys.executable)
+    python = short_path(sys.executable)
     if os.sep not in python:  # "python" alone would be looked up on PATH
         python = os.path.join(".", python)
-    return shlex.join([python, _short(SCRIPTS / script), *map(str, args)])
+    return shlex.join([python, short_path(SCRIPTS / script), *map(str, args)])

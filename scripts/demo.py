@@ -8,7 +8,8 @@ scripts/train.py does, evaluates the greedy agent as scripts/evaluate.py does ("
 games, mean score 413"; the numbers go to evaluation.json for machines, and to stdout with
 --json), then writes the learning curve (learning_curve.png) and a GIF of the trained agent
 playing (play.gif) into the run folder, and prints where everything is and the commands to watch
-it.
+it, and to watch the agent shipped in examples/pacman-medium (trained for 2 hours on a bigger
+maze).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from rl import run as run_folder
 from rl.evaluate import EVALUATE_STREAM, WATCH_STREAM, evaluate, play_episodes, write_gif
 from rl.loop import NonFiniteMetricError
 from rl.seeding import make_rng
+
+SHIPPED_MODEL = hints.EXAMPLES / "pacman-medium"  # config.json and best.npz of a trained run
 
 EVALUATION_NAME = "evaluation.json"  # the final evaluation's numbers, in the run folder
 
@@ -135,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     if run_by_make(run_dir):
         print("  the same from make: make watch")
         print('  with its Q-values from make: make watch ARGS="--show-q --fps 4"')
+    if SHIPPED_MODEL.is_dir():  # a bigger maze's agent, trained for 2 hours, without training
+        model = hints.short_path(SHIPPED_MODEL)
+        print(f"  a DQN trained on the Medium maze ({model}/README.md): "
+              f"{hints.command('watch.py', model)}")
     if config.json:
         print(json.dumps(numbers))
     return 0

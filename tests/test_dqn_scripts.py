@@ -13,6 +13,7 @@ import pytest
 from agents import dqn, dqn_presets
 from rl import schedules
 from scripts import bench_dqn, bench_update, demo, train
+from scripts import evaluate as evaluate_script
 
 from tolerance import assert_close_f32, forward_reduction_length
 
@@ -152,12 +153,29 @@ def test_demo_writes_curve_and_gif_and_its_hints_work_as_printed(tmp_path, capsy
     assert numbers["evaluation"]["episodes"] == 2 and numbers["training"]["steps"] == 400
     assert json.loads(out.strip().splitlines()[-1]) == numbers  # --json: the same object
     hints = [line.split(": ", 1)[1] for line in out.splitlines() if "scripts/" in line]
-    assert len(hints) == 2 and all("watch.py" in hint for hint in hints)
+    assert len(hints) == 3 and all("watch.py" in hint for hint in hints)
+    assert hints[2].endswith("examples/pacman-medium")  # the shipped agent, watched as printed
     for hint in hints:  # run as printed, in the folder where it was printed (headless: a GIF)
-        done = subprocess.run(shlex.split(hint), capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
+        short = (["--max-episode-steps", "20", "--gif", str(tmp_path / "medium.gif")]
+                 if "pacman-medium" in hint else [])
+        done = subprocess.run([*shlex.split(hint), *short], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
         assert done.returncode == 0, done.stderr
-        assert "wrote" in done.stdout and "watch.gif" in done.stdout
+        assert "wrote" in done.stdout and ("medium.gif" if short else "watch.gif") in done.stdout
+
+
+@pytest.mark.slow  # 20 games of up to 1,000 moves
+def test_the_shipped_medium_agent_loads_without_pickle_and_wins(capsys):
+    """examples/pacman-medium: config.json and best.npz only, as a user downloads them."""
+    folder = Path(__file__).resolve().parent.parent / "examples" / "pacman-medium"
+    shipped = {path.name for path in folder.iterdir()}
+    assert {"README.md", "best.npz", "config.json"} <= shipped
+    assert "checkpoint.npz" not in shipped  # 140 MB with its replay buffer
+    assert (folder / "best.npz").stat().st_size <= 5 * 2**20
+    assert evaluate_script.main([str(folder), "--episodes", "20"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["checkpoint"] == "best" and result["env_id"] == "PacGrid/Medium-v1"
+    assert result["win_rate"] >= 0.35  # 0.61 on 100 held-out games; a random walk wins none
 
 
 def test_training_stops_once_an_evaluation_reaches_the_target(tmp_path, capsys):
