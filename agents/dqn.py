@@ -126,8 +126,8 @@ class DQNConfig:
     frame_stack: int = 1
     # PacGrid only, training environments only: potential-based shaping (rl.shaping) with
     # Φ = −food_shaping × moves to the nearest food, which pays about this many points per move
-    # toward food at once rather than when it is reached. The best policy is unchanged;
-    # evaluations use the game's own reward.
+    # toward food at once rather than when it is reached. Wins are ranked as before (Φ = 0 at
+    # a win); a loss also costs Φ at the death. Evaluations use the game's own reward.
     food_shaping: float = 0.0
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
     save_buffer: bool = True
@@ -187,7 +187,10 @@ def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env
                              f"to the nearest food (PacGrid), not {type(game).__name__}: use "
                              "--food-shaping 0 for other envs")
         weight = config.food_shaping
-        env = PotentialShaping(env, lambda game: -weight * game.food_distance(), config.gamma)
+        # A won game ends with no food left, Φ = 0; a lost one keeps its Φ, else being caught
+        # far from food would give back weight × distance of the −500.
+        env = PotentialShaping(env, lambda game: -weight * game.food_distance(), config.gamma,
+                               zero_at_end=False)
     if config.frame_stack > 1:
         env = gym.wrappers.FrameStackObservation(env, config.frame_stack)
     return env

@@ -18,17 +18,22 @@ import gymnasium as gym
 
 
 class PotentialShaping(gym.Wrapper):
-    """Adds γ·Φ(s') − Φ(s) to the reward; Φ = potential(env.unwrapped), 0 after termination.
+    """Adds γ·Φ(s') − Φ(s) to the reward; Φ = potential(env.unwrapped), 0 after termination
+    (unless `zero_at_end` is False).
 
     info["shaping"] holds the term added; the rest of info is the env's.
     """
 
-    def __init__(self, env: gym.Env, potential: Callable[[Any], float], gamma: float):
+    def __init__(self, env: gym.Env, potential: Callable[[Any], float], gamma: float,
+                 zero_at_end: bool = True):
         super().__init__(env)
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"the shaping discount must be in [0, 1], got {gamma!r}")
         self.potential = potential
         self.gamma = float(gamma)
+        # False: a terminal state keeps its own potential, so an episode's terms add up to
+        # γᵀ·Φ(s_T) − Φ(s₀); the order of policies then holds among those that end alike.
+        self.zero_at_end = zero_at_end
         self._last = 0.0
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -38,7 +43,7 @@ class PotentialShaping(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        now = 0.0 if terminated else float(self.potential(self.env.unwrapped))
+        now = 0.0 if terminated and self.zero_at_end else float(self.potential(self.env.unwrapped))
         shaping = self.gamma * now - self._last
         self._last = now
         return obs, float(reward) + shaping, terminated, truncated, {**info, "shaping": shaping}

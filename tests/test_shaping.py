@@ -11,12 +11,14 @@ from envs.pacman.planner import food_distance, maze_distances
 from rl.shaping import PotentialShaping
 
 
+@pytest.mark.parametrize("zero_at_end", [True, False])
 @pytest.mark.parametrize("gamma", [1.0, 0.9])
-def test_discounted_shaping_of_a_game_is_minus_the_start_potential(gamma):
+def test_discounted_shaping_of_a_game_is_minus_the_start_potential(gamma, zero_at_end):
     """Σ γᵗ·(γ·Φ(sₜ₊₁) − Φ(sₜ)) telescopes to −Φ(s₀) when Φ = 0 at the end: the same for
-    every way of playing, which is why the best policy stays the best."""
+    every way of playing, which is why the best policy stays the best. With the end's own
+    potential kept, γᵀ·Φ(s_T) is added."""
     env = PotentialShaping(gym.make("PacGrid/Small-v1", max_episode_steps=10_000),
-                           lambda game: -5.0 * game.food_distance(), gamma)
+                           lambda game: -5.0 * game.food_distance(), gamma, zero_at_end)
     distances = maze_distances(env.unwrapped.maze)
     rng = np.random.default_rng(0)
     for seed in range(3):
@@ -32,7 +34,10 @@ def test_discounted_shaping_of_a_game_is_minus_the_start_potential(gamma):
             steps += 1
             assert not truncated
         assert start > 0 and steps > 1
-        assert total == pytest.approx(start, rel=1e-9)
+        end = 0.0 if zero_at_end else -5.0 * env.unwrapped.food_distance()
+        assert total == pytest.approx(start + discount * end, rel=1e-9)
+        if not zero_at_end and seed == 0:
+            assert end < 0  # a random walk dies with food left: the case that differs
 
 
 def test_a_move_toward_the_nearest_food_pays_and_the_score_is_the_games():
@@ -65,6 +70,7 @@ def test_only_the_training_envs_of_a_run_are_shaped(tmp_path):
     run = new_run("dqn", "PacGrid/Tiny-v1", {"food_shaping": 2.0}, run_dir=tmp_path / "run")
     training, evaluation = run.make_env(training=True), run.make_env()
     assert isinstance(training, PotentialShaping) and training.gamma == run.agent_config.gamma
+    assert not training.zero_at_end  # being caught keeps its distance to food
     training.reset(seed=0)
     assert training.potential(training.unwrapped) == -2.0 * training.unwrapped.food_distance()
     assert not isinstance(evaluation, PotentialShaping)
