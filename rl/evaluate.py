@@ -156,10 +156,10 @@ def write_gif(path: Path, frames: list[np.ndarray], fps: float,
 
     # One palette for every frame (that of the first, no dithering): a game's frames share their
     # few colours, and with equal palettes the GIF stores only what changed between frames.
-    first = Image.fromarray(np.asarray(frames[0], dtype=np.uint8)).quantize(
-        256, dither=Image.Dither.NONE)
-    images = [first] + [Image.fromarray(np.asarray(frame, dtype=np.uint8)).quantize(
-        palette=first, dither=Image.Dither.NONE) for frame in frames[1:]]
+    pictures = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
+    first = pictures[0].quantize(256, dither=Image.Dither.NONE)
+    images = [first] + [picture.quantize(palette=first, dither=Image.Dither.NONE)
+                        for picture in pictures[1:]]
     seconds = durations if durations is not None else [1 / fps] * len(images)
     if len(seconds) != len(images):
         raise ValueError(f"{len(images)} frames but {len(seconds)} durations")
