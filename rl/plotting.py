@@ -10,7 +10,7 @@ display.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -118,11 +118,15 @@ def learning_curves_figure(
     run_dirs: Sequence[str | Path],
     smooth_episodes: int = 20,
     title: str | None = None,
+    win_rate_references: Mapping[str, float] | None = None,
+    reference_label: str = "planner",
 ) -> Figure:
     """The figure `plot_learning_curves` saves: one row of panels per environment.
 
     Columns: training-episode returns (smoothed), greedy evaluation returns and, when any run
     logged it, the greedy win rate; a row whose runs lack a column leaves that panel empty.
+    `win_rate_references` maps an env id to a win rate drawn as a dashed line, labelled
+    `reference_label`, in that row's win-rate panel (e.g. what scripts/pacman_planner.py wins).
     Runs of different environments never share an axis (their returns are not comparable),
     and an algorithm keeps one colour in every panel and row.
     """
@@ -141,6 +145,11 @@ def learning_curves_figure(
     has_wins = _has(groups, "eval_win_rate")
     if not has_episodes and not has_eval:
         raise ValueError(f"nothing logged yet in {', '.join(map(str, run_dirs))}")
+    references = dict(win_rate_references or {})
+    unknown = sorted(set(references) - {env for _, env in groups})
+    if unknown:
+        raise ValueError(f"a win-rate reference names {', '.join(unknown)}, which none of the "
+                         f"runs trained on; give the runs' env ids (their config.json env_id)")
 
     envs = list(dict.fromkeys(env for _, env in groups))  # in the order the runs were given
     algos = list(dict.fromkeys(algo for algo, _ in groups))
@@ -179,6 +188,10 @@ def learning_curves_figure(
                 win_axis.set_title(f"{prefix}greedy evaluation (win rate)")
                 win_axis.set_ylabel("win rate")
                 win_axis.set_ylim(-0.02, 1.02)
+                if env in references:
+                    win_axis.axhline(references[env], color="0.3", linestyle="--",
+                                     label=f"{reference_label} ({references[env]:.2f})")
+                    win_axis.legend(fontsize="small", loc="lower right")
             else:
                 win_axis.set_axis_off()  # this environment has no win rate to show
     if title is None:
@@ -193,13 +206,16 @@ def plot_learning_curves(
     out_png: str | Path,
     smooth_episodes: int = 20,
     title: str | None = None,
+    win_rate_references: Mapping[str, float] | None = None,
+    reference_label: str = "planner",
 ) -> Path:
     """Write a PNG of training-episode returns (smoothed), greedy evaluation returns and, for
     the Pac-Man game, the greedy win rate; see `learning_curves_figure`.
 
     x is the environment step; runs with the same algo and env are averaged with a ± std band.
     """
-    figure = learning_curves_figure(run_dirs, smooth_episodes, title)
+    figure = learning_curves_figure(run_dirs, smooth_episodes, title, win_rate_references,
+                                    reference_label)
     out_png = Path(out_png)
     with atomic_write(out_png) as f:
         figure.savefig(f, format="png", dpi=110)

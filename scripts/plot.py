@@ -1,11 +1,13 @@
 """Plot learning curves of one or several runs into a PNG.
 
     python scripts/plot.py runs/CartPole-v1-dqn-* --out runs/cartpole_dqn.png
+    python scripts/plot.py runs/PacGrid-Small-v1-dqn-* --reference PacGrid/Small-v1=0.92
 
 Runs of the same algorithm on the same environment (several seeds) are drawn as their mean
 with a shaded ± std band; different algorithms get one curve each, in the same colour in every
 panel. Left: training-episode returns (moving average); right: greedy evaluation returns (and
-the win rate, for the Pac-Man game). Runs of different environments get one row each.
+the win rate, for the Pac-Man game, where --reference draws a yardstick such as the planner's
+win rate as a dashed line). Runs of different environments get one row each.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs/learning_curves.png for several)")
     parser.add_argument("--smooth", type=int, default=20,
                         help="episodes in the moving average of training returns (default: 20)")
+    parser.add_argument("--reference", action="append", default=[], metavar="ENV_ID=RATE",
+                        help="draw a dashed win-rate line for that environment's row, e.g. "
+                        "PacGrid/Small-v1=0.92 (what scripts/pacman_planner.py wins there); "
+                        "repeat for several environments")
+    parser.add_argument("--reference-label", default="planner",
+                        help="legend label of the --reference lines (default: planner)")
     parser.add_argument("--title", default=None,
                         help="figure title (default: the env id, or how many runs for several)")
     return parser
@@ -44,13 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smooth < 1:
         parser.error(f"--smooth must be >= 1, got {args.smooth}")
+    references = {}
+    for text in args.reference:
+        env_id, sep, rate = text.rpartition("=")
+        try:
+            value = float(rate)
+        except ValueError:
+            value = float("nan")
+        if not sep or not env_id or not 0.0 <= value <= 1.0:
+            parser.error(f"--reference wants ENV_ID=RATE with a win rate in [0, 1], "
+                         f"e.g. PacGrid/Small-v1=0.92; got {text!r}")
+        references[env_id] = value
     out = args.out
     if out is None:
         one = len(args.run_dirs) == 1
         out = curve_path(args.run_dirs[0]) if one else Path("runs/learning_curves.png")
     try:
         path = plot_learning_curves(args.run_dirs, out, smooth_episodes=args.smooth,
-                                    title=args.title)
+                                    title=args.title, win_rate_references=references,
+                                    reference_label=args.reference_label)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     print(f"wrote {path} ({len(args.run_dirs)} run(s))")

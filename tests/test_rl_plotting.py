@@ -115,3 +115,15 @@ def test_one_environment_is_the_title_and_a_win_panel_stays_empty_without_wins(t
     cart_row = figure.get_axes()[3:]
     assert [axis.axison for axis in cart_row] == [True, True, False]  # no win rate for CartPole
     assert not cart_row[2].get_lines()
+
+
+def test_a_win_rate_reference_is_a_dashed_line_in_its_environments_row(tmp_path):
+    pacman = fake_run(tmp_path / "pac", "dqn", 0, wins=True, env_id="PacGrid/Tiny-v1")
+    cart = fake_run(tmp_path / "cart", "dqn", 1, env_id="CartPole-v1")
+    figure = learning_curves_figure([pacman, cart], win_rate_references={"PacGrid/Tiny-v1": 0.9})
+    win_axis = figure.axes[2]
+    lines = [line for line in win_axis.get_lines() if line.get_linestyle() == "--"]
+    assert len(lines) == 1 and np.allclose(lines[0].get_ydata(), 0.9)
+    assert "planner (0.90)" in [text.get_text() for text in win_axis.get_legend().get_texts()]
+    with pytest.raises(ValueError, match="PacGrid/Small-v1"):
+        learning_curves_figure([pacman], win_rate_references={"PacGrid/Small-v1": 0.9})

@@ -116,6 +116,10 @@ def test_plot_several_seeds_into_one_png(tmp_path, capsys):
         assert image.format == "PNG"
     with pytest.raises(SystemExit):
         plot_script.main([str(tmp_path / "missing")])
+    for bad in ("0.9", "CliffWalking-v1=1.5", "CliffWalking-v1=high", "Other-v0=0.5"):
+        with pytest.raises(SystemExit):  # not ENV_ID=RATE in [0, 1], or an env none ran on
+            plot_script.main([*runs, "--out", str(out), "--reference", bad])
+    assert "ENV_ID=RATE" in capsys.readouterr().err
 
 
 def test_resume_continues_a_finished_run_with_more_steps(tmp_path, capsys):
