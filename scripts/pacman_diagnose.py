@@ -1,13 +1,18 @@
 """How a trained Pac-Man agent loses: its greedy games on held-out seeds, looked at move by move.
 
     python scripts/pacman_diagnose.py runs/PacGrid-Small-v1-dqn-0-20260101-120000 --games 30
+    python scripts/pacman_diagnose.py runs/PacGrid-Small-v1-dqn-0-20260101-120000 --planner 3
+
+With --planner DEPTH the same games are played by scripts/pacman_planner.py's expectimax player
+instead of the run's agent: the yardstick, measured the same way.
 
 Plays the games scripts/evaluate.py plays (the same held-out seeds) and prints one JSON object:
 
 - win_rate, length_mean: as evaluate.py reports them;
 - endgame: the moves made with `--endgame-food` or fewer pellets left: how many per won and
   per lost game, and the share that brought Pac-Man closer (by maze distance) to the nearest
-  pellet. Near 0.5 the agent walks at random there: it does not see where the food is;
+  pellet (the planner, which dodges ghosts and stops to let them pass, scores 0.4 here: a
+  low share alone does not mean the agent cannot see the food);
 - deaths: how many, how many of them came from a move when a safe move existed (one no
   unscared ghost could reach on its next move), and the pellets left at each death.
 
@@ -30,7 +35,7 @@ import numpy as np
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import load_run
 from envs.pacman.game import GameState, Maze
-from envs.pacman.planner import food_distance, maze_distances
+from envs.pacman.planner import Planner, food_distance, maze_distances
 from rl.config import ArgumentParser
 from rl.evaluate import EVALUATE_STREAM
 from rl.protocol import choose_action
@@ -49,7 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--endgame-food", type=int, default=5,
                         help="pellets left at most, for a move to count as the endgame "
                              "(default: %(default)s)")
+    parser.add_argument("--planner", type=int, default=None, metavar="DEPTH",
+                        help="play the games with the expectimax planner of this depth "
+                             "(scripts/pacman_planner.py) instead of the run's agent")
     return parser
+
+
+class PlannerAgent:
+    """The planner behind the agent interface: it reads the live game state, not `obs`."""
+
+    def __init__(self, env: Any, depth: int, seed: int) -> None:
+        self.game = env.unwrapped
+        self.planner = Planner(self.game.maze, self.game.ghost_behaviour, depth)
+        self.rng = make_rng([seed, EVALUATE_STREAM, depth])
+
+    def act(self, obs: Any, greedy: bool = True) -> int:
+        return self.planner.act(self.game.state, self.rng)
 
 
 def reachable_by_a_ghost(maze: Maze, state: GameState, cell: int) -> bool:
@@ -115,19 +135,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--games must be >= 1, got {args.games}")
     if args.endgame_food < 1:
         parser.error(f"--endgame-food must be >= 1, got {args.endgame_food}")
+    if args.planner is not None and not 1 <= args.planner <= 4:
+        parser.error(f"--planner DEPTH must be 1 to 4 (3 is the ladder's), got {args.planner}")
     try:
         run = load_run(args.run_dir)
         env = run.make_env()
-        agent, _ = run.load_agent(env, args.checkpoint)
+        if not hasattr(env.unwrapped, "maze"):
+            parser.error(f"{run.env_id} is not a PacGrid environment: nothing to diagnose")
+        if args.planner is None:
+            agent, _ = run.load_agent(env, args.checkpoint)
+        else:
+            agent = PlannerAgent(env, args.planner, run.seed)
     except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError
         parser.error(str(err))
-    if not hasattr(env.unwrapped, "maze"):
-        parser.error(f"{run.env_id} is not a PacGrid environment: nothing to diagnose")
     try:
         result = diagnose(env, agent, args.games, run.seed, args.endgame_food)
     finally:
         env.close()
-    print(json.dumps({"run_dir": str(run.run_dir), "checkpoint": args.checkpoint, **result}))
+    player = ({"checkpoint": args.checkpoint} if args.planner is None
+              else {"player": f"planner, depth {args.planner}"})
+    print(json.dumps({"run_dir": str(run.run_dir), **player, **result}))
     return 0
 
 

@@ -215,6 +215,14 @@ def test_pacman_diagnose_reports_the_games_of_a_trained_run(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         pacman_diagnose.main([str(tmp_path / "t"), "--games", "0"])
     assert exit_info.value.code == 2
+    # The planner on the same games: the yardstick, measured the same way.
+    assert pacman_diagnose.main([str(tmp_path / "t"), "--games", "3", "--planner", "2"]) == 0
+    planner = json.loads(capsys.readouterr().out)
+    assert planner["player"] == "planner, depth 2" and "checkpoint" not in planner
+    assert planner["games"] == 3 and planner["win_rate"] >= 2 / 3  # it wins Tiny-v1
+    with pytest.raises(SystemExit) as exit_info:
+        pacman_diagnose.main([str(tmp_path / "t"), "--planner", "9"])
+    assert exit_info.value.code == 2
 
 
 def test_a_cell_is_reachable_by_a_ghost_that_stands_on_it_or_beside_it():
