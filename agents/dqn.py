@@ -35,7 +35,7 @@ from rl.prioritized import PrioritizedReplayBuffer
 from rl.replay import ReplayBuffer
 from rl.schedules import Schedule
 from rl.seeding import rng_state, set_rng_state
-from rl.shaping import PotentialShaping
+from rl.shaping import OutcomePenalty, PotentialShaping
 
 # With several environments, an episode's steps wait until its end to be stored (observe);
 # a longer episode is stored in parts of this many steps.
@@ -129,6 +129,11 @@ class DQNConfig:
     # toward food at once rather than when it is reached. Wins are ranked as before (Φ = 0 at
     # a win); a loss also costs Φ at the death. Evaluations use the game's own reward.
     food_shaping: float = 0.0
+    # PacGrid only, training environments only: points taken off the reward of being caught
+    # (info["loss"], rl.shaping.OutcomePenalty) on top of the game's −500. With γ 0.95 a death
+    # costs little more than its −500, the game it ends being far away in discounted terms;
+    # this makes the agent price it closer to the lost game it is. Evaluations are unchanged.
+    loss_penalty: float = 0.0
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
     save_buffer: bool = True
 
@@ -156,6 +161,7 @@ class DQNConfig:
         need(self.munchausen_tau > 0, "munchausen_tau", "> 0")
         need(self.munchausen_clip < 0, "munchausen_clip", "< 0")
         need(0.0 <= self.food_shaping < math.inf, "food_shaping", ">= 0 points a move (0: off)")
+        need(0.0 <= self.loss_penalty < math.inf, "loss_penalty", ">= 0 points (0: off)")
         for name in ("hidden", "conv_channels", "conv_strides"):
             need(all(size >= 1 for size in getattr(self, name)), name, "a list of sizes >= 1")
         need(len(self.conv_strides) == len(self.conv_channels), "conv_strides",
@@ -179,7 +185,7 @@ def soft_max_value(q: np.ndarray, tau: float, mask: np.ndarray | None = None) ->
 
 def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env:
     """Apply the environment-side options of the config to a made env: frame stacking, and on
-    the environments the agent trains in (`training`), food shaping."""
+    the environments the agent trains in (`training`), food shaping and the loss penalty."""
     if training and config.food_shaping > 0:
         game = env.unwrapped
         if not callable(getattr(game, "food_distance", None)):
@@ -191,6 +197,12 @@ def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env
         # far from food would give back weight × distance of the −500.
         env = PotentialShaping(env, lambda game: -weight * game.food_distance(), config.gamma,
                                zero_at_end=False)
+    if training and config.loss_penalty > 0:
+        if not hasattr(env.unwrapped, "maze"):
+            raise ValueError(f"the loss penalty needs an env that reports info['loss'] "
+                             f"(PacGrid), not {type(env.unwrapped).__name__}: use "
+                             "--loss-penalty 0 for other envs")
+        env = OutcomePenalty(env, config.loss_penalty, key="loss")
     if config.frame_stack > 1:
         env = gym.wrappers.FrameStackObservation(env, config.frame_stack)
     return env

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from fileio import atomic_write
 from rl.logging import read_metrics
-from rl.run import metrics_path, read_config
+from rl.run import CONFIG_NAME, metrics_path, read_config
 
 _GRID_POINTS = 200  # x positions at which several runs' curves are averaged
 
@@ -149,7 +149,7 @@ def learning_curves_figure(
     unknown = sorted(set(references) - {env for _, env in groups})
     if unknown:
         raise ValueError(f"a win-rate reference names {', '.join(unknown)}, which none of the "
-                         f"runs trained on; give the runs' env ids (their config.json env_id)")
+                         f"runs trained on; give the runs' env ids (env_id in their {CONFIG_NAME})")
 
     envs = list(dict.fromkeys(env for _, env in groups))  # in the order the runs were given
     algos = list(dict.fromkeys(algo for algo, _ in groups))

@@ -7,6 +7,10 @@ A reward that comes dozens of moves after the moves that earned it is slow to le
 best policy, is unchanged (Ng, Harada and Russell, 1999) when γ is the agent's own discount.
 Example: Φ = −w × (moves to the nearest food) on PacGrid pays w at once for a step toward food
 (`--food-shaping` of the DQN).
+
+`OutcomePenalty` is the other kind: it changes the task on purpose. It takes a fixed amount off
+the last reward of an episode that ended in a given way (info["loss"] on PacGrid), so that an
+agent with a short horizon (γ 0.95) prices being caught as the lost game it is.
 """
 
 from __future__ import annotations
@@ -47,3 +51,30 @@ class PotentialShaping(gym.Wrapper):
         shaping = self.gamma * now - self._last
         self._last = now
         return obs, float(reward) + shaping, terminated, truncated, {**info, "shaping": shaping}
+
+
+class OutcomePenalty(gym.Wrapper):
+    """Subtracts `penalty` from the reward of a step that terminates with info[`key`] true.
+
+    info["penalty"] holds the amount taken off (0.0 on other steps); the rest of info is the
+    env's. The env's reset info must have `key`, so that a misspelt key or an env without that
+    outcome is an error, not a silently unchanged reward.
+    """
+
+    def __init__(self, env: gym.Env, penalty: float, key: str = "loss"):
+        super().__init__(env)
+        if not 0.0 <= penalty < float("inf"):
+            raise ValueError(f"the penalty must be a finite amount >= 0, got {penalty!r}")
+        self.penalty, self.key = float(penalty), key
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        if self.key not in info:
+            raise ValueError(f"{type(self.env.unwrapped).__name__} reports no info[{self.key!r}] "
+                             f"(PacGrid does): nothing to penalize")
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        penalty = self.penalty if terminated and info.get(self.key) else 0.0
+        return obs, float(reward) - penalty, terminated, truncated, {**info, "penalty": penalty}

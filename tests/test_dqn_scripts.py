@@ -243,3 +243,22 @@ def test_a_cell_is_reachable_by_a_ghost_that_stands_on_it_or_beside_it():
     assert not reachable_by_a_ghost(maze, state, far[0])
     state.scared[0] = 5  # a scared ghost threatens nothing
     assert not reachable_by_a_ghost(maze, state, ghost)
+
+
+@pytest.mark.filterwarnings("ignore:.*is out of date")  # PacGrid/Tiny-v0, refused on purpose
+def test_the_food_probe_teaches_the_dqn_network_where_the_food_is(capsys):
+    from scripts import pacman_food_probe
+
+    assert pacman_food_probe.main(["--env", "PacGrid/Tiny-v1", "--positions", "600",
+                                   "--test-positions", "200", "--updates", "500",
+                                   "--report-every", "250", "--max-food", "3",
+                                   "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["updates"] for r in result["reports"]] == [250, 500]
+    assert 0.3 < result["chance"] < 0.6  # a random legal move is often a shortest one on 7x7
+    assert result["reports"][-1]["held_out"] >= 0.9  # measured 0.97-0.99
+    for bad in (["--env", "CartPole-v1"], ["--env", "PacGrid/Tiny-v0"], ["--updates", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            pacman_food_probe.main([*bad, "--positions", "5", "--no-progress"])
+        assert exit_info.value.code == 2
+    assert "not a PacGrid -v1 id" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Potential-based shaping (rl.shaping) and the DQN's food shaping on PacGrid built on it."""
+"""Reward shaping (rl.shaping): potential-based food shaping and the loss penalty of the DQN."""
 
 import gymnasium as gym
 import numpy as np
@@ -8,7 +8,7 @@ import envs  # noqa: F401 (registers PacGrid/*)
 from agents.dqn import DQNConfig
 from agents.registry import UsageError, new_run
 from envs.pacman.planner import food_distance, maze_distances
-from rl.shaping import PotentialShaping
+from rl.shaping import OutcomePenalty, PotentialShaping
 
 
 @pytest.mark.parametrize("zero_at_end", [True, False])
@@ -92,3 +92,38 @@ def test_shaping_a_non_pacgrid_env_or_a_negative_weight_is_refused():
         new_run("dqn", "CartPole-v1", {"food_shaping": 1.0}).make_env(training=True)
     with pytest.raises(ValueError, match="--food-shaping must be >= 0"):
         DQNConfig(food_shaping=-1.0)
+
+
+def test_the_loss_penalty_comes_off_the_last_reward_of_a_lost_game_only():
+    outcomes = set()
+    for seed in range(8):  # random play on Tiny: lost, or cut by a time limit of 3 moves
+        limit = 3 if seed % 2 else 100
+        penalized = OutcomePenalty(gym.make("PacGrid/Tiny-v1", max_episode_steps=limit), 1000.0)
+        plain = gym.make("PacGrid/Tiny-v1", max_episode_steps=limit)
+        penalized.reset(seed=seed)
+        plain.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        done = False
+        while not done:
+            action = int(rng.choice(5))
+            _, reward, terminated, truncated, info = penalized.step(action)
+            _, plain_reward, *_ = plain.step(action)
+            lost = terminated and info["loss"]
+            assert info["penalty"] == (1000.0 if lost else 0.0)
+            assert reward == plain_reward - info["penalty"]
+            done = terminated or truncated
+        outcomes.add("lost" if info["loss"] else "won" if info["win"] else "cut")
+    assert "lost" in outcomes and len(outcomes) > 1
+    with pytest.raises(ValueError, match=r"no info\['score'\]|no info\['nope'\]"):
+        OutcomePenalty(gym.make("PacGrid/Tiny-v1"), 1.0, key="nope").reset(seed=0)
+
+
+def test_only_the_training_envs_of_a_run_pay_the_loss_penalty():
+    run = new_run("dqn", "PacGrid/Tiny-v1", {"loss_penalty": 500.0})
+    training, evaluation = run.make_env(training=True), run.make_env()
+    assert isinstance(training, OutcomePenalty) and training.penalty == 500.0
+    assert not isinstance(evaluation, OutcomePenalty)
+    with pytest.raises(UsageError, match=r"info\['loss'\].*CartPoleEnv.*--loss-penalty 0"):
+        new_run("dqn", "CartPole-v1", {"loss_penalty": 1.0}).make_env(training=True)
+    with pytest.raises(ValueError, match="--loss-penalty must be >= 0"):
+        DQNConfig(loss_penalty=-1.0)
