@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{run.env_id} is not a PacGrid environment: nothing to diagnose")
         if args.planner is None:
             agent, _ = run.load_agent(env, args.checkpoint)
+        elif not isinstance(env.unwrapped.ghost_behaviour, str):
+            parser.error("--planner models the named ghost behaviours (random, directional, "
+                         "arcade), not this run's own ghost function")
         else:
             agent = PlannerAgent(env, args.planner, run.seed)
     except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError
