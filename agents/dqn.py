@@ -183,25 +183,27 @@ def soft_max_value(q: np.ndarray, tau: float, mask: np.ndarray | None = None) ->
     return top + tau * np.log(np.exp((q - top[:, None]) / tau).sum(axis=1))
 
 
+def _require_pacgrid(env: gym.Env, option: str, needs: str) -> None:
+    """Refuse a PacGrid-only option (`--option`) on another env, saying what it needs."""
+    game = env.unwrapped
+    if not callable(getattr(game, "food_distance", None)):  # PacmanEnv's, the PacGrid mark
+        raise ValueError(f"--{option} needs {needs} (PacGrid), not {type(game).__name__}: "
+                         f"use --{option} 0 for other envs")
+
+
 def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env:
     """Apply the environment-side options of the config to a made env: frame stacking, and on
     the environments the agent trains in (`training`), food shaping and the loss penalty."""
     if training and config.food_shaping > 0:
-        game = env.unwrapped
-        if not callable(getattr(game, "food_distance", None)):
-            raise ValueError(f"food shaping needs an env whose food_distance() counts the moves "
-                             f"to the nearest food (PacGrid), not {type(game).__name__}: use "
-                             "--food-shaping 0 for other envs")
+        _require_pacgrid(env, "food-shaping",
+                         "an env whose food_distance() counts the moves to the nearest food")
         weight = config.food_shaping
         # A won game ends with no food left, Φ = 0; a lost one keeps its Φ, else being caught
         # far from food would give back weight × distance of the −500.
         env = PotentialShaping(env, lambda game: -weight * game.food_distance(), config.gamma,
                                zero_at_end=False)
     if training and config.loss_penalty > 0:
-        if not hasattr(env.unwrapped, "maze"):
-            raise ValueError(f"the loss penalty needs an env that reports info['loss'] "
-                             f"(PacGrid), not {type(env.unwrapped).__name__}: use "
-                             "--loss-penalty 0 for other envs")
+        _require_pacgrid(env, "loss-penalty", "an env that reports info['loss']")
         env = OutcomePenalty(env, config.loss_penalty, key="loss")
     if config.frame_stack > 1:
         env = gym.wrappers.FrameStackObservation(env, config.frame_stack)

@@ -23,6 +23,19 @@ from rl.plotting import plot_learning_curves
 from rl.run import curve_path
 
 
+def reference(text: str) -> tuple[str, float]:
+    """ENV_ID=RATE -> (env id, win rate in [0, 1]), for --reference."""
+    env_id, _, rate = text.rpartition("=")
+    try:
+        value = float(rate)
+    except ValueError:
+        value = float("nan")
+    if not env_id or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"wants ENV_ID=RATE with a win rate in [0, 1], e.g. "
+                                         f"PacGrid/Small-v1=0.92; got {text!r}")
+    return env_id, value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plot.py",
@@ -37,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--smooth", type=int, default=20,
                         help="episodes in the moving average of training returns (default: 20)")
     parser.add_argument("--reference", action="append", default=[], metavar="ENV_ID=RATE",
+                        type=reference,
                         help="draw a dashed win-rate line for that environment's row, e.g. "
                         "PacGrid/Small-v1=0.92 (what scripts/pacman_planner.py wins there); "
                         "repeat for several environments")
@@ -52,24 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smooth < 1:
         parser.error(f"--smooth must be >= 1, got {args.smooth}")
-    references = {}
-    for text in args.reference:
-        env_id, sep, rate = text.rpartition("=")
-        try:
-            value = float(rate)
-        except ValueError:
-            value = float("nan")
-        if not sep or not env_id or not 0.0 <= value <= 1.0:
-            parser.error(f"--reference wants ENV_ID=RATE with a win rate in [0, 1], "
-                         f"e.g. PacGrid/Small-v1=0.92; got {text!r}")
-        references[env_id] = value
     out = args.out
     if out is None:
         one = len(args.run_dirs) == 1
         out = curve_path(args.run_dirs[0]) if one else Path("runs/learning_curves.png")
     try:
         path = plot_learning_curves(args.run_dirs, out, smooth_episodes=args.smooth,
-                                    title=args.title, win_rate_references=references,
+                                    title=args.title, win_rate_references=dict(args.reference),
                                     reference_label=args.reference_label)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
