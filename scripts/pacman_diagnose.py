@@ -11,7 +11,7 @@ Plays the games scripts/evaluate.py plays (the same held-out seeds) and prints o
 - win_rate, length_mean: as evaluate.py reports them;
 - endgame: the moves made with `--endgame-food` or fewer pellets left: how many per won and
   per lost game, and the share that brought Pac-Man closer (by maze distance) to the nearest
-  pellet (the planner, which dodges ghosts and stops to let them pass, scores 0.4 here: a
+  pellet (the planner, which dodges ghosts and stops to let them pass, scores 0.36-0.45: a
   low share alone does not mean the agent cannot see the food);
 - deaths: how many, how many of them came from a move when a safe move existed (one no
   unscared ghost could reach on its next move), and the pellets left at each death.
