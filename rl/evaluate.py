@@ -148,18 +148,27 @@ def play_episodes(
         yield Episode(total, steps, info, frames)
 
 
+_PALETTE_FRAMES = 32  # frames sampled for a GIF's shared palette
+
+
 def write_gif(path: Path, frames: list[np.ndarray], fps: float,
               durations: list[float] | None = None) -> Path:
     """Write RGB frames (H, W, 3) uint8 to an animated GIF atomically, each shown 1/fps
     seconds, or `durations[i]` seconds when given (to hold the end of an episode)."""
     from PIL import Image
 
-    # One palette for every frame (that of the first, no dithering): a game's frames share their
-    # few colours, and with equal palettes the GIF stores only what changed between frames.
-    pictures = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
-    first = pictures[0].quantize(256, dither=Image.Dither.NONE)
-    images = [first] + [picture.quantize(palette=first, dither=Image.Dither.NONE)
-                        for picture in pictures[1:]]
+    # One palette for every frame (no dithering): with equal palettes the GIF stores only what
+    # changed between frames. It is drawn from frames spread over the whole game stacked into
+    # one picture, so that colours first seen late (a frightened ghost, the end caption) keep
+    # their own entry instead of the nearest colour of the first frame.
+    arrays = [np.asarray(frame, dtype=np.uint8) for frame in frames]
+    if not arrays:
+        raise ValueError("write_gif needs at least one frame")
+    picks = np.unique(np.linspace(0, len(arrays) - 1, min(len(arrays), _PALETTE_FRAMES)).astype(int))
+    sample = Image.fromarray(np.concatenate([arrays[i] for i in picks], axis=0))
+    palette = sample.quantize(256, dither=Image.Dither.NONE)
+    images = [Image.fromarray(array).quantize(palette=palette, dither=Image.Dither.NONE)
+              for array in arrays]
     seconds = durations if durations is not None else [1 / fps] * len(images)
     if len(seconds) != len(images):
         raise ValueError(f"{len(images)} frames but {len(seconds)} durations")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rl.checkpoint import CheckpointError, load_agent, load_checkpoint
-from rl.evaluate import evaluate
+from rl.evaluate import evaluate, write_gif
 from rl.logging import read_metrics, read_rows
 from rl.loop import LoopConfig, LoopState, NonFiniteMetricError, evaluation_rank, restore, train
 from rl.protocol import Agent
@@ -276,6 +276,25 @@ def test_evaluate_caps_episodes_of_envs_without_a_time_limit():
     assert result["length_mean"] == 30 and result["truncated"] == 2
     assert result["return_mean"] == pytest.approx(-0.3)
     assert result["return_std"] == 0.0
+
+
+def test_a_gif_keeps_colours_first_seen_in_later_frames(tmp_path):
+    from PIL import Image, ImageSequence
+
+    black = np.zeros((8, 8, 3), np.uint8)
+    frames = [black.copy() for _ in range(5)]
+    for i, frame in enumerate(frames):
+        frame[7, i] = 255  # no two frames alike (the GIF writer merges equal neighbours)
+    frames[3][2:5, 2:5] = (40, 90, 200)  # a colour the first frame does not have
+    frames[4][:, :] = (250, 220, 30)
+    path = write_gif(tmp_path / "game.gif", frames, fps=10)
+    with Image.open(path) as gif:
+        decoded = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
+    assert len(decoded) == 5
+    assert tuple(decoded[3][3, 3]) == (40, 90, 200) and tuple(decoded[3][0, 0]) == (0, 0, 0)
+    assert tuple(decoded[4][0, 0]) == (250, 220, 30)
+    with pytest.raises(ValueError, match="at least one frame"):
+        write_gif(tmp_path / "empty.gif", [], fps=10)
 
 
 def test_tensorboard_gets_the_rows_when_a_writer_is_installed(tmp_path, monkeypatch):
