@@ -164,7 +164,8 @@ def write_gif(path: Path, frames: list[np.ndarray], fps: float,
     arrays = [np.asarray(frame, dtype=np.uint8) for frame in frames]
     if not arrays:
         raise ValueError("write_gif needs at least one frame")
-    picks = np.unique(np.linspace(0, len(arrays) - 1, min(len(arrays), _PALETTE_FRAMES)).astype(int))
+    spread = np.linspace(0, len(arrays) - 1, min(len(arrays), _PALETTE_FRAMES))
+    picks = np.unique(spread.astype(int))
     sample = Image.fromarray(np.concatenate([arrays[i] for i in picks], axis=0))
     palette = sample.quantize(256, dither=Image.Dither.NONE)
     images = [Image.fromarray(array).quantize(palette=palette, dither=Image.Dither.NONE)
