@@ -1,7 +1,9 @@
 """Learning curves of one or several runs: mean over seeds with a shaded band.
 
-Runs with the same algorithm and environment (read from each run's config.json) form one
-curve: several seeds give their mean and a band of ± one standard deviation across seeds. A
+Runs with the same algorithm and environment (read from each run's config.json), or the same
+label where labels are given, form one curve: several seeds give their mean and a band of ± one
+standard deviation across seeds; where the runs of a curve end at different steps, the curve
+covers only the steps all of them reached, and a warning names the runs that end early. A
 single run shows its curve; on the evaluation panel its band is the spread over the evaluation
 episodes instead. Each environment gets its own row of panels, since returns of different
 environments are not comparable. Uses matplotlib's object API (no pyplot), so it never needs a
@@ -10,6 +12,7 @@ display.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from rl.logging import read_metrics
 from rl.run import CONFIG_NAME, metrics_path, read_config
 
 _GRID_POINTS = 200  # x positions at which several runs' curves are averaged
+_SHORT_RUN = 0.95  # a run that ends before this share of its curve's longest run is named
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -61,6 +65,24 @@ def _mean_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
     grid = np.linspace(low, high, _GRID_POINTS) if high > low else np.array([low])
     ys = np.stack([np.interp(grid, x, y) for x, y in curves])
     return grid, ys.mean(axis=0), ys.std(axis=0)
+
+
+def _warn_if_some_end_early(key: tuple[str, str], runs: list[dict[str, np.ndarray]]) -> None:
+    """Warn when the runs of one curve end at different steps: their mean stops at the first."""
+    steps = [metrics.get("step") for metrics in runs]
+    ends = [float(np.nanmax(step)) for step in steps if step is not None and len(step)]
+    if len(ends) < 2:
+        return
+    longest = max(ends)
+    short = sorted(end for end in ends if end < _SHORT_RUN * longest)
+    if short:
+        name, env = key
+        at = ", ".join(f"{end:,.0f}" for end in short)
+        warnings.warn(
+            f"{name} on {env or 'its environment'}: {len(short)} of {len(ends)} runs end "
+            f"before step {longest:,.0f} (at {at}), so their mean curve stops at step "
+            f"{min(ends):,.0f}; plot the longer runs alone, or give each run its own label, "
+            "to see their whole length", UserWarning, stacklevel=3)
 
 
 def _has(groups: dict, column: str) -> bool:
@@ -120,6 +142,7 @@ def learning_curves_figure(
     title: str | None = None,
     win_rate_references: Mapping[str, float] | None = None,
     reference_label: str = "planner",
+    labels: Sequence[str] | None = None,
 ) -> Figure:
     """The figure `plot_learning_curves` saves: one row of panels per environment.
 
@@ -128,18 +151,27 @@ def learning_curves_figure(
     `win_rate_references` maps an env id to a win rate drawn as a dashed line, labelled
     `reference_label`, in that row's win-rate panel (e.g. what scripts/pacman_planner.py wins).
     Runs of different environments never share an axis (their returns are not comparable),
-    and an algorithm keeps one colour in every panel and row.
+    and an algorithm keeps one colour in every panel and row. `labels`, one per run, replace
+    the algorithm as the name that groups runs into a curve (e.g. "preset" and "no PER" for
+    runs of one algorithm with different settings).
     """
     if not run_dirs:
         raise ValueError("plot_learning_curves needs at least one run directory")
+    if labels is not None and len(labels) != len(run_dirs):
+        raise ValueError(f"{len(labels)} labels for {len(run_dirs)} runs: give one label per "
+                         "run, in the order of the runs, or none")
     groups: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {}
-    for run_dir in map(Path, run_dirs):
+    for i, run_dir in enumerate(map(Path, run_dirs)):
         path = metrics_path(run_dir)
         if not path.is_file():
             raise FileNotFoundError(
                 f"{run_dir} has no {path.name}; is it a run folder written by scripts/train.py?"
             )
-        groups.setdefault(_run_label(run_dir), []).append(read_metrics(path))
+        algo, env_id = _run_label(run_dir)
+        key = (labels[i] if labels is not None else algo, env_id)
+        groups.setdefault(key, []).append(read_metrics(path))
+    for key, runs in groups.items():
+        _warn_if_some_end_early(key, runs)
     has_episodes = _has(groups, "episode_return")
     has_eval = _has(groups, "eval_return_mean")
     has_wins = _has(groups, "eval_win_rate")
@@ -152,11 +184,11 @@ def learning_curves_figure(
                          f"runs trained on; give the runs' env ids (env_id in their {CONFIG_NAME})")
 
     envs = list(dict.fromkeys(env for _, env in groups))  # in the order the runs were given
-    algos = list(dict.fromkeys(algo for algo, _ in groups))
+    names = list(dict.fromkeys(name for name, _ in groups))  # algorithms, or the labels
     cycle = [f"C{i}" for i in range(10)]  # matplotlib's default colour cycle, by name
 
     def colour(key: tuple[str, str]) -> str:
-        return cycle[algos.index(key[0]) % len(cycle)]
+        return cycle[names.index(key[0]) % len(cycle)]
 
     def label(key: tuple[str, str], n_runs: int) -> str:
         return f"{key[0]} ({n_runs} runs, mean ± std)" if n_runs > 1 else key[0]
@@ -208,6 +240,7 @@ def plot_learning_curves(
     title: str | None = None,
     win_rate_references: Mapping[str, float] | None = None,
     reference_label: str = "planner",
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Write a PNG of training-episode returns (smoothed), greedy evaluation returns and, for
     the Pac-Man game, the greedy win rate; see `learning_curves_figure`.
@@ -215,7 +248,7 @@ def plot_learning_curves(
     x is the environment step; runs with the same algo and env are averaged with a ± std band.
     """
     figure = learning_curves_figure(run_dirs, smooth_episodes, title, win_rate_references,
-                                    reference_label)
+                                    reference_label, labels)
     out_png = Path(out_png)
     with atomic_write(out_png) as f:
         figure.savefig(f, format="png", dpi=110)

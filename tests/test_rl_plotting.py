@@ -30,14 +30,14 @@ def test_mean_band_averages_same_steps_point_by_point_and_interpolates_others():
     assert np.allclose(mean, grid) and np.allclose(std, 0.0)
 
 
-def fake_run(run_dir, algo, seed, wins=False, env_id="Toy-v0"):
+def fake_run(run_dir, algo, seed, wins=False, env_id="Toy-v0", episodes=40):
     run_dir.mkdir(parents=True)
     config = {"algo": algo, "env_id": env_id, "env_kwargs": {}, "seed": seed, "agent": {},
               "loop": {}}
     (run_dir / "config.json").write_text(json.dumps(config))
     rng = np.random.default_rng(seed)
     with CsvLogger(run_dir / "metrics.csv") as logger:
-        for episode in range(1, 41):
+        for episode in range(1, episodes + 1):
             logger.log({"step": 25 * episode, "episode": episode,
                         "episode_return": episode + rng.normal(), "episode_length": 25})
             if episode % 10 == 0:
@@ -127,3 +127,19 @@ def test_a_win_rate_reference_is_a_dashed_line_in_its_environments_row(tmp_path)
     assert "planner (0.90)" in [text.get_text() for text in win_axis.get_legend().get_texts()]
     with pytest.raises(ValueError, match="PacGrid/Small-v1"):
         learning_curves_figure([pacman], win_rate_references={"PacGrid/Small-v1": 0.9})
+
+
+def test_labels_group_runs_of_one_algorithm_into_separate_curves(tmp_path):
+    runs = [fake_run(tmp_path / f"r{seed}", "dqn", seed) for seed in range(3)]
+    figure = learning_curves_figure(runs, labels=["preset", "preset", "no PER"])
+    curves = curves_by_label(figure.get_axes()[0])
+    assert sorted(curves) == ["no PER", "preset (2 runs, mean ± std)"]
+    assert len(set(curves.values())) == 2
+    with pytest.raises(ValueError, match="2 labels for 3 runs"):
+        learning_curves_figure(runs, labels=["a", "b"])
+
+
+def test_runs_of_one_curve_that_end_early_are_named_in_a_warning(tmp_path):
+    runs = [fake_run(tmp_path / "r0", "dqn", 0), fake_run(tmp_path / "r1", "dqn", 1, episodes=80)]
+    with pytest.warns(UserWarning, match=r"1 of 2 runs end before step 2,000 \(at 1,000\)"):
+        learning_curves_figure(runs)

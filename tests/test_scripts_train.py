@@ -120,6 +120,17 @@ def test_plot_several_seeds_into_one_png(tmp_path, capsys):
         with pytest.raises(SystemExit):  # not ENV_ID=RATE in [0, 1], or an env none ran on
             plot_script.main([*runs, "--out", str(out), "--reference", bad])
     assert "ENV_ID=RATE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one label for two runs
+        plot_script.main([*runs, "--out", str(out), "--label", "preset"])
+    assert "once per run" in capsys.readouterr().err
+    longer = tmp_path / "s3"
+    train_script.main([*CLIFF, "--total-steps", "6000", "--eval-every", "1000",
+                       "--eval-episodes", "1", "--seed", "3", "--run-dir", str(longer)])
+    assert plot_script.main([*runs, str(longer), "--out", str(out)]) == 0
+    assert "2 of 3 runs end before step 6,000" in capsys.readouterr().err  # the mean stops early
+    assert plot_script.main([*runs, str(longer), "--out", str(out),
+                             "--label", "a", "--label", "a", "--label", "b"]) == 0
+    assert "warning" not in capsys.readouterr().err  # each curve's runs end together
 
 
 def test_resume_continues_a_finished_run_with_more_steps(tmp_path, capsys):
