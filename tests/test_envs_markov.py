@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401  (registers the ids)
-from envs.pacman.env import grid_from_state
+from envs.pacman.env import PacmanEnv, grid_from_state
 from envs.pacman.game import SCARED_TIME, Action, GameState, Maze, step
 from envs.pacman.ghosts import get_ghost_policy
 from envs.pacman.layout import load_layout, parse_layout
@@ -146,3 +146,60 @@ def test_decode_refuses_an_observation_of_another_layout():
     maze = Maze(parse_layout(TWO_GHOSTS))
     with pytest.raises(ValueError, match="does not fit this layout"):
         decode(np.zeros((3, 3, 16), dtype=np.uint8), maze)
+
+
+def mirrored_state(maze: Maze, state: GameState, partner: list[int]) -> DecodedState:
+    """The left-right mirror image of `state`, built field by field (ghost k of the mirror is
+    the ghost that starts where ghost k's start mirrors to)."""
+    def cell(index: int) -> int:
+        row, col = maze.row_col(index)
+        return maze.cell_of(row, maze.width - 1 - col)
+
+    def heading(move: int) -> int:
+        swap = {Action.EAST: Action.WEST, Action.WEST: Action.EAST}
+        return int(swap.get(Action(move), move))
+
+    def plane(flags: bytes) -> bytes:
+        grid = np.frombuffer(bytes(flags), np.uint8).reshape(maze.height, maze.width)
+        return grid[:, ::-1].tobytes()
+
+    return DecodedState(cell(state.pacman), plane(state.food), plane(state.capsules),
+                        [cell(state.ghosts[partner[k]]) for k in range(len(partner))],
+                        [heading(state.ghost_dirs[partner[k]]) for k in range(len(partner))],
+                        [state.scared[partner[k]] for k in range(len(partner))], None, None)
+
+
+@pytest.mark.parametrize("layout", [TWO_GHOSTS, "small-v1", "medium-v1"])
+def test_the_mirrored_observation_is_that_of_the_mirrored_state(layout):
+    parsed = parse_layout(layout) if "\n" in layout else load_layout(layout)
+    env = PacmanEnv(parsed, obs_type="markov", ghosts="random")
+    channel_order, action_order = env.mirror()
+    assert np.array_equal(channel_order[channel_order], np.arange(len(channel_order)))
+    assert list(action_order) == [Action.STOP, Action.NORTH, Action.SOUTH, Action.WEST,
+                                  Action.EAST]
+    maze = env.maze
+    starts = [maze.row_col(start) for start in maze.ghost_starts]
+    partner = [starts.index((row, maze.width - 1 - col)) for row, col in starts]
+    encoder, seen = MarkovEncoder(maze, arcade=False), 0
+    for state in random_states(maze, "random", 2000, seed=2):
+        if state.loss:
+            continue
+        mirrored = encoder.encode(state)[:, ::-1][..., channel_order]
+        assert decode(mirrored, maze) == mirrored_state(maze, state, partner)
+        # The moves legal in the mirror are the mirrored legal moves.
+        assert np.array_equal(maze.legal_masks[mirrored_state(maze, state, partner).pacman],
+                              maze.legal_masks[state.pacman][action_order])
+        seen += any(state.ghost_dirs) and any(state.scared)
+    assert seen > 0 or layout != TWO_GHOSTS
+
+
+def test_games_without_a_mirror_symmetry_have_none():
+    two = parse_layout(TWO_GHOSTS)
+    assert PacmanEnv(two, obs_type="markov", ghosts="directional").mirror() is not None
+    assert PacmanEnv(two, obs_type="grid").mirror()[0].tolist() == list(range(6))
+    assert PacmanEnv(two, obs_type="markov", ghosts="arcade").mirror() is None
+    assert PacmanEnv(two, obs_type="rgb").mirror() is None
+    lopsided = parse_layout(TWO_GHOSTS.replace("%o...P", "%o..P."))  # Pac-Man off the axis
+    assert PacmanEnv(lopsided, obs_type="markov").mirror() is None
+    assert gym.make("PacGrid/Tiny-v1").unwrapped.mirror() is None  # its ghost is in a corner
+    assert gym.make("PacGrid/Classic-v1").unwrapped.mirror() is None  # 4 ghosts off the axis

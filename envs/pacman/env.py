@@ -26,6 +26,9 @@ OBS_TYPES = ("grid", "markov", "rgb")
 
 # A rendered frame larger than this is a mistake (tile_size=10**5), not a picture.
 MAX_FRAME_BYTES = 64 * 2**20
+# Ghost behaviours that treat east and west alike (the arcade ones break ties north, west,
+# south, east and aim ahead of Pac-Man, so their mirrored game is another game).
+MIRROR_GHOSTS = ("random", "directional")
 
 class PacmanEnv(gym.Env[np.ndarray, int]):
     """A Pac-Man-like grid game after the well-known teaching version of the arcade game.
@@ -224,6 +227,43 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         if self._distances is None:  # all pairs of cells, once per env (147 x 147 on Small)
             self._distances = planner.maze_distances(self.maze)
         return planner.food_distance(self._distances, self.state, self.state.pacman)
+
+    def mirror(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The game's left-right symmetry as (channel_order, action_order), or None.
+
+        When the layout reads the same mirrored (walls, food, capsules, Pac-Man's start and the
+        set of ghost starts) and the ghosts treat east and west alike (random, directional), the
+        mirror image of a game is a game of the same env, equally likely. An observation `obs`
+        (H, W, C) of a state then becomes that of the mirrored state as
+        ``obs[..., ::-1, :][..., channel_order]``, and action `a` taken there becomes
+        ``action_order[a]`` (east and west swap); both orders are their own inverses. Ghost k of
+        the mirrored game is the one that starts where ghost k's start mirrors to, so the Markov
+        observation swaps those ghosts' planes (an eaten ghost returns to its own start).
+        The DQN's --mirror-augment trains on such mirrored transitions. None for the pixel
+        observation, the arcade ghosts, a ghost function of your own, or a lopsided layout.
+        """
+        layout = self.layout
+        if self.obs_type == "rgb" or self.ghost_behaviour not in MIRROR_GHOSTS:
+            return None
+        planes = (layout.walls, layout.food, layout.capsules)
+        if not all(np.array_equal(plane, plane[:, ::-1]) for plane in planes):
+            return None
+
+        def mirrored(cell: tuple[int, int]) -> tuple[int, int]:
+            return cell[0], layout.width - 1 - cell[1]
+
+        starts = list(layout.ghost_starts)
+        if mirrored(layout.pacman_start) != layout.pacman_start or sorted(
+                map(mirrored, starts)) != sorted(starts):
+            return None
+        action_order = np.arange(NUM_ACTIONS)
+        action_order[[Action.EAST, Action.WEST]] = Action.WEST, Action.EAST
+        channel_order = np.arange(self.observation_space.shape[-1])
+        if self._markov is not None:  # one plane per ghost in three groups: swap partners
+            partner = [starts.index(mirrored(start)) for start in starts]
+            for first in (self._markov.ghost, self._markov.came_from, self._markov.scared):
+                channel_order[first:first + len(starts)] = np.add(partner, first)
+        return channel_order, action_order
 
     def _check_action(self, action: Any) -> int:
         try:
