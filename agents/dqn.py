@@ -32,7 +32,7 @@ import nets
 from agents.q_learning import epsilon_greedy, greedy_action, td_target
 from rl import schedules
 from rl.prioritized import PrioritizedReplayBuffer
-from rl.replay import ReplayBuffer
+from rl.replay import Batch, ReplayBuffer
 from rl.schedules import Schedule
 from rl.seeding import rng_state, set_rng_state
 from rl.shaping import OutcomePenalty, PotentialShaping
@@ -134,6 +134,11 @@ class DQNConfig:
     # costs little more than its −500, the game it ends being far away in discounted terms;
     # this makes the agent price it closer to the lost game it is. Evaluations are unchanged.
     loss_penalty: float = 0.0
+    # Share of each minibatch replayed as its mirror image, for games that read the same left to
+    # right (the env's mirror(): PacGrid's Small-v1 and Medium-v1 with random or directional
+    # ghosts): the grids flipped east-west, east and west moves swapped. The network then learns
+    # "a ghost two cells west" and "two cells east" from each other's games.
+    mirror_augment: float = 0.0
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
     save_buffer: bool = True
 
@@ -162,6 +167,7 @@ class DQNConfig:
         need(self.munchausen_clip < 0, "munchausen_clip", "< 0")
         need(0.0 <= self.food_shaping < math.inf, "food_shaping", ">= 0 points a move (0: off)")
         need(0.0 <= self.loss_penalty < math.inf, "loss_penalty", ">= 0 points (0: off)")
+        need(0.0 <= self.mirror_augment <= 1.0, "mirror_augment", "a share in [0, 1] (0: off)")
         for name in ("hidden", "conv_channels", "conv_strides"):
             need(all(size >= 1 for size in getattr(self, name)), name, "a list of sizes >= 1")
         need(len(self.conv_strides) == len(self.conv_channels), "conv_strides",
@@ -189,6 +195,30 @@ def _require_pacgrid(env: gym.Env, option: str, needs: str) -> None:
     if not callable(getattr(game, "food_distance", None)):  # PacmanEnv's, the PacGrid mark
         raise ValueError(f"--{option} needs {needs} (PacGrid), not {type(game).__name__}: "
                          f"use --{option} 0 for other envs")
+
+
+Mirror = tuple[np.ndarray, np.ndarray]  # (channel order, action order), see env_mirror
+
+
+def env_mirror(env: gym.Env, config: DQNConfig) -> Mirror | None:
+    """The env's left-right symmetry that --mirror-augment replays (None when that is off).
+
+    PacmanEnv.mirror() gives it as (channel_order, action_order): an (..., H, W, C) observation
+    of a state becomes its mirror state's as obs[..., ::-1, :][..., channel_order], and action
+    a becomes action_order[a]; both orders are their own inverses.
+    """
+    if config.mirror_augment == 0:
+        return None
+    mirror = getattr(env.unwrapped, "mirror", None)
+    symmetry = mirror() if callable(mirror) else None
+    if symmetry is None:
+        name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        raise ValueError(
+            f"--mirror-augment needs a game that reads the same mirrored left to right (PacGrid "
+            f"Small-v1 or Medium-v1 with random or directional ghosts); {name} with these "
+            "settings has no such symmetry: use --mirror-augment 0")
+    channel_order, action_order = (np.asarray(order, dtype=np.intp) for order in symmetry)
+    return channel_order, action_order
 
 
 def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env:
@@ -303,6 +333,7 @@ class DQNAgent:
         action_space: gym.Space,
         config: DQNConfig | None = None,
         rng: np.random.Generator | None = None,
+        mirror: Mirror | None = None,
     ) -> None:
         self.config = config = config if config is not None else DQNConfig()
         if not isinstance(action_space, gym.spaces.Discrete):
@@ -319,6 +350,17 @@ class DQNAgent:
         self.observation_space = observation_space
         self.n_actions = int(action_space.n)
         self.rng = rng if rng is not None else np.random.default_rng()
+        if (config.mirror_augment > 0) != (mirror is not None):
+            raise ValueError("mirror_augment > 0 needs the env's mirror symmetry (env_mirror), and "
+                             "a mirror is used only with mirror_augment > 0")
+        if mirror is not None:
+            channels, actions = mirror
+            if (len(channels) != observation_space.shape[-1] or len(actions) != self.n_actions
+                    or len(observation_space.shape) < 3):
+                raise ValueError(f"a mirror of {len(channels)} channels and {len(actions)} "
+                                 f"actions does not fit observations of shape "
+                                 f"{observation_space.shape} and {self.n_actions} actions")
+        self.mirror = mirror
 
         # Networks: the online Q-network and its target copy (same initial weights).
         self.q_net = build_q_network(observation_space, self.n_actions, config, self.rng)
@@ -454,6 +496,8 @@ class DQNAgent:
             batch = self.buffer.sample(config.batch_size, self.rng, beta=beta)
         else:
             batch = self.buffer.sample(config.batch_size, self.rng)
+        if self.mirror is not None:
+            batch = self._mirror_some(batch)
 
         # 2. The TD target, bootstrapped from the target network.
         target = self._munchausen_target(batch) if config.munchausen else self._target(batch)
@@ -489,6 +533,28 @@ class DQNAgent:
         elif self.updates % config.target_update_interval == 0:
             self.q_net.copy_to(self.target_net)
         return {"loss": loss, "q_mean": float(q_taken.mean())}
+
+    def _mirror_some(self, batch: Batch) -> Batch:
+        """Each transition of the minibatch, with chance mirror_augment, as its mirror image:
+        both grids flipped east-west with the env's channel order, the action and both masks
+        in the mirrored action order. Reward, discount and flags stay; so do the replay slots,
+        so that prioritized replay updates the stored transition's priority."""
+        rows = np.flatnonzero(self.rng.random(len(batch.action)) < self.config.mirror_augment)
+        if len(rows) == 0:
+            return batch
+        channels, actions = self.mirror
+        obs, next_obs, action = batch.obs.copy(), batch.next_obs.copy(), batch.action.copy()
+        obs[rows] = obs[rows][..., ::-1, :][..., channels]
+        next_obs[rows] = next_obs[rows][..., ::-1, :][..., channels]
+        action[rows] = actions[action[rows]]
+        masks = {}
+        for name in ("mask", "next_mask"):
+            mask = getattr(batch, name)
+            if mask is not None:
+                mask = mask.copy()
+                mask[rows] = mask[rows][:, actions]
+            masks[name] = mask
+        return batch._replace(obs=obs, next_obs=next_obs, action=action, **masks)
 
     def _target(self, batch) -> np.ndarray:
         """r + γ^k·Q_target(s', a'), a' the greedy next action: by the target network, or by the

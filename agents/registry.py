@@ -78,7 +78,8 @@ def _dqn() -> Algo:
     from agents import dqn, dqn_presets
 
     def make_agent(env, config, rng):
-        return dqn.DQNAgent(env.observation_space, env.action_space, config, rng)
+        return dqn.DQNAgent(env.observation_space, env.action_space, config, rng,
+                            mirror=dqn.env_mirror(env, config))
 
     return Algo(dqn.DQNConfig, make_agent, presets=dqn_presets.presets, wrap_env=dqn.wrap_env)
 

@@ -456,3 +456,73 @@ def test_cnn_dqn_learns_to_win_the_tiny_maze(tmp_path):
     agent, _ = run.load_agent(env)
     result = evaluate(env, agent, 50, make_rng([123, 9]))  # seeds apart from training's
     assert result["win_rate"] >= 0.8, result
+
+
+def small_v1_agent_with_replay(mirror_augment, seed=0, steps=300):
+    """The Small-v1 preset's agent (with --mirror-augment) and a buffer of random play."""
+    from agents.registry import new_run
+
+    run = new_run("dqn", "PacGrid/Small-v1", {"seed": seed, "mirror_augment": mirror_augment})
+    env = run.make_env(training=True)
+    agent = run.make_agent(env)
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    for _ in range(steps):
+        mask = info["action_mask"]
+        action = int(rng.choice(np.flatnonzero(mask)))
+        next_obs, reward, terminated, truncated, next_info = env.step(action)
+        agent.buffer.add(obs, action, reward, next_obs, terminated, truncated, mask=mask,
+                         next_mask=next_info["action_mask"])
+        obs, info = env.reset() if terminated or truncated else (next_obs, next_info)
+    return env, agent
+
+
+def test_mirror_augment_replays_transitions_as_their_mirror_images():
+    env, agent = small_v1_agent_with_replay(mirror_augment=1.0)
+    channels, actions = env.unwrapped.mirror()
+    batch = agent.buffer.sample(64, np.random.default_rng(1))
+    sampled = batch.obs.copy()
+    mirrored = agent._mirror_some(batch)  # share 1: every transition
+    east, west = 3, 4
+    for row in range(64):
+        for name in ("obs", "next_obs"):
+            flipped = getattr(batch, name)[row][:, ::-1][..., channels]
+            assert np.array_equal(getattr(mirrored, name)[row], flipped)
+        swap = {east: west, west: east}
+        assert mirrored.action[row] == swap.get(int(batch.action[row]), batch.action[row])
+        assert np.array_equal(mirrored.mask[row], batch.mask[row][actions])
+        assert mirrored.mask[row][mirrored.action[row]]  # the mirrored move is legal there
+        assert np.array_equal(mirrored.next_mask[row], batch.next_mask[row][actions])
+    for name in ("reward", "discount", "terminated", "truncated", "indices"):
+        assert np.array_equal(getattr(mirrored, name), getattr(batch, name))
+    assert np.array_equal(batch.obs, sampled)  # the sample itself is left as it was
+    twice = agent._mirror_some(mirrored)  # the mirror of the mirror is the transition itself
+    for name in ("obs", "next_obs", "action", "mask", "next_mask"):
+        assert np.array_equal(getattr(twice, name), getattr(batch, name))
+
+
+def test_mirror_augment_mirrors_about_its_share_and_trains():
+    _, agent = small_v1_agent_with_replay(mirror_augment=0.5)
+    batch = agent.buffer.sample(2000, np.random.default_rng(2))
+    mirrored = agent._mirror_some(batch)
+    changed = (batch.obs != mirrored.obs).reshape(len(batch.obs), -1).any(axis=1)
+    assert 0.45 < changed.mean() < 0.55  # asymmetric positions: a mirrored grid differs
+    for _ in range(3):
+        metrics = agent.update()
+    assert np.isfinite(metrics["loss"])
+
+
+def test_mirror_augment_needs_a_mirror_symmetric_game():
+    from agents.registry import new_run
+
+    with pytest.raises(ValueError, match=r"Tiny-v1.*no such symmetry.*--mirror-augment 0"):
+        new_run("dqn", "PacGrid/Tiny-v1", {"mirror_augment": 0.5}).make_agent(
+            gym.make("PacGrid/Tiny-v1"))
+    env = gym.make("PacGrid/Small-v1")
+    with pytest.raises(ValueError, match="needs the env's mirror symmetry"):
+        DQNAgent(env.observation_space, env.action_space, DQNConfig(mirror_augment=0.5))
+    with pytest.raises(ValueError, match="does not fit observations"):
+        DQNAgent(env.observation_space, env.action_space, DQNConfig(mirror_augment=0.5),
+                 mirror=(np.arange(6), np.arange(5)))
+    with pytest.raises(ValueError, match=r"--mirror-augment must be a share in \[0, 1\]"):
+        DQNConfig(mirror_augment=1.5)
