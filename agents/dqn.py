@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -139,8 +139,17 @@ class DQNConfig:
     # ghosts): the grids flipped east-west, east and west moves swapped. The network then learns
     # "a ghost two cells west" and "two cells east" from each other's games.
     mirror_augment: float = 0.0
+    # Greedy acting (evaluations, scripts/watch.py, best checkpoints) on the mean of a state's
+    # Q-values and its mirror image's (same games as mirror_augment): two views of one network
+    # that each err in their own way, whose mean changes its mind less from move to move.
+    # Acting only: training and its targets are unchanged, and a checkpoint loads with it on or off.
+    mirror_greedy: bool = False
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
     save_buffer: bool = True
+
+    # Fields that change how a trained agent acts, never its parameters: a checkpoint loads
+    # into an agent whose config differs from the one it was trained with in these only.
+    acting_only_fields: ClassVar[frozenset[str]] = frozenset({"mirror_greedy"})
 
     def __post_init__(self) -> None:
         """Refuse settings that would crash later or train nothing, naming the flag to change."""
@@ -201,22 +210,23 @@ Mirror = tuple[np.ndarray, np.ndarray]  # (channel order, action order), see env
 
 
 def env_mirror(env: gym.Env, config: DQNConfig) -> Mirror | None:
-    """The env's left-right symmetry that --mirror-augment replays (None when that is off).
+    """The env's left-right symmetry that --mirror-augment and --mirror-greedy use (None when
+    both are off).
 
     PacmanEnv.mirror() gives it as (channel_order, action_order): an (..., H, W, C) observation
     of a state becomes its mirror state's as obs[..., ::-1, :][..., channel_order], and action
     a becomes action_order[a]; both orders are their own inverses.
     """
-    if config.mirror_augment == 0:
+    if config.mirror_augment == 0 and not config.mirror_greedy:
         return None
     mirror = getattr(env.unwrapped, "mirror", None)
     symmetry = mirror() if callable(mirror) else None
     if symmetry is None:
         name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
         raise ValueError(
-            f"--mirror-augment needs a game that reads the same mirrored left to right (PacGrid "
-            f"Small-v1 or Medium-v1 with random or directional ghosts); {name} with these "
-            "settings has no such symmetry: use --mirror-augment 0")
+            f"--mirror-augment and --mirror-greedy need a game that reads the same mirrored left "
+            f"to right (PacGrid Small-v1 or Medium-v1 with random or directional ghosts); {name} "
+            "with these settings has no such symmetry: use --mirror-augment 0 --no-mirror-greedy")
     channel_order, action_order = (np.asarray(order, dtype=np.intp) for order in symmetry)
     return channel_order, action_order
 
@@ -350,9 +360,9 @@ class DQNAgent:
         self.observation_space = observation_space
         self.n_actions = int(action_space.n)
         self.rng = rng if rng is not None else np.random.default_rng()
-        if (config.mirror_augment > 0) != (mirror is not None):
-            raise ValueError("mirror_augment > 0 needs the env's mirror symmetry (env_mirror), and "
-                             "a mirror is used only with mirror_augment > 0")
+        if (config.mirror_augment > 0 or config.mirror_greedy) != (mirror is not None):
+            raise ValueError("mirror_augment > 0 and mirror_greedy need the env's mirror symmetry "
+                             "(env_mirror), which is used only with one of them on")
         if mirror is not None:
             channels, actions = mirror
             if (len(channels) != observation_space.shape[-1] or len(actions) != self.n_actions
@@ -399,8 +409,21 @@ class DQNAgent:
 
     def q_values(self, obs) -> np.ndarray:
         """Q(obs, ·) that greedy acting reads, shape (n_actions,): the online network's, or
-        their moving average's with greedy_ema."""
-        return self.greedy_net.forward(np.asarray(obs)[None])[0]
+        their moving average's with greedy_ema; with mirror_greedy, averaged with the mirror
+        image's."""
+        return self._greedy_q(np.asarray(obs)[None])[0]
+
+    def _greedy_q(self, obs_batch: np.ndarray) -> np.ndarray:
+        """The Q-values greedy acting reads for a batch of observations: the greedy network's,
+        or with mirror_greedy the mean of Q(s, a) and Q(mirror(s), mirror(a)), both from one
+        forward pass over the batch and its mirror images."""
+        if not self.config.mirror_greedy:
+            return self.greedy_net.forward(obs_batch)
+        channels, actions = self.mirror
+        n = len(obs_batch)
+        both = np.concatenate([obs_batch, obs_batch[..., ::-1, :][..., channels]])
+        q = self.greedy_net.forward(both)
+        return (q[:n] + q[n:][:, actions]) / 2
 
     @property
     def uses_action_masks(self) -> bool:
@@ -424,14 +447,16 @@ class DQNAgent:
     def act(self, obs, greedy: bool = False, mask=None) -> int:
         """ε-greedy action for training, or the greedy one (random ties) when `greedy`; with
         action masks (config.action_mask), among the actions `mask` marks legal."""
-        net = self.greedy_net if greedy else self.q_net
-        return self._choose(net.forward(np.asarray(obs)[None])[0], greedy, self._legal(mask),
+        obs_batch = np.asarray(obs)[None]
+        q_values = self._greedy_q(obs_batch) if greedy else self.q_net.forward(obs_batch)
+        return self._choose(q_values[0], greedy, self._legal(mask),
                             self.config.epsilon(self.steps))
 
     def act_batch(self, obs_batch, masks=None, greedy: bool = False) -> list[int]:
         """ε-greedy (or greedy) actions for several environments' observations, from one
         forward pass."""
-        q_values = (self.greedy_net if greedy else self.q_net).forward(np.asarray(obs_batch))
+        obs_batch = np.asarray(obs_batch)
+        q_values = self._greedy_q(obs_batch) if greedy else self.q_net.forward(obs_batch)
         epsilon = self.config.epsilon(self.steps)
         masks = [None] * len(q_values) if masks is None else masks
         return [self._choose(row, greedy, self._legal(mask), epsilon)

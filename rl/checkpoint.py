@@ -273,7 +273,10 @@ def check_agent_meta(path: str | Path, meta: Any, agent: Agent, env: gym.Env | N
         # A field added to the config after the checkpoint was written had its default then.
         for name, default in _config_defaults(type(config)).items():
             saved.setdefault(name, default)
-        changed = sorted(k for k in mine.keys() | saved.keys() if mine.get(k) != saved.get(k))
+        # Settings of how a trained agent acts (e.g. DQNConfig.mirror_greedy) may differ.
+        acting_only = getattr(type(config), "acting_only_fields", frozenset())
+        changed = sorted(k for k in mine.keys() | saved.keys()
+                         if mine.get(k) != saved.get(k) and k not in acting_only)
         if changed:
             raise CheckpointError(
                 f"{path} was trained with another {type(config).__name__}: {', '.join(changed)} "

@@ -519,10 +519,64 @@ def test_mirror_augment_needs_a_mirror_symmetric_game():
         new_run("dqn", "PacGrid/Tiny-v1", {"mirror_augment": 0.5}).make_agent(
             gym.make("PacGrid/Tiny-v1"))
     env = gym.make("PacGrid/Small-v1")
-    with pytest.raises(ValueError, match="needs the env's mirror symmetry"):
+    with pytest.raises(ValueError, match="need the env's mirror symmetry"):
         DQNAgent(env.observation_space, env.action_space, DQNConfig(mirror_augment=0.5))
     with pytest.raises(ValueError, match="does not fit observations"):
         DQNAgent(env.observation_space, env.action_space, DQNConfig(mirror_augment=0.5),
                  mirror=(np.arange(6), np.arange(5)))
     with pytest.raises(ValueError, match=r"--mirror-augment must be a share in \[0, 1\]"):
         DQNConfig(mirror_augment=1.5)
+
+
+def test_mirror_greedy_values_a_state_and_its_mirror_image_alike():
+    from agents.registry import new_run
+
+    run = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "mirror_greedy": True})
+    env = run.make_env()
+    agent = run.make_agent(env)
+    channels, actions = env.unwrapped.mirror()
+    rng = np.random.default_rng(0)
+    obs, info = env.reset(seed=0)
+    states = []
+    for _ in range(40):
+        states.append(obs)
+        obs, _, terminated, truncated, info = env.step(int(rng.choice(np.flatnonzero(
+            info["action_mask"]))))
+        if terminated or truncated:
+            obs, info = env.reset()
+    batch = np.stack(states)
+    mirrored = batch[..., ::-1, :][..., channels]
+    q, q_mirrored = agent._greedy_q(batch), agent._greedy_q(mirrored)
+    assert np.array_equal(q_mirrored[:, actions], q)  # the same two numbers, summed either way
+    plain = agent.greedy_net.forward(batch)
+    assert_close_f32(q, (plain + agent.greedy_net.forward(mirrored)[:, actions]) / 2,
+                     reduction_length=forward_reduction_length(agent.q_net))
+    assert not np.allclose(plain, q)  # an untrained network is far from symmetric
+    # The start state is its own mirror image: there east and west are worth exactly the same.
+    assert q[0][3] == q[0][4] and np.array_equal(mirrored[0], batch[0])
+    one = agent.q_values(states[30])  # a batch of one: float32 sums may differ from the 40's
+    assert_close_f32(one, q[30], reduction_length=forward_reduction_length(agent.q_net))
+    every_move = np.ones(5)  # all legal, so greedy acting is the argmax (ties: at random)
+    assert agent.act(states[30], greedy=True, mask=every_move) == np.argmax(one)
+    later = agent._greedy_q(batch[30:34])
+    assert all(np.sum(row == row.max()) == 1 for row in later)  # off the axis: no ties
+    assert agent.act_batch(batch[30:34], masks=[every_move] * 4, greedy=True) == list(
+        np.argmax(later, axis=1))
+
+
+def test_mirror_greedy_is_acting_only_so_a_checkpoint_loads_with_it_on_or_off(tmp_path):
+    from agents.registry import new_run
+    from rl.checkpoint import CheckpointError, load_agent, save_agent
+
+    plain_run = new_run("dqn", "PacGrid/Small-v1", {"seed": 0})
+    env = plain_run.make_env()
+    trained = plain_run.make_agent(env)
+    path = save_agent(tmp_path / "a.npz", trained, env=env)
+    mirrored = new_run("dqn", "PacGrid/Small-v1", {"seed": 1, "mirror_greedy": True})
+    agent = mirrored.make_agent(env)
+    load_agent(path, agent, env)
+    for name, value in trained.q_net.state_dict().items():
+        assert np.array_equal(agent.q_net.state_dict()[name], value)
+    other = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "mirror_augment": 0.5})
+    with pytest.raises(CheckpointError, match="mirror_augment differ"):
+        load_agent(path, other.make_agent(env), env)
