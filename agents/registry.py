@@ -161,6 +161,19 @@ class Run:
         return make_env(self.env_id, self.config.env_kwargs, self.algo, self.agent_config,
                         render_mode, training)
 
+    def acting_with(self, **settings: Any) -> Run:
+        """This run with settings of how its trained agent acts changed (the agent config's
+        `acting_only_fields`, e.g. DQNConfig.mirror_greedy): what evaluate.py and watch.py
+        override. Settings that would change the parameters are refused."""
+        allowed = getattr(type(self.agent_config), "acting_only_fields", frozenset())
+        refused = sorted(set(settings) - allowed)
+        if refused:
+            raise UsageError(f"{', '.join(refused)} is not an acting setting of the "
+                             f"{self.algo_name} agent (those are: "
+                             f"{', '.join(sorted(allowed)) or 'none'})")
+        agent_config = dataclasses.replace(self.agent_config, **settings)
+        return dataclasses.replace(self, agent_config=agent_config)
+
     def make_agent(self, env: gym.Env) -> Agent:
         """A fresh, untrained agent for this run's config."""
         return self.algo.make_agent(env, self.agent_config, make_rng([self.seed, AGENT_STREAM]))

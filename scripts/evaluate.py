@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which model to evaluate: the last checkpoint, or the best one by "
                              "the greedy evaluations during training (default: %(default)s)")
     parser.add_argument("--episodes", type=int, default=100, help="greedy episodes (default: 100)")
+    parser.add_argument("--mirror-greedy", action=argparse.BooleanOptionalAction, default=None,
+                        help="act on the mean of each state's and its mirror image's Q-values "
+                             "(DQN on PacGrid Small-v1 / Medium-v1; default: as the run was "
+                             "configured)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the evaluation episodes (default: the run's seed)")
     parser.add_argument("--max-episode-steps", type=int, default=None,
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-episode-steps must be >= 1, got {args.max_episode_steps}")
     try:
         run = load_run(args.run_dir, args.allow_import)
+        if args.mirror_greedy is not None:
+            run = run.acting_with(mirror_greedy=args.mirror_greedy)
         games = [run.make_env()]
         agent, meta = run.load_agent(games[0], args.checkpoint)
     except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint": "best" if meta.get("best") and not meta.get("loop") else args.checkpoint,
         "checkpoint_step": (meta.get("loop") or meta.get("best") or {}).get("step"),
         "seed": seed,
+        **({"mirror_greedy": run.agent_config.mirror_greedy}
+           if hasattr(run.agent_config, "mirror_greedy") else {}),
         **result,
     }
     print(json.dumps(line))

@@ -178,6 +178,35 @@ def test_the_shipped_medium_agent_loads_without_pickle_and_wins(capsys):
     assert result["win_rate"] >= 0.35  # 0.61 on 100 held-out games; a random walk wins none
 
 
+def test_evaluate_and_watch_can_turn_mirror_greedy_acting_on_or_off(tmp_path, capsys):
+    from scripts import watch as watch_script
+
+    run_dir = tmp_path / "small"
+    assert train_small_dqn("PacGrid/Small-v1", run_dir, 300, "--eval-every", "300",
+                           "--eval-episodes", "1", "--mirror-greedy") == 0
+    capsys.readouterr()
+    for flag, expected in (("--no-mirror-greedy", False), ("--mirror-greedy", True), (None, True)):
+        argv = [str(run_dir), "--episodes", "2", *([flag] if flag else [])]
+        assert evaluate_script.main(argv) == 0
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["mirror_greedy"] is (
+            expected)
+    gif = tmp_path / "watch.gif"
+    assert watch_script.main([str(run_dir), "--no-mirror-greedy", "--gif", str(gif),
+                              "--max-episode-steps", "5"]) == 0
+    assert gif.is_file()
+    tiny = tmp_path / "tiny"
+    assert train_small_dqn("PacGrid/Tiny-v1", tiny, 200) == 0
+    with pytest.raises(SystemExit):  # Tiny-v1 has no mirror symmetry
+        evaluate_script.main([str(tiny), "--episodes", "1", "--mirror-greedy"])
+    assert "no such symmetry" in capsys.readouterr().err
+    table = tmp_path / "table"
+    assert train.main(["--algo", "qlearning", "--env", "PacGrid/Tiny-v0", "--total-steps", "200",
+                       "--no-progress", "--run-dir", str(table)]) == 0
+    with pytest.raises(SystemExit):
+        evaluate_script.main([str(table), "--episodes", "1", "--mirror-greedy"])
+    assert "not an acting setting of the qlearning agent" in capsys.readouterr().err
+
+
 def test_training_stops_once_an_evaluation_reaches_the_target(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert train_small_dqn("CartPole-v1", run_dir, 2000, "--eval-every", "200",
