@@ -231,6 +231,12 @@ def env_mirror(env: gym.Env, config: DQNConfig) -> Mirror | None:
     return channel_order, action_order
 
 
+def mirror_images(obs: np.ndarray, channel_order: np.ndarray) -> np.ndarray:
+    """(..., H, W, C) observations as their mirror images: flipped east-west, channels reordered
+    (a copy)."""
+    return obs[..., ::-1, :][..., channel_order]
+
+
 def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env:
     """Apply the environment-side options of the config to a made env: frame stacking, and on
     the environments the agent trains in (`training`), food shaping and the loss penalty."""
@@ -421,7 +427,7 @@ class DQNAgent:
             return self.greedy_net.forward(obs_batch)
         channels, actions = self.mirror
         n = len(obs_batch)
-        both = np.concatenate([obs_batch, obs_batch[..., ::-1, :][..., channels]])
+        both = np.concatenate([obs_batch, mirror_images(obs_batch, channels)])
         q = self.greedy_net.forward(both)
         return (q[:n] + q[n:][:, actions]) / 2
 
@@ -569,8 +575,8 @@ class DQNAgent:
             return batch
         channels, actions = self.mirror
         obs, next_obs, action = batch.obs.copy(), batch.next_obs.copy(), batch.action.copy()
-        obs[rows] = obs[rows][..., ::-1, :][..., channels]
-        next_obs[rows] = next_obs[rows][..., ::-1, :][..., channels]
+        obs[rows] = mirror_images(obs[rows], channels)
+        next_obs[rows] = mirror_images(next_obs[rows], channels)
         action[rows] = actions[action[rows]]
         masks = {}
         for name in ("mask", "next_mask"):
