@@ -15,6 +15,7 @@ The run folder itself (file names, config.json, the checks) belongs to rl.run.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -198,6 +199,20 @@ class Run:
             raise FileNotFoundError(f"{self.run_dir} has no {path.name}; train it first")
         agent = self.make_agent(env)
         return agent, load_agent(path, agent, env)
+
+
+def add_acting_options(parser: argparse.ArgumentParser) -> None:
+    """The options of scripts that load a trained agent (evaluate.py, watch.py, ...) to change
+    how it acts (the agent config's acting-only fields); see `acting_overrides`."""
+    parser.add_argument("--mirror-greedy", action=argparse.BooleanOptionalAction, default=None,
+                        help="act on the mean of each state's and its mirror image's Q-values "
+                             "(DQN on PacGrid Small-v1 / Medium-v1; default: as the run was "
+                             "configured)")
+
+
+def acting_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The acting settings given on the command line, for Run.acting_with."""
+    return {} if args.mirror_greedy is None else {"mirror_greedy": args.mirror_greedy}
 
 
 # run_warnings speaks up when a run is shorter than this fraction of a schedule's duration.

@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as `python scripts/evaluate.py`: make the p
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
-from agents.registry import EVAL_ENVS, load_run
+from agents.registry import EVAL_ENVS, acting_overrides, add_acting_options, load_run
 from rl.config import ArgumentParser
 from rl.evaluate import EVALUATE_STREAM, evaluate
 from rl.run import CHECKPOINT_NAMES
@@ -41,10 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which model to evaluate: the last checkpoint, or the best one by "
                              "the greedy evaluations during training (default: %(default)s)")
     parser.add_argument("--episodes", type=int, default=100, help="greedy episodes (default: 100)")
-    parser.add_argument("--mirror-greedy", action=argparse.BooleanOptionalAction, default=None,
-                        help="act on the mean of each state's and its mirror image's Q-values "
-                             "(DQN on PacGrid Small-v1 / Medium-v1; default: as the run was "
-                             "configured)")
+    add_acting_options(parser)
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the evaluation episodes (default: the run's seed)")
     parser.add_argument("--max-episode-steps", type=int, default=None,
@@ -63,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_episode_steps is not None and args.max_episode_steps < 1:
         parser.error(f"--max-episode-steps must be >= 1, got {args.max_episode_steps}")
     try:
-        run = load_run(args.run_dir, args.allow_import)
-        if args.mirror_greedy is not None:
-            run = run.acting_with(mirror_greedy=args.mirror_greedy)
+        run = load_run(args.run_dir, args.allow_import).acting_with(**acting_overrides(args))
         games = [run.make_env()]
         agent, meta = run.load_agent(games[0], args.checkpoint)
     except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError

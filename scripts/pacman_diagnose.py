@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 import numpy as np
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
-from agents.registry import load_run
+from agents.registry import acting_overrides, add_acting_options, load_run
 from envs.pacman.game import GameState, Maze
 from envs.pacman.planner import Planner, food_distance, maze_distances
 from rl.config import ArgumentParser
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", choices=tuple(CHECKPOINT_NAMES), default="last",
                         help="which model to look at (default: %(default)s)")
     parser.add_argument("--games", type=int, default=30, help="greedy games (default: 30)")
+    add_acting_options(parser)
     parser.add_argument("--endgame-food", type=int, default=5,
                         help="pellets left at most, for a move to count as the endgame "
                              "(default: %(default)s)")
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.planner is not None and not 1 <= args.planner <= 4:
         parser.error(f"--planner DEPTH must be 1 to 4 (3 is the ladder's), got {args.planner}")
     try:
-        run = load_run(args.run_dir)
+        run = load_run(args.run_dir).acting_with(**acting_overrides(args))
         env = run.make_env()
         if not hasattr(env.unwrapped, "maze"):
             parser.error(f"{run.env_id} is not a PacGrid environment: nothing to diagnose")

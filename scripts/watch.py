@@ -34,7 +34,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
-from agents.registry import load_run
+from agents.registry import acting_overrides, add_acting_options, load_run
 from rl.config import ArgumentParser
 from rl.evaluate import DEFAULT_MAX_EPISODE_STEPS, WATCH_STREAM, write_gif
 from rl.protocol import Agent, choose_action
@@ -68,10 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which model to watch: the last checkpoint, or the best one by "
                              "the greedy evaluations during training (default: %(default)s)")
     parser.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
-    parser.add_argument("--mirror-greedy", action=argparse.BooleanOptionalAction, default=None,
-                        help="act on the mean of each state's and its mirror image's Q-values "
-                             "(DQN on PacGrid Small-v1 / Medium-v1; default: as the run was "
-                             "configured)")
+    add_acting_options(parser)
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS,
                         help="moves per second (default: %(default)g)")
     parser.add_argument("--zoom", type=float, default=None,
@@ -158,9 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{args.gif / 'watch.gif'}")
     record = args.gif is not None or not has_display()
     try:
-        run = load_run(args.run_dir, args.allow_import)
-        if args.mirror_greedy is not None:
-            run = run.acting_with(mirror_greedy=args.mirror_greedy)
+        run = load_run(args.run_dir, args.allow_import).acting_with(**acting_overrides(args))
         env = run.make_env(render_mode="rgb_array")
         agent, _ = run.load_agent(env, args.checkpoint)
     except (FileNotFoundError, ValueError) as err:  # UsageError and CheckpointError too
