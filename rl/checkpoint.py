@@ -289,6 +289,13 @@ def check_agent_meta(path: str | Path, meta: Any, agent: Agent, env: gym.Env | N
         check_env(path, saved_env, env)
 
 
+def loaded_kind(meta: dict, asked: str) -> str:
+    """Which checkpoint a load gave, from its metadata: "best" for a best checkpoint without the
+    loop's state (a folder holding only best.npz, a shipped model, gives it when "last" is
+    asked), else the kind that was asked for."""
+    return "best" if meta.get("best") and not meta.get("loop") else asked
+
+
 def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> dict:
     """Load a checkpoint into `agent` (built with the same config); returns its metadata.
 

@@ -21,6 +21,7 @@ if __package__ in (None, ""):  # run as `python scripts/evaluate.py`: make the p
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import EVAL_ENVS, acting_overrides, add_acting_options, load_run
+from rl.checkpoint import loaded_kind
 from rl.config import ArgumentParser
 from rl.evaluate import EVALUATE_STREAM, evaluate
 from rl.run import CHECKPOINT_NAMES
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "algo": run.algo_name,
         "env_id": run.env_id,
         # A folder with only best.npz (a shipped model) gives it for "last".
-        "checkpoint": "best" if meta.get("best") and not meta.get("loop") else args.checkpoint,
+        "checkpoint": loaded_kind(meta, args.checkpoint),
         "checkpoint_step": (meta.get("loop") or meta.get("best") or {}).get("step"),
         "seed": seed,
         **({"mirror_greedy": run.agent_config.mirror_greedy}

@@ -36,6 +36,7 @@ import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import acting_overrides, add_acting_options, load_run
 from envs.pacman.game import GameState, Maze
 from envs.pacman.planner import Planner, food_distance, maze_distances
+from rl.checkpoint import loaded_kind
 from rl.config import ArgumentParser
 from rl.evaluate import EVALUATE_STREAM
 from rl.protocol import choose_action
@@ -144,20 +145,20 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(env.unwrapped, "maze"):
             parser.error(f"{run.env_id} is not a PacGrid environment: nothing to diagnose")
         if args.planner is None:
-            agent, _ = run.load_agent(env, args.checkpoint)
+            agent, meta = run.load_agent(env, args.checkpoint)
+            player = {"checkpoint": loaded_kind(meta, args.checkpoint)}
         elif not isinstance(env.unwrapped.ghost_behaviour, str):
             parser.error("--planner models the named ghost behaviours (random, directional, "
                          "arcade), not this run's own ghost function")
         else:
             agent = PlannerAgent(env, args.planner, run.seed)
+            player = {"player": f"planner, depth {args.planner}"}
     except (FileNotFoundError, ValueError) as err:  # incl. UsageError, CheckpointError
         parser.error(str(err))
     try:
         result = diagnose(env, agent, args.games, run.seed, args.endgame_food)
     finally:
         env.close()
-    player = ({"checkpoint": args.checkpoint} if args.planner is None
-              else {"player": f"planner, depth {args.planner}"})
     print(json.dumps({"run_dir": str(run.run_dir), **player, **result}))
     return 0
 
