@@ -568,15 +568,18 @@ def test_mirror_greedy_is_acting_only_so_a_checkpoint_loads_with_it_on_or_off(tm
     from agents.registry import new_run
     from rl.checkpoint import CheckpointError, load_agent, save_agent
 
-    plain_run = new_run("dqn", "PacGrid/Small-v1", {"seed": 0})
+    plain_run = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "mirror_augment": 0.0,
+                                                     "mirror_greedy": False})
     env = plain_run.make_env()
     trained = plain_run.make_agent(env)
     path = save_agent(tmp_path / "a.npz", trained, env=env)
-    mirrored = new_run("dqn", "PacGrid/Small-v1", {"seed": 1, "mirror_greedy": True})
+    mirrored = new_run("dqn", "PacGrid/Small-v1", {"seed": 1, "mirror_augment": 0.0,
+                                                   "mirror_greedy": True})
     agent = mirrored.make_agent(env)
     load_agent(path, agent, env)
     for name, value in trained.q_net.state_dict().items():
         assert np.array_equal(agent.q_net.state_dict()[name], value)
-    other = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "mirror_augment": 0.5})
+    other = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "mirror_augment": 0.5,
+                                                "mirror_greedy": False})
     with pytest.raises(CheckpointError, match="mirror_augment differ"):
         load_agent(path, other.make_agent(env), env)
