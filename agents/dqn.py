@@ -527,7 +527,7 @@ class DQNAgent:
             batch = self.buffer.sample(config.batch_size, self.rng, beta=beta)
         else:
             batch = self.buffer.sample(config.batch_size, self.rng)
-        if self.mirror is not None:
+        if config.mirror_augment > 0:
             batch = self._mirror_some(batch)
 
         # 2. The TD target, bootstrapped from the target network.
