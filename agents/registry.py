@@ -29,7 +29,7 @@ import numpy as np
 
 from rl import run as run_folder
 from rl.checkpoint import load_agent
-from rl.config import from_args, from_json, given_fields, to_json
+from rl.config import acting_only_fields, from_args, from_json, given_fields, to_json
 from rl.loop import History, LoopConfig, NonFiniteMetricError, check_checkpoint, train
 from rl.plotting import plot_learning_curves
 from rl.protocol import Agent
@@ -166,7 +166,7 @@ class Run:
         """This run with settings of how its trained agent acts changed (the agent config's
         `acting_only_fields`, e.g. DQNConfig.mirror_greedy): what evaluate.py and watch.py
         override. Settings that would change the parameters are refused."""
-        allowed = getattr(type(self.agent_config), "acting_only_fields", frozenset())
+        allowed = acting_only_fields(self.agent_config)
         refused = sorted(set(settings) - allowed)
         if refused:
             raise UsageError(f"{', '.join(refused)} is not an acting setting of the "

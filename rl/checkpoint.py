@@ -42,7 +42,7 @@ import gymnasium as gym
 import numpy as np
 
 from fileio import META_KEY, CheckpointError, load_arrays, save_arrays
-from rl.config import to_json
+from rl.config import acting_only_fields, to_json
 from rl.protocol import Agent
 
 __all__ = [
@@ -274,7 +274,7 @@ def check_agent_meta(path: str | Path, meta: Any, agent: Agent, env: gym.Env | N
         for name, default in _config_defaults(type(config)).items():
             saved.setdefault(name, default)
         # Settings of how a trained agent acts (e.g. DQNConfig.mirror_greedy) may differ.
-        acting_only = getattr(type(config), "acting_only_fields", frozenset())
+        acting_only = acting_only_fields(config)
         changed = sorted(k for k in mine.keys() | saved.keys()
                          if mine.get(k) != saved.get(k) and k not in acting_only)
         if changed:

@@ -219,6 +219,14 @@ def from_args(
     return from_json(cls, {**values, **given_fields(cls, args)})
 
 
+def acting_only_fields(cfg: Any) -> frozenset[str]:
+    """The fields of a config (instance or class) that change how a trained agent acts, never
+    its parameters (its class's `acting_only_fields`; none by default): a checkpoint loads
+    whatever their values, and scripts may override them on a trained run."""
+    cls = cfg if isinstance(cfg, type) else type(cfg)
+    return frozenset(getattr(cls, "acting_only_fields", frozenset()))
+
+
 def to_json(cfg: Any) -> dict[str, Any]:
     """A JSON-able dict of a config dataclass (tuples become lists, schedules their config)."""
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):

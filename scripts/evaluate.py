@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as `python scripts/evaluate.py`: make the p
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import EVAL_ENVS, acting_overrides, add_acting_options, load_run
 from rl.checkpoint import loaded_kind
-from rl.config import ArgumentParser
+from rl.config import ArgumentParser, acting_only_fields
 from rl.evaluate import EVALUATE_STREAM, evaluate
 from rl.run import CHECKPOINT_NAMES
 from rl.seeding import make_rng
@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint": loaded_kind(meta, args.checkpoint),
         "checkpoint_step": (meta.get("loop") or meta.get("best") or {}).get("step"),
         "seed": seed,
-        **({"mirror_greedy": run.agent_config.mirror_greedy}
-           if hasattr(run.agent_config, "mirror_greedy") else {}),
+        # How the agent acted: its acting-only settings (e.g. the DQN's mirror_greedy).
+        **{name: getattr(run.agent_config, name)
+           for name in sorted(acting_only_fields(run.agent_config))},
         **result,
     }
     print(json.dumps(line))
