@@ -287,22 +287,24 @@ def run_trials(
 # --- a trial's scores ---------------------------------------------------------------------------
 
 
-def read_eval_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, greedy returns) of the evaluation rows of a run's metrics.csv."""
+def read_eval_curve(run_dir: Path, column: str = "eval_return_mean"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of the evaluation rows of a run's metrics.csv: the greedy returns, or
+    another evaluation column (say eval_win_rate)."""
     path = metrics_path(run_dir)
-    steps, returns = [], []
+    steps, values = [], []
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = {"step", "eval_return_mean"} - set(reader.fieldnames or [])
+        missing = {"step", column} - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path} has no column(s) {', '.join(sorted(missing))}")
         for row in reader:
-            if row["eval_return_mean"] not in ("", None):
+            if row[column] not in ("", None):
                 steps.append(int(float(row["step"])))
-                returns.append(float(row["eval_return_mean"]))
+                values.append(float(row[column]))
     if not steps:
         raise ValueError(f"{path} has no evaluation rows: train with a nonzero --eval-every")
-    return np.asarray(steps), np.asarray(returns)
+    return np.asarray(steps), np.asarray(values)
 
 
 def describe(result: TrialResult, run_dir: Path) -> str:

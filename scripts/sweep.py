@@ -19,10 +19,14 @@ Rerunning a sweep skips the trials that finished (their `trial.json` says "done"
 interrupted ones from their checkpoints, and retries the failed ones. A failing trial is reported
 with its error; the others go on.
 
-`report` gives, per configuration, the final and best greedy evaluation return over seeds as
-mean, median and interquartile mean with stratified bootstrap 95% confidence intervals
-(rl.stats), in a Markdown table (report.md), plus learning curves with bands
-(learning_curves.png) and performance profiles (performance_profile.png).
+`report` gives, per configuration, the final and best greedy evaluation score over seeds (the
+win rate where every run reports wins, as the Pac-Man game does, else the return; `--metric`
+chooses) as mean, median and interquartile mean with stratified bootstrap 95% confidence
+intervals (rl.stats), in a Markdown table (report.md), plus learning curves with bands
+(learning_curves.png, with `--reference LABEL=SCORE` level lines such as the planner's win rate)
+and performance profiles (performance_profile.png). A report needs only each trial's trial.json
+and metrics.csv (and the sweep's spec): a finished sweep's folder without its checkpoints
+still reports, and copied back under runs/ it lets a rerun skip the trials it holds.
 
 The sweep itself is rl.sweep (plan, run) and rl.sweep_report (report); this script parses the
 flags, calls them and prints what happens and where it wrote.
@@ -44,7 +48,7 @@ if __package__ in (None, ""):  # run as `python scripts/sweep.py`: make the pack
 from agents.registry import settings_warnings
 from rl import hints, sweep
 from rl.sweep import DEFAULT_ENTRY, SweepConfig, SweepError
-from rl.sweep_report import write_report
+from rl.sweep_report import METRICS, write_report
 
 
 def parse_value(text: str) -> Any:
@@ -124,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    text, written = write_report(args.sweep_dir, args.reps, args.confidence, args.bootstrap_seed)
+    text, written = write_report(args.sweep_dir, args.reps, args.confidence, args.bootstrap_seed,
+                                 args.metric, args.reference)
     print(text)
     for path in written:
         print(f"wrote {path}")
@@ -167,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_parser = commands.add_parser(
         "report", help="aggregate a sweep's results",
-        description="Per configuration: final and best greedy return, mean/median/IQM with "
-                    "stratified bootstrap CIs; learning curves; performance profiles.",
+        description="Per configuration: final and best greedy score (the win rate where the "
+                    "env reports wins, else the return), mean/median/IQM with stratified "
+                    "bootstrap CIs; learning curves; performance profiles.",
     )
     report_parser.add_argument("sweep_dir", help="the sweep's folder, e.g. runs/NAME")
     report_parser.add_argument("--reps", type=_positive_int, default=2000,
@@ -177,8 +183,27 @@ def build_parser() -> argparse.ArgumentParser:
                                help="confidence level of the intervals (default 0.95)")
     report_parser.add_argument("--bootstrap-seed", type=int, default=0,
                                help="seed of the bootstrap's generator (default 0)")
+    report_parser.add_argument("--metric", choices=sorted(METRICS),
+                               help="what to score runs by (default: win_rate when every run "
+                                    "reports wins, else return)")
+    report_parser.add_argument("--reference", action="append", default=[], type=_reference,
+                               metavar="LABEL=SCORE",
+                               help="a level line on the learning curves, named in the table, "
+                                    "e.g. --reference 'planner, depth 3=0.97' (repeatable)")
     report_parser.set_defaults(handler=report)
     return parser
+
+
+def _reference(text: str) -> tuple[str, float]:
+    label, sep, score = text.rpartition("=")
+    try:
+        if not sep or not label.strip():
+            raise ValueError
+        return label.strip(), float(score)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be LABEL=SCORE with a number after the last '=', e.g. 'planner=0.97', "
+            f"got {text!r}") from None
 
 
 def _positive_float(text: str) -> float:

@@ -173,3 +173,58 @@ def test_report_of_a_missing_folder_says_what_to_pass(tmp_path, capsys):
     assert "sweep.py: error:" in capsys.readouterr().err
     assert sweep_script.main(["report", str(tmp_path)]) == 2
     assert "no finished trials" in capsys.readouterr().err
+
+
+def write_trial(sweep_dir: Path, config: str, seed: int, rows: list[dict]) -> None:
+    """A finished trial as the report reads it: its trial.json and metrics.csv only."""
+    run_dir = sweep_dir / config / f"seed={seed}"
+    run_dir.mkdir(parents=True)
+    marker = {"name": f"{config}/seed={seed}", "config_name": config, "params": {},
+              "seed": seed, "settings": {}, "status": "done", "error": None,
+              "resumed": False, "wall_s": 1.0}
+    (run_dir / "trial.json").write_text(json.dumps(marker))
+    with open(run_dir / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_report_scores_win_rates_where_runs_report_wins_and_draws_references(tmp_path, capsys):
+    # Pac-Man runs log eval_win_rate beside the return; the report ranks by the win rate then.
+    sweep_dir = tmp_path / "pacman"
+    wins = {("preset", 0): [0.2, 0.9], ("preset", 1): [0.5, 0.7],
+            ("no-mask", 0): [0.1, 0.3], ("no-mask", 1): [0.4, 0.2]}
+    for (config, seed), rates in wins.items():
+        write_trial(sweep_dir, config, seed, [
+            {"step": 100 * (i + 1), "eval_return_mean": 1000 * rate + 7, "eval_win_rate": rate}
+            for i, rate in enumerate(rates)])
+    assert sweep_script.main(["report", str(sweep_dir), "--reps", "200",
+                              "--reference", "planner, depth 3=0.97"]) == 0
+    table = (sweep_dir / "report.md").read_text()
+    assert "greedy win rate (`eval_win_rate`" in table
+    assert "Reference, planner, depth 3: 0.97." in table
+    summary = json.loads((sweep_dir / "report.json").read_text())
+    assert summary["preset"]["final"]["mean"]["value"] == pytest.approx(0.8)
+    assert summary["no-mask"]["best"]["mean"]["value"] == pytest.approx(0.35)
+    assert "| preset/seed=0 | done | 0.9 | 0.9 | 200 |" in table
+
+    # --metric return scores the same runs by their returns.
+    assert sweep_script.main(["report", str(sweep_dir), "--reps", "200",
+                              "--metric", "return"]) == 0
+    summary = json.loads((sweep_dir / "report.json").read_text())
+    assert summary["preset"]["final"]["mean"]["value"] == pytest.approx(807)
+    assert "greedy evaluation return (`eval_return_mean`" in (sweep_dir / "report.md").read_text()
+
+    # One run without wins (another env) makes the default the return, which every run has.
+    write_trial(sweep_dir, "other", 0, [{"step": 100, "eval_return_mean": 3.0}])
+    assert sweep_script.main(["report", str(sweep_dir), "--reps", "200"]) == 0
+    assert "greedy evaluation return" in (sweep_dir / "report.md").read_text()
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("reference", ["0.97", "=0.97", "planner=high"])
+def test_a_malformed_reference_says_what_it_wants(tmp_path, capsys, reference):
+    with pytest.raises(SystemExit) as exit_info:
+        sweep_script.main(["report", str(tmp_path), "--reference", reference])
+    assert exit_info.value.code == 2
+    assert "LABEL=SCORE" in capsys.readouterr().err
