@@ -39,8 +39,17 @@ class SumTree:
         """Set leaves `indices` to `priorities` (a repeated index keeps its last value)."""
         nodes = self.leaf_offset + np.asarray(indices, dtype=np.int64)
         self.nodes[nodes] = priorities
+        if len(nodes) == 1:
+            # One leaf (a transition stored: twice every env step): walk up in plain Python,
+            # a few times faster than a level of array calls on one element.
+            tree, node = self.nodes, int(nodes[0]) // 2
+            while node:
+                tree[node] = tree[2 * node] + tree[2 * node + 1]
+                node //= 2
+            return
         for _ in range(self.depth):
-            nodes = np.unique(nodes // 2)
+            # Leaves sharing a parent repeat it; each copy is set to the same sum, so no unique.
+            nodes = nodes // 2
             self.nodes[nodes] = self.nodes[2 * nodes] + self.nodes[2 * nodes + 1]
 
     def find(self, values: np.ndarray) -> np.ndarray:

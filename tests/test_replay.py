@@ -172,6 +172,23 @@ def test_memory_report_names_the_size():
 # --- prioritized replay ---
 
 
+def test_sum_tree_updates_one_leaf_or_many_to_the_sums_of_its_leaves():
+    # One leaf walks up in plain Python, many leaves a level at a time with repeated parents:
+    # both leave every inner node exactly the sum of its children, as a rebuild computes it.
+    rng = np.random.default_rng(3)
+    tree = SumTree(300)
+    for _ in range(200):
+        size = int(rng.choice([1, 1, 5, 32]))
+        tree.update(rng.integers(0, 300, size=size), rng.random(size))
+        if rng.random() < 0.1:
+            tree.update(np.array([int(rng.integers(0, 300))]), np.array([0.0]))
+    rebuilt = SumTree(300)
+    rebuilt.nodes[rebuilt.leaf_offset:] = tree.nodes[tree.leaf_offset:]
+    rebuilt.rebuild()
+    np.testing.assert_array_equal(tree.nodes, rebuilt.nodes)
+    assert tree.total == rebuilt.total > 0
+
+
 def test_sum_tree_matches_a_cumulative_sum_search():
     rng = np.random.default_rng(7)
     tree = SumTree(37)
