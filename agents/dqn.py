@@ -29,7 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 import nets
-from agents.q_learning import epsilon_greedy, greedy_action, td_target
+from agents.q_learning import epsilon_greedy, greedy_action, greedy_stream, td_target
 from rl import schedules
 from rl.prioritized import PrioritizedReplayBuffer
 from rl.replay import Batch, ReplayBuffer
@@ -366,6 +366,7 @@ class DQNAgent:
         self.observation_space = observation_space
         self.n_actions = int(action_space.n)
         self.rng = rng if rng is not None else np.random.default_rng()
+        self.greedy_rng = greedy_stream(self.rng)  # ties of greedy acting only
         if (config.mirror_augment > 0 or config.mirror_greedy) != (mirror is not None):
             raise ValueError("mirror_augment > 0 and mirror_greedy need the env's mirror symmetry "
                              "(env_mirror), which is used only with one of them on")
@@ -471,10 +472,10 @@ class DQNAgent:
     def _choose(self, q_values: np.ndarray, greedy: bool, legal: np.ndarray | None,
                 epsilon: float) -> int:
         if legal is None:
-            return (greedy_action(q_values, self.rng) if greedy
+            return (greedy_action(q_values, self.greedy_rng) if greedy
                     else epsilon_greedy(q_values, epsilon, self.rng))
         actions = np.flatnonzero(legal)
-        choice = (greedy_action(q_values[actions], self.rng) if greedy
+        choice = (greedy_action(q_values[actions], self.greedy_rng) if greedy
                   else epsilon_greedy(q_values[actions], epsilon, self.rng))
         return int(actions[choice])
 
@@ -654,6 +655,7 @@ class DQNAgent:
             "steps": self.steps,
             "updates": self.updates,
             "rng_state": rng_state(self.rng),
+            "greedy_rng_state": rng_state(self.greedy_rng),
             "buffer": None,
         }
         if self.config.save_buffer:
@@ -689,7 +691,9 @@ class DQNAgent:
         self.q_net.load_state_dict(part("q/"))
         if meta.get("acting_only"):
             # The online network alone: the target starts as its copy (as after a hard sync);
-            # optimizer, rng and buffer stay as built.
+            # optimizer, rng and buffer stay as built, and greedy ties are drawn as a model
+            # file's always were, from the rng as built.
+            set_rng_state(self.greedy_rng, rng_state(self.rng))
             self.q_net.copy_to(self.target_net)
             if self.greedy_net is not self.q_net:
                 self.q_net.copy_to(self.greedy_net)
@@ -701,6 +705,9 @@ class DQNAgent:
             self.greedy_net.load_state_dict(part("greedy/"))
         self.steps, self.updates = int(meta["steps"]), int(meta["updates"])
         set_rng_state(self.rng, meta["rng_state"])
+        # A checkpoint from before the separate tie stream: ties drawn as they were then, from
+        # the training stream's state (the two streams part from there).
+        set_rng_state(self.greedy_rng, meta.get("greedy_rng_state", meta["rng_state"]))
         if meta.get("buffer") is not None:
             self.buffer.load_state_dict(part("replay/"), meta["buffer"])
             actions = self.buffer.action[:self.buffer.size]

@@ -56,7 +56,7 @@ class QLearningConfig:
         schedules.check_range("--epsilon", self.epsilon, 0.0, 1.0)
 
 
-# --- the two ideas that the DQN agent imports and reuses -----------------------------------------
+# --- the ideas that the DQN agent imports and reuses ---------------------------------------------
 
 
 def greedy_action(q_values: np.ndarray, rng: np.random.Generator) -> int:
@@ -74,6 +74,14 @@ def greedy_action(q_values: np.ndarray, rng: np.random.Generator) -> int:
     if len(best) == 1:
         return int(best[0])
     return int(best[rng.integers(len(best))])
+
+
+def greedy_stream(rng: np.random.Generator) -> np.random.Generator:
+    """A generator of its own for greedy acting's tie-breaks, derived from `rng` without drawing
+    from it. Greedy acting (the evaluations during training) then never shifts the training's
+    random stream: how often a run evaluates, and how its greedy policy acts (say mirror-averaged),
+    do not change what it learns, and two runs that differ only there are paired."""
+    return rng.spawn(1)[0]
 
 
 def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
@@ -144,6 +152,7 @@ class QLearningAgent:
             )
         self.n_actions = int(action_space.n)
         self.rng = rng if rng is not None else np.random.default_rng()
+        self.greedy_rng = greedy_stream(self.rng)  # ties of greedy acting only
         self.steps = 0  # transitions observed so far: the clock of the α and ε schedules
 
         self.dense = isinstance(observation_space, gym.spaces.Discrete)
@@ -193,7 +202,7 @@ class QLearningAgent:
         """ε-greedy action for training, or the greedy one (random ties) when `greedy`."""
         key = self._key(obs)
         if greedy:
-            return greedy_action(self._row(key), self.rng)
+            return greedy_action(self._row(key), self.greedy_rng)
         if self._next_action is not None and key == self._next_key:
             action, self._next_action, self._next_key = self._next_action, None, None
             return action
@@ -262,6 +271,7 @@ class QLearningAgent:
             "n_actions": self.n_actions,
             "steps": self.steps,
             "rng_state": rng_state(self.rng),
+            "greedy_rng_state": rng_state(self.greedy_rng),
             "next_action": self._next_action,
             "next_key": self._encode_key(self._next_key),
         }
@@ -271,7 +281,7 @@ class QLearningAgent:
         """What acting needs, for a best checkpoint (rl.checkpoint): the table, without the rng
         state and SARSA's pending action that only training goes on with."""
         arrays, meta = self.state_dict()
-        for training_only in ("rng_state", "next_action", "next_key"):
+        for training_only in ("rng_state", "greedy_rng_state", "next_action", "next_key"):
             del meta[training_only]
         return arrays, {**meta, "acting_only": True}
 
@@ -301,9 +311,14 @@ class QLearningAgent:
             self.table = {bytes(k): v.copy() for k, v in zip(keys, values, strict=True)}
         self.steps = int(meta["steps"])
         if meta.get("acting_only"):  # the table alone: the rng stays as built
+            # Greedy ties drawn as a model file's always were, from the rng as built.
+            set_rng_state(self.greedy_rng, rng_state(self.rng))
             self._next_action, self._next_key = None, None
             return
         set_rng_state(self.rng, meta["rng_state"])
+        # A checkpoint from before the separate tie stream: ties drawn as they were then, from
+        # the training stream's state (the two streams part from there).
+        set_rng_state(self.greedy_rng, meta.get("greedy_rng_state", meta["rng_state"]))
         self._next_action = meta.get("next_action")
         self._next_key = self._decode_key(meta.get("next_key"))
 

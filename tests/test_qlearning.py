@@ -16,7 +16,7 @@ from agents.q_learning import (
 from rl import schedules
 from rl.checkpoint import CheckpointError, load_agent, save_agent
 from rl.loop import LoopState, run_steps
-from rl.seeding import make_rng
+from rl.seeding import make_rng, rng_state
 
 from tolerance import assert_close_f32
 
@@ -349,3 +349,31 @@ def test_bad_input_gets_clear_errors():
         agent.act(5)
     with pytest.raises(ValueError, match="action 7"):
         agent.observe(0, 7, 0.0, 1, False, False)
+
+
+def test_greedy_ties_leave_the_training_stream_alone_and_checkpoints_keep_theirs():
+    agent = make_agent(n_actions=3)  # a fresh table: every action ties
+    training_stream = rng_state(agent.rng)
+    assert {agent.act(0, greedy=True) for _ in range(60)} == {0, 1, 2}
+    assert rng_state(agent.rng) == training_stream
+    arrays, meta = agent.state_dict()
+    restored = make_agent(n_actions=3, seed=9)
+    restored.load_state_dict(arrays, meta)
+    assert [restored.act(1, greedy=True) for _ in range(20)] == \
+        [agent.act(1, greedy=True) for _ in range(20)]
+
+
+def test_how_often_a_run_evaluates_does_not_change_what_it_learns(tmp_path):
+    # Greedy evaluations of a young table tie everywhere; their draws must not reach training.
+    from rl.loop import LoopConfig, train
+
+    tables = []
+    for eval_every in (0, 100):
+        agent = make_agent(n_states=16, n_actions=4, seed=5)
+        config = LoopConfig(total_steps=1_000, eval_every=eval_every, eval_episodes=3,
+                            checkpoint_every=500, seed=5, progress=False)
+        train(gym.make("FrozenLake-v1"), agent, config, tmp_path / f"every{eval_every}",
+              eval_env=gym.make("FrozenLake-v1"))
+        tables.append(agent.table.copy())
+    assert np.abs(tables[0]).sum() > 0  # it learned something
+    np.testing.assert_array_equal(tables[0], tables[1])
