@@ -27,6 +27,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+# Registers PacGrid/* with Gymnasium, so every caller can make them (a sweep's spawned workers too).
+import envs as _pacgrid_ids  # noqa: F401
 from rl import run as run_folder
 from rl.checkpoint import load_agent
 from rl.config import acting_only_fields, from_args, from_json, given_fields, to_json

@@ -86,6 +86,19 @@ def test_local_backend_runs_a_2x2_sweep_and_reports_every_trial(tmp_path, capsys
     check_sweep_results(tmp_path / "tiny", TRIALS_2x2, capsys)
 
 
+def test_a_worker_process_makes_the_projects_own_environments(tmp_path, capsys):
+    # Workers start as fresh interpreters: PacGrid ids must register there without the
+    # `import envs` that the scripts do (this sweep once failed every trial with
+    # "Namespace PacGrid not found").
+    code = sweep_script.main(["run", "--out", str(tmp_path), "--name", "pacgrid",
+                              "--base", "algo=qlearning", "--base", "env=PacGrid/Tiny-v0",
+                              "--base", "total_steps=300", "--base", "eval_every=300",
+                              "--base", "eval_episodes=2", "--seeds", "0", "--workers", "1"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert marker(tmp_path / "pacgrid" / "base" / "seed=0")["status"] == "done"
+
+
 @pytest.mark.slow
 def test_rerun_skips_finished_trials_and_resumes_interrupted_ones(tmp_path, capsys):
     sweep_dir = tmp_path / "resume"
