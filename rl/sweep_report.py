@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from matplotlib.figure import Figure
 
 from fileio import write_json
 from rl import stats
-from rl.run import metrics_path
+from rl.run import config_path, metrics_path
 from rl.seeding import make_rng
 from rl.sweep import SPEC_FILE, SweepConfig, SweepError, expand, read_eval_curve, read_marker
 from rl.trials import MARKER
@@ -278,3 +279,33 @@ def write_report(sweep_dir: str | Path, reps: int = 2000, confidence: float = 0.
     plot_performance_profiles(finals, sweep_dir / "performance_profile.png", rng,
                               reps // 4 or 1, confidence, sweep_dir.name, scored)
     return text, [sweep_dir / name for name in REPORT_FILES]
+
+
+def archive(sweep_dir: str | Path, dest: str | Path) -> list[str]:
+    """Copy what a report reads of the sweep in `sweep_dir` into `dest`: sweep.json and, for each
+    finished trial, its trial.json, config.json and the evaluation rows of its metrics.csv (no
+    checkpoints, no per-episode rows). The copy reports like the sweep (`write_report`) and,
+    put back under runs/, lets a rerun on another machine skip those trials. Returns the names
+    of the trials copied."""
+    sweep_dir, dest = Path(sweep_dir), Path(dest)
+    if not (sweep_dir / SPEC_FILE).is_file():
+        raise SweepError(f"{sweep_dir} has no {SPEC_FILE}: pass a sweep's folder, e.g. runs/NAME")
+    if dest.resolve() == sweep_dir.resolve():
+        raise SweepError("the archive must go to another folder than the sweep's own")
+    copied = []
+    for run_dir, marker in trial_markers(sweep_dir).values():
+        if marker["status"] != "done":
+            continue
+        out = dest / run_dir.relative_to(sweep_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / MARKER, out / MARKER)
+        shutil.copyfile(config_path(run_dir), config_path(out))
+        with open(metrics_path(run_dir), newline="") as f, \
+                open(metrics_path(out), "w", newline="") as g:
+            reader = csv.DictReader(f)
+            writer = csv.DictWriter(g, fieldnames=reader.fieldnames or [])
+            writer.writeheader()
+            writer.writerows(row for row in reader if row.get("eval_return_mean"))
+        copied.append(marker["name"])
+    shutil.copyfile(sweep_dir / SPEC_FILE, dest / SPEC_FILE)
+    return copied

@@ -5,6 +5,7 @@
         --base total_steps=5000 --grid gamma=0.9,0.99 --seeds 0 1 2
     python scripts/sweep.py run my_sweep.toml --backend ray --address auto
     python scripts/sweep.py report runs/frozenlake-alpha
+    python scripts/sweep.py archive runs/frozenlake-alpha docs/data/frozenlake-alpha
 
 Each trial is one ordinary training run, a call of `agents.registry.train_settings`, writing its
 own folder `runs/<sweep>/<configuration>/seed=<seed>/` (e.g. `runs/cliff/gamma=0.9/seed=1/`), so
@@ -26,7 +27,10 @@ intervals (rl.stats), in a Markdown table (report.md), plus learning curves with
 (learning_curves.png, with `--reference LABEL=SCORE` level lines such as the planner's win rate)
 and performance profiles (performance_profile.png). A report needs only each trial's trial.json
 and metrics.csv (and the sweep's spec): a finished sweep's folder without its checkpoints
-still reports, and copied back under runs/ it lets a rerun skip the trials it holds.
+still reports, and copied back under runs/ it lets a rerun skip the trials it holds: `archive`
+copies just that (sweep.json; each finished trial's trial.json, config.json and the evaluation
+rows of its metrics.csv), small enough to keep with the code while a long sweep goes on
+elsewhere.
 
 The sweep itself is rl.sweep (plan, run) and rl.sweep_report (report); this script parses the
 flags, calls them and prints what happens and where it wrote.
@@ -48,7 +52,7 @@ if __package__ in (None, ""):  # run as `python scripts/sweep.py`: make the pack
 from agents.registry import settings_warnings
 from rl import hints, sweep
 from rl.sweep import DEFAULT_ENTRY, SweepConfig, SweepError
-from rl.sweep_report import METRICS, write_report
+from rl.sweep_report import METRICS, archive, write_report
 
 
 def parse_value(text: str) -> Any:
@@ -127,6 +131,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def archive_sweep(args: argparse.Namespace) -> int:
+    copied = archive(args.sweep_dir, args.dest)
+    print(f"copied {len(copied)} finished trial(s) of {args.sweep_dir} into {args.dest} "
+          "(sweep.json; trial.json, config.json and evaluation rows of metrics.csv)")
+    print(f"to go on elsewhere: copy {args.dest} to runs/{Path(args.sweep_dir).name} and rerun the "
+          "sweep; finished trials are skipped")
+    return 0
+
+
 def report(args: argparse.Namespace) -> int:
     text, written = write_report(args.sweep_dir, args.reps, args.confidence, args.bootstrap_seed,
                                  args.metric, args.reference)
@@ -191,6 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
                                help="a level line on the learning curves, named in the table, "
                                     "e.g. --reference 'planner, depth 3=0.97' (repeatable)")
     report_parser.set_defaults(handler=report)
+
+    archive_parser = commands.add_parser(
+        "archive", help="copy what a report needs of a sweep (no checkpoints) into a folder",
+        description="Copy sweep.json and each finished trial's trial.json, config.json and "
+                    "the evaluation rows of its metrics.csv: a small folder that reports like the "
+                    "sweep and, copied back under runs/, lets a rerun skip those trials.",
+    )
+    archive_parser.add_argument("sweep_dir", help="the sweep's folder, e.g. runs/NAME")
+    archive_parser.add_argument("dest", help="the folder to copy into")
+    archive_parser.set_defaults(handler=archive_sweep)
     return parser
 
 

@@ -241,3 +241,39 @@ def test_a_malformed_reference_says_what_it_wants(tmp_path, capsys, reference):
         sweep_script.main(["report", str(tmp_path), "--reference", reference])
     assert exit_info.value.code == 2
     assert "LABEL=SCORE" in capsys.readouterr().err
+
+
+def test_an_archive_reports_like_the_sweep_and_lets_a_rerun_elsewhere_skip_its_trials(
+        tmp_path, capsys):
+    assert run_sweep(tmp_path / "here", "arch", "--seeds", "0", "1", "--workers", "1") == 0
+    sweep_dir = tmp_path / "here" / "arch"
+    assert sweep_script.main(["archive", str(sweep_dir), str(tmp_path / "kept")]) == 0
+    kept = tmp_path / "kept"
+    files = sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file())
+    assert files == ["base/seed=0/config.json", "base/seed=0/metrics.csv", "base/seed=0/trial.json",
+                     "base/seed=1/config.json", "base/seed=1/metrics.csv", "base/seed=1/trial.json",
+                     "sweep.json"]  # no checkpoints, no plots
+    assert eval_returns(kept / "base" / "seed=1") == eval_returns(sweep_dir / "base" / "seed=1")
+    with open(kept / "base" / "seed=1" / "metrics.csv", newline="") as f:
+        assert all(row["eval_return_mean"] for row in csv.DictReader(f))  # evaluation rows only
+
+    for folder in (sweep_dir, kept):
+        assert sweep_script.main(["report", str(folder), "--reps", "200"]) == 0
+    assert json.loads((kept / "report.json").read_text()) == \
+        json.loads((sweep_dir / "report.json").read_text())
+
+    # Elsewhere: the archive under runs/ as the sweep's folder; the rerun runs only seed 2.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (kept / "report.json").unlink()
+    kept.rename(elsewhere / "arch")
+    capsys.readouterr()
+    assert run_sweep(elsewhere, "arch", "--seeds", "0", "1", "2", "--workers", "1") == 0
+    printed = capsys.readouterr().out
+    assert "2 already done" in printed and "done    base/seed=2" in printed
+    assert "base/seed=0" not in printed.split("already done", 1)[1]
+
+
+def test_archive_of_a_folder_that_is_no_sweep_says_what_to_pass(tmp_path, capsys):
+    assert sweep_script.main(["archive", str(tmp_path), str(tmp_path / "out")]) == 2
+    assert "sweep.json" in capsys.readouterr().err
