@@ -315,6 +315,11 @@ def describe(result: TrialResult, run_dir: Path) -> str:
     try:
         _, returns = read_eval_curve(run_dir)
         scores = f"final {stats.short(returns[-1])}  best {stats.short(returns.max())}"
+        try:  # where the env reports wins (the Pac-Man game), the win rates too
+            _, wins = read_eval_curve(run_dir, "eval_win_rate")
+            scores += f"  (win rate final {stats.short(wins[-1])}  best {stats.short(wins.max())})"
+        except ValueError:
+            pass
     except (OSError, ValueError) as err:
         scores = f"(no scores: {err})"
     return f"done    {result.name}  {scores}  ({result.wall_s:.1f} s{resumed})"

@@ -97,6 +97,7 @@ def test_a_worker_process_makes_the_projects_own_environments(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert marker(tmp_path / "pacgrid" / "base" / "seed=0")["status"] == "done"
+    assert "done    base/seed=0  final" in printed and "(win rate final " in printed
 
 
 @pytest.mark.slow
