@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -27,8 +28,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-# Registers PacGrid/* with Gymnasium, so every caller can make them (a sweep's spawned workers too).
-import envs as _pacgrid_ids  # noqa: F401
 from rl import run as run_folder
 from rl.checkpoint import load_agent
 from rl.config import acting_only_fields, from_args, from_json, given_fields, to_json
@@ -118,6 +117,11 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any], algo: Algo, config: Any
     kwargs = dict(env_kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
+    if ":" not in env_id and env_id not in gym.registry:
+        # Not registered in this process (a sweep's worker starts as a fresh interpreter that
+        # never ran a script's `import envs`): the project's own env modules register their ids.
+        for module in sorted(TRUSTED_ENV_MODULES):
+            importlib.import_module(module)
     try:
         env = gym.make(env_id, **kwargs)
     except (gym.error.Error, ModuleNotFoundError) as err:

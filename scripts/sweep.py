@@ -133,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
 
 def archive_sweep(args: argparse.Namespace) -> int:
     copied = archive(args.sweep_dir, args.dest)
-    print(f"copied {len(copied)} finished trial(s) of {args.sweep_dir} into {args.dest} "
-          "(sweep.json; trial.json, config.json and evaluation rows of metrics.csv)")
+    print(f"copied {len(copied)} finished trial(s) of {args.sweep_dir} into {args.dest}: what a "
+          "report reads, without checkpoints")
     print(f"to go on elsewhere: copy {args.dest} to runs/{Path(args.sweep_dir).name} and rerun the "
           "sweep; finished trials are skipped")
     return 0
@@ -207,9 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     archive_parser = commands.add_parser(
         "archive", help="copy what a report needs of a sweep (no checkpoints) into a folder",
-        description="Copy sweep.json and each finished trial's trial.json, config.json and "
-                    "the evaluation rows of its metrics.csv: a small folder that reports like the "
-                    "sweep and, copied back under runs/, lets a rerun skip those trials.",
+        description="Copy the sweep's spec and, for each finished trial, its marker, its run "
+                    "config and the evaluation rows of its metrics: a small folder that reports "
+                    "like the sweep and, copied back under runs/, lets a rerun skip those trials.",
     )
     archive_parser.add_argument("sweep_dir", help="the sweep's folder, e.g. runs/NAME")
     archive_parser.add_argument("dest", help="the folder to copy into")
