@@ -16,13 +16,18 @@ import numpy as np
 
 from fileio import atomic_write
 
+# The evaluation columns that readers score runs by: the greedy evaluations' mean return, and
+# their win rate where the env reports wins (the Pac-Man game).
+EVAL_RETURN = "eval_return_mean"
+EVAL_WIN_RATE = "eval_win_rate"
+
 # Columns that always come first, in this order, so the file reads the same across runs.
 LEADING_COLUMNS = (
     "step",
     "episode",
     "episode_return",
     "episode_length",
-    "eval_return_mean",
+    EVAL_RETURN,
     "eval_return_std",
 )
 

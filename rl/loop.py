@@ -58,7 +58,7 @@ from rl.checkpoint import (
 )
 from rl.config import from_json, to_json
 from rl.evaluate import evaluate
-from rl.logging import CsvLogger, make_tensorboard_writer, read_rows
+from rl.logging import EVAL_RETURN, CsvLogger, make_tensorboard_writer, read_rows
 from rl.protocol import Agent, choose_action
 from rl.seeding import episode_seed, make_rng, rng_state, set_rng_state
 
@@ -189,7 +189,7 @@ class History:
 
     @property
     def evaluations(self) -> list[dict[str, float]]:
-        return [row for row in self.rows if "eval_return_mean" in row]
+        return [row for row in self.rows if EVAL_RETURN in row]
 
 
 # --- the core -------------------------------------------------------------------------------------
@@ -361,7 +361,7 @@ class Evaluation:
                  recorder: Recorder, best: BestCheckpoint | None = None) -> None:
         self.env, self.agent, self.cfg, self.recorder = env, agent, cfg, recorder
         self.best = best
-        means = [r["eval_return_mean"] for r in recorder.rows if "eval_return_mean" in r]
+        means = [r[EVAL_RETURN] for r in recorder.rows if EVAL_RETURN in r]
         self.last_mean = means[-1] if means else None  # shown in the progress bar
         self.target_reached: str | None = None  # what the last evaluation reached, if a target
 
@@ -380,7 +380,7 @@ class Evaluation:
         extra = {f"eval_{k}": v for k, v in result.items() if k in ("win_rate", "mean_score")}
         self.recorder.log(state, {
             "episode": state.episode,
-            "eval_return_mean": result["return_mean"],
+            EVAL_RETURN: result["return_mean"],
             "eval_return_std": result["return_std"],
             "eval_length_mean": result["length_mean"],
             **extra,

@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from fileio import atomic_write
-from rl.logging import read_metrics
+from rl.logging import EVAL_RETURN, EVAL_WIN_RATE, read_metrics
 from rl.run import CONFIG_NAME, metrics_path, read_config
 
 _GRID_POINTS = 200  # x positions at which several runs' curves are averaged
@@ -173,8 +173,8 @@ def learning_curves_figure(
     for key, runs in groups.items():
         _warn_if_some_end_early(key, runs)
     has_episodes = _has(groups, "episode_return")
-    has_eval = _has(groups, "eval_return_mean")
-    has_wins = _has(groups, "eval_win_rate")
+    has_eval = _has(groups, EVAL_RETURN)
+    has_wins = _has(groups, EVAL_WIN_RATE)
     if not has_episodes and not has_eval:
         raise ValueError(f"nothing logged yet in {', '.join(map(str, run_dirs))}")
     references = dict(win_rate_references or {})
@@ -210,13 +210,13 @@ def learning_curves_figure(
         train_axis.set_ylabel("episode return")
         if has_eval:
             eval_axis = axes.pop(0)
-            _draw(eval_axis, env_groups, label, colour, "eval_return_mean",
+            _draw(eval_axis, env_groups, label, colour, EVAL_RETURN,
                   spread_column="eval_return_std", markers=True)
             eval_axis.set_title(f"{prefix}greedy evaluation (mean return ± std)")
             eval_axis.set_ylabel("evaluation return")
         if has_wins:
             win_axis = axes.pop(0)
-            if _draw(win_axis, env_groups, label, colour, "eval_win_rate", markers=True):
+            if _draw(win_axis, env_groups, label, colour, EVAL_WIN_RATE, markers=True):
                 win_axis.set_title(f"{prefix}greedy evaluation (win rate)")
                 win_axis.set_ylabel("win rate")
                 win_axis.set_ylim(-0.02, 1.02)

@@ -37,6 +37,7 @@ except ModuleNotFoundError:  # Python 3.10: JSON sweep files only
 
 from fileio import write_json
 from rl import stats
+from rl.logging import EVAL_RETURN, EVAL_WIN_RATE
 from rl.run import checkpoint_path, metrics_path
 from rl.trials import MARKER, Trial, TrialResult, run_local, run_ray
 
@@ -287,7 +288,7 @@ def run_trials(
 # --- a trial's scores ---------------------------------------------------------------------------
 
 
-def read_eval_curve(run_dir: Path, column: str = "eval_return_mean"
+def read_eval_curve(run_dir: Path, column: str = EVAL_RETURN
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of the evaluation rows of a run's metrics.csv: the greedy returns, or
     another evaluation column (say eval_win_rate)."""
@@ -316,7 +317,7 @@ def describe(result: TrialResult, run_dir: Path) -> str:
         _, returns = read_eval_curve(run_dir)
         scores = f"final {stats.short(returns[-1])}  best {stats.short(returns.max())}"
         try:  # where the env reports wins (the Pac-Man game), the win rates too
-            _, wins = read_eval_curve(run_dir, "eval_win_rate")
+            _, wins = read_eval_curve(run_dir, EVAL_WIN_RATE)
             scores += f"  (win rate final {stats.short(wins[-1])}  best {stats.short(wins.max())})"
         except ValueError:
             pass

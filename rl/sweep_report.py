@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from fileio import write_json
 from rl import stats
+from rl.logging import EVAL_RETURN, EVAL_WIN_RATE
 from rl.run import config_path, metrics_path
 from rl.seeding import make_rng
 from rl.sweep import SPEC_FILE, SweepConfig, SweepError, expand, read_eval_curve, read_marker
@@ -40,8 +41,8 @@ class Metric:
 
 
 METRICS = {
-    "return": Metric("eval_return_mean", "greedy evaluation return"),
-    "win_rate": Metric("eval_win_rate", "greedy win rate"),
+    "return": Metric(EVAL_RETURN, "greedy evaluation return"),
+    "win_rate": Metric(EVAL_WIN_RATE, "greedy win rate"),
 }
 
 
@@ -305,7 +306,7 @@ def archive(sweep_dir: str | Path, dest: str | Path) -> list[str]:
             reader = csv.DictReader(f)
             writer = csv.DictWriter(g, fieldnames=reader.fieldnames or [])
             writer.writeheader()
-            writer.writerows(row for row in reader if row.get("eval_return_mean"))
+            writer.writerows(row for row in reader if row.get(EVAL_RETURN))
         copied.append(marker["name"])
     shutil.copyfile(sweep_dir / SPEC_FILE, dest / SPEC_FILE)
     return copied
