@@ -144,6 +144,11 @@ class DQNConfig:
     # that each err in their own way, whose mean changes its mind less from move to move.
     # Acting only: training and its targets are unchanged, and a checkpoint loads with it on or off.
     mirror_greedy: bool = False
+    # Start training from another run's trained Q-network instead of random weights: a run
+    # folder (its best.npz, else its last checkpoint) or a checkpoint file, of the same network
+    # on an environment with the same spaces (a curriculum: random ghosts, then chasing ones).
+    # Used when a run starts; a resumed run continues from its own checkpoint.
+    init_from: str | None = None
     # Include the replay buffer in state_dict, so that a resumed run continues exactly.
     save_buffer: bool = True
 
@@ -674,6 +679,20 @@ class DQNAgent:
         meta = {"network": self.q_net.config(), "steps": self.steps, "updates": self.updates,
                 "acting_only": True}
         return arrays, meta
+
+    def load_weights(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Take the Q-network of another agent's checkpoint (`state_dict()` or
+        `acting_state_dict()`) as this agent's starting point: online, target (and averaged)
+        networks alike. Optimizer, counters, rng and buffer stay as built."""
+        if json.dumps(meta.get("network")) != json.dumps(self.q_net.config()):
+            raise ValueError(
+                "its network differs from this agent's (layers, widths or the observation's "
+                "shape); start from a run with the same network settings and spaces"
+            )
+        self.q_net.load_state_dict({k[2:]: v for k, v in arrays.items() if k.startswith("q/")})
+        self.q_net.copy_to(self.target_net)
+        if self.greedy_net is not self.q_net:
+            self.q_net.copy_to(self.greedy_net)
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         """Restore a `state_dict()` or an `acting_state_dict()`; the agent must be built for the

@@ -28,8 +28,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from fileio import CheckpointError
 from rl import run as run_folder
-from rl.checkpoint import load_agent
+from rl.checkpoint import load_agent, load_weights
 from rl.config import acting_only_fields, from_args, from_json, given_fields, to_json
 from rl.loop import History, LoopConfig, NonFiniteMetricError, check_checkpoint, train
 from rl.plotting import plot_learning_curves
@@ -430,6 +431,8 @@ def train_run(run: Run, resume: bool = False) -> History:
             eval_envs += [run.make_env() for _ in range(side_by_side - 1)]
         if resume:  # refuse a checkpoint of another env, config or a bad state: before any write
             check_checkpoint(run_folder.checkpoint_path(run.run_dir), agent, envs[0])
+        elif getattr(run.agent_config, "init_from", None):
+            start_from(agent, run.agent_config.init_from, envs[0])
         for warning in run_warnings(run):  # once the run is sure to start
             print(f"warning: {warning}", file=sys.stderr)
         with run_folder.lock(run.run_dir):  # config.json too is written by the one writer
@@ -444,6 +447,26 @@ def train_run(run: Run, resume: bool = False) -> History:
             env.close()
     _plot(run.run_dir)
     return history
+
+
+def start_from(agent: Agent, source: str, env: gym.Env) -> None:
+    """Load the network of `source` (--init-from: a run folder, its best checkpoint or else its
+    last one, or a checkpoint file) into the new `agent`; bad sources raise UsageError."""
+    path = Path(source)
+    if path.is_dir():
+        best, last = (run_folder.checkpoint_path(path, kind) for kind in ("best", "last"))
+        path = best if best.is_file() else last
+    if not path.is_file():
+        raise UsageError(f"--init-from {source}: no such checkpoint; give a run folder written "
+                         "by train.py or one of its checkpoint files")
+    try:
+        meta = load_weights(path, agent, env)
+    except CheckpointError as err:
+        raise UsageError(f"--init-from: {err}") from None
+    step = meta.get("loop", {}).get("step") if isinstance(meta.get("loop"), dict) else None
+    step = step if step is not None else (meta.get("best") or {}).get("step")
+    print(f"starting from the network of {path}" + (f" (step {step:,})" if step else ""),
+          file=sys.stderr)
 
 
 def _plot(run_dir: Path) -> None:

@@ -296,6 +296,43 @@ def loaded_kind(meta: dict, asked: str) -> str:
     return "best" if meta.get("best") and not meta.get("loop") else asked
 
 
+def load_weights(path: str | Path, agent: Agent, env: gym.Env) -> dict:
+    """Start `agent` from the network of the checkpoint at `path` (its `load_weights`): another
+    run's trained agent of the same class and network, on an environment with the same spaces
+    (its id and kwargs may differ: another ghost behaviour, say). Returns the metadata.
+
+    Refuses, with a CheckpointError naming the file, what `load_agent` refuses (another agent
+    class, non-finite values) and a checkpoint of other spaces or another network.
+    """
+    path = Path(path)
+    arrays, meta = load_checkpoint(path)
+    if not isinstance(meta, dict) or not isinstance(meta.get("agent_state"), dict):
+        raise CheckpointError(f"{path} is not an agent checkpoint (no agent metadata)")
+    load = getattr(agent, "load_weights", None)
+    if meta.get("agent") != type(agent).__name__ or load is None:
+        raise CheckpointError(
+            f"{path} holds a {meta.get('agent')} agent: a {type(agent).__name__} can start only "
+            "from its own kind's network")
+    saved_env = meta.get("env") if isinstance(meta.get("env"), dict) else {}
+    current = env_record(env)
+    differences = [f"{key} {saved_env[key]} (here: {current[key]})"
+                   for key in ("observation_space", "action_space")
+                   if saved_env.get(key) is not None and saved_env[key] != current[key]]
+    if differences:
+        raise CheckpointError(f"{path} was trained on other spaces: {'; '.join(differences)}")
+    agent_arrays = {name.removeprefix(_AGENT_PREFIX): value for name, value in arrays.items()
+                    if name.startswith(_AGENT_PREFIX)}
+    bad = non_finite(agent_arrays)
+    if bad:
+        raise CheckpointError(f"{path} holds non-finite values in {', '.join(bad)}: it was "
+                              "written by a run that diverged")
+    try:
+        load(agent_arrays, meta["agent_state"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} cannot start this agent: {err}") from None
+    return meta
+
+
 def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> dict:
     """Load a checkpoint into `agent` (built with the same config); returns its metadata.
 

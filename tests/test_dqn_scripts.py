@@ -292,3 +292,44 @@ def test_the_food_probe_teaches_the_dqn_network_where_the_food_is(capsys):
             pacman_food_probe.main([*bad, "--positions", "5", "--no-progress"])
         assert exit_info.value.code == 2
     assert "not a PacGrid -v1 id" in capsys.readouterr().err
+
+
+def test_init_from_starts_a_run_from_another_runs_network(tmp_path, capsys):
+    """--init-from: a curriculum's second part (chasing ghosts) starts from the first's network
+    (random ghosts), online and target networks alike; other networks or spaces are refused."""
+    from rl.checkpoint import load_checkpoint
+
+    first, second = tmp_path / "random", tmp_path / "chasing"
+    assert train_small_dqn("PacGrid/Tiny-v1", first, 300, "--eval-every", "0") == 0
+    # learning_starts 100 > 50 steps: no update, so the second run's weights are still the first's.
+    assert train_small_dqn("PacGrid/Tiny-v1", second, 50, "--eval-every", "0",
+                           "--env-kwargs", '{"ghosts": "directional"}',
+                           "--init-from", str(first)) == 0
+    assert "starting from the network of" in capsys.readouterr().err
+    trained, _ = load_checkpoint(first / "checkpoint.npz")
+    started, _ = load_checkpoint(second / "checkpoint.npz")
+    q_names = [name for name in trained if name.startswith("agent/q/")]
+    assert q_names
+    for name in q_names:
+        np.testing.assert_array_equal(started[name], trained[name])
+        np.testing.assert_array_equal(started[name.replace("/q/", "/target/")], trained[name])
+    config = json.loads((second / "config.json").read_text())
+    assert config["agent"]["init_from"] == str(first)
+
+    refused = {
+        "no such checkpoint": str(tmp_path / "nowhere"),
+        "network differs": str(first),  # with --hidden 16 below
+    }
+    for message, source in refused.items():
+        flags = ["--hidden", "16"] if message == "network differs" else []
+        with pytest.raises(SystemExit) as stopped:
+            train.main(["--algo", "dqn", "--env", "PacGrid/Tiny-v1", "--total-steps", "50",
+                        "--learning-starts", "100", "--batch-size", "8", "--hidden", "8",
+                        *flags, "--no-progress", "--run-dir", str(tmp_path / message),
+                        "--init-from", source])
+        assert stopped.value.code == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:  # other spaces: Small's grid is not Tiny's
+        train_small_dqn("PacGrid/Small-v1", tmp_path / "small", 50, "--init-from", str(first))
+    assert stopped.value.code == 2
+    assert "trained on other spaces" in capsys.readouterr().err
