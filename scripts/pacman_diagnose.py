@@ -14,7 +14,9 @@ Plays the games scripts/evaluate.py plays (the same held-out seeds) and prints o
   pellet (the planner, which dodges ghosts and stops to let them pass, scores 0.36-0.45: a
   low share alone does not mean the agent cannot see the food);
 - deaths: how many, how many of them came from a move when a safe move existed (one no
-  unscared ghost could reach on its next move), and the pellets left at each death.
+  unscared ghost could reach on its next move), how many of those moved onto a certain ghost
+  (one standing on the cell, or whose only next move enters it: a misread board, not a
+  gamble on a random ghost's choice), and the pellets left at each death.
 
 Needs the game's state (env.unwrapped), so only PacGrid environments.
 """
@@ -83,6 +85,15 @@ def reachable_by_a_ghost(maze: Maze, state: GameState, cell: int) -> bool:
     return False
 
 
+def certain_ghost(maze: Maze, state: GameState, cell: int) -> bool:
+    """Whether an unscared ghost stands on `cell` or has it as its only next move."""
+    for ghost, heading, scared in zip(state.ghosts, state.ghost_dirs, state.scared, strict=True):
+        options = {option for _, option in maze.ghost_moves[ghost][heading]}
+        if scared == 0 and (ghost == cell or options == {cell}):
+            return True
+    return False
+
+
 def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> dict[str, Any]:
     game = env.unwrapped
     maze = game.maze
@@ -90,7 +101,7 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
     actions = range(env.action_space.n)
     rng = make_rng([seed, EVALUATE_STREAM])
     wins, lengths, endgame_steps, closer, endgame_moves = [], [], [], 0, 0
-    deaths, avoidable, food_at_death = 0, 0, []
+    deaths, avoidable, certain, food_at_death = 0, 0, 0, []
     for _ in range(games):
         obs, info = env.reset(seed=episode_seed(rng, held_out=True))
         steps_in_endgame, done = 0, False
@@ -100,6 +111,7 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
             moves = [int(maze.next_cell[state.pacman][a]) for a in actions
                      if info.get("action_mask") is None or info["action_mask"][a]]
             safe_exists = any(not reachable_by_a_ghost(maze, state, cell) for cell in moves)
+            onto_certain = certain_ghost(maze, state, int(maze.next_cell[state.pacman][action]))
             if 0 < state.food_left <= endgame_food:
                 steps_in_endgame += 1
                 endgame_moves += 1
@@ -111,6 +123,7 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
             if game._state.loss:
                 deaths += 1
                 avoidable += safe_exists
+                certain += safe_exists and onto_certain
                 food_at_death.append(int(game._state.food_left))
         wins.append(bool(game._state.win))
         lengths.append(int(game._state.steps))
@@ -126,7 +139,7 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
             "share_closer_to_food": closer / endgame_moves if endgame_moves else None,
         },
         "deaths": {"count": deaths, "with_a_safe_move": avoidable,
-                   "food_left": sorted(food_at_death)},
+                   "onto_a_certain_ghost": certain, "food_left": sorted(food_at_death)},
     }
 
 

@@ -239,7 +239,8 @@ def test_pacman_diagnose_reports_the_games_of_a_trained_run(tmp_path, capsys):
     assert report["games"] == 4 and 0.0 <= report["win_rate"] <= 1.0
     deaths = report["deaths"]
     assert deaths["count"] <= 4 - round(4 * report["win_rate"])
-    assert deaths["with_a_safe_move"] <= deaths["count"] == len(deaths["food_left"])
+    assert deaths["onto_a_certain_ghost"] <= deaths["with_a_safe_move"] <= deaths["count"]
+    assert deaths["count"] == len(deaths["food_left"])
     share = report["endgame"]["share_closer_to_food"]
     assert share is None or 0.0 <= share <= 1.0
     with pytest.raises(SystemExit) as exit_info:
@@ -273,6 +274,33 @@ def test_a_cell_is_reachable_by_a_ghost_that_stands_on_it_or_beside_it():
     assert not reachable_by_a_ghost(maze, state, far[0])
     state.scared[0] = 5  # a scared ghost threatens nothing
     assert not reachable_by_a_ghost(maze, state, ghost)
+
+
+def test_a_ghost_is_certain_on_its_cell_and_on_its_only_next_move():
+    import gymnasium as gym
+
+    import envs  # noqa: F401 - registers PacGrid
+    from scripts.pacman_diagnose import certain_ghost
+
+    game = gym.make("PacGrid/Tiny-v1").unwrapped  # one ghost
+    game.reset(seed=0)
+    maze, state = game.maze, game._state
+    ways_on = set()
+    for step in range(60):  # the ghost walks: positions with one way on and with several
+        state = game._state
+        ghost, heading = state.ghosts[0], state.ghost_dirs[0]
+        options = {cell for _, cell in maze.ghost_moves[ghost][heading]}
+        ways_on.add(len(options) == 1)
+        assert certain_ghost(maze, state, ghost)
+        for cell in options:
+            assert certain_ghost(maze, state, cell) == (options == {cell})
+        state.scared[0] = 5
+        assert not certain_ghost(maze, state, ghost)
+        state.scared[0] = 0
+        _, _, terminated, truncated, _ = game.step(4)  # stand still
+        if terminated or truncated:
+            game.reset(seed=step)
+    assert ways_on == {True, False}
 
 
 @pytest.mark.filterwarnings("ignore:.*is out of date")  # PacGrid/Tiny-v0, refused on purpose
