@@ -428,14 +428,23 @@ class DQNAgent:
     def _greedy_q(self, obs_batch: np.ndarray) -> np.ndarray:
         """The Q-values greedy acting reads for a batch of observations: the greedy network's,
         or with mirror_greedy the mean of Q(s, a) and Q(mirror(s), mirror(a)), both from one
-        forward pass over the batch and its mirror images."""
+        forward pass over the batch and its mirror images.
+
+        A state that is its own mirror image (every game's first move on a mirrored layout)
+        takes both from its own row, so that east and west tie exactly there and the tie is
+        drawn at random: the BLAS may round a row by its place in the batch, which would
+        otherwise break the tie by how many games are played side by side, and by machine.
+        """
         if not self.config.mirror_greedy:
             return self.greedy_net.forward(obs_batch)
         channels, actions = self.mirror
         n = len(obs_batch)
-        both = np.concatenate([obs_batch, mirror_images(obs_batch, channels)])
-        q = self.greedy_net.forward(both)
-        return (q[:n] + q[n:][:, actions]) / 2
+        mirrored = mirror_images(obs_batch, channels)
+        q = self.greedy_net.forward(np.concatenate([obs_batch, mirrored]))
+        own = q[:n]
+        symmetric = (mirrored == obs_batch).reshape(n, -1).all(axis=1)
+        other = np.where(symmetric[:, None], own, q[n:])
+        return (own + other[:, actions]) / 2
 
     @property
     def uses_action_masks(self) -> bool:
