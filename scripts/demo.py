@@ -8,7 +8,7 @@ scripts/train.py does, evaluates the greedy agent as scripts/evaluate.py does ("
 games, mean score 413"; the numbers go to evaluation.json for machines, and to stdout with
 --json), then writes the learning curve (learning_curve.png) and a GIF of the trained agent
 playing (play.gif) into the run folder, and prints where everything is and the commands to watch
-it, and to watch the agent shipped in examples/pacman-medium (trained for 2 hours on a bigger
+it, and to watch the agent shipped in examples/pacman-medium (trained for 54 minutes on a bigger
 maze).
 """
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if run_by_make(run_dir):
         print("  the same from make: make watch")
         print('  with its Q-values from make: make watch ARGS="--show-q --fps 4"')
-    if SHIPPED_MODEL.is_dir():  # a bigger maze's agent, trained for 2 hours, without training
+    if SHIPPED_MODEL.is_dir():  # a bigger maze's agent, trained for 54 minutes, without training
         model = hints.short_path(SHIPPED_MODEL)
         print(f"  a DQN trained on the Medium maze ({model}/README.md): "
               f"{hints.command('watch.py', model)}")

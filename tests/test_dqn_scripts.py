@@ -176,7 +176,7 @@ def test_the_shipped_medium_agent_loads_without_pickle_and_wins(capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["checkpoint"] == "best" and result["env_id"] == "PacGrid/Medium-v1"
     assert result["mirror_greedy"] is True  # its config.json acts on mirror-averaged values
-    assert result["win_rate"] >= 0.55  # 0.82 on 100 held-out games; a random walk wins none
+    assert result["win_rate"] >= 0.55  # 0.85 on 100 held-out games; a random walk wins none
 
 
 def test_evaluate_and_watch_can_turn_mirror_greedy_acting_on_or_off(tmp_path, capsys):
