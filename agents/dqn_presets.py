@@ -74,9 +74,10 @@ presets: dict[str, dict[str, Any]] = {
                           "buffer_size": 300_000, "conv_strides": (2, 2), "eval_episodes": 100,
                           "learning_rate": schedules.linear(5e-4, 5e-5, 75_000),
                           "prioritized": True, "mirror_augment": 0.5, **_MIRRORED},
-    # Four ghosts on 27x15 cells: Medium's settings. An update takes 2.1x Medium's (38 ms), so
-    # the same 1.5M steps take about 4 h on one core (trained in parts with --resume). The
-    # layout is lopsided (ghost starts, food), so no mirrored minibatches or mirrored acting.
+    # Four ghosts on 27x15 cells: Medium's settings. An update takes about twice Medium's, so
+    # the same 1.5M steps took 126 min on one core (session 12; 2-4 h on slower machines, in
+    # parts with --resume): 27 of 100 held-out games, still rising. The layout is lopsided
+    # (ghost starts, food), so no mirrored minibatches or mirrored acting.
     "PacGrid/Classic-v1": {**_pacman_preset(1_500_000, 375_000), "num_envs": 4, "gamma": 0.95,
                            "buffer_size": 300_000, "conv_strides": (2, 2), "eval_episodes": 100,
                            "learning_rate": schedules.linear(5e-4, 5e-5, 75_000),
