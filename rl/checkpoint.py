@@ -296,6 +296,26 @@ def loaded_kind(meta: dict, asked: str) -> str:
     return "best" if meta.get("best") and not meta.get("loop") else asked
 
 
+def agent_arrays(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The agent's arrays of a checkpoint (`path`, read as `arrays`), by their agent names;
+    raises CheckpointError if any is non-finite (a diverged run) or complex (not save_agent's)."""
+    agent_arrays = {name.removeprefix(_AGENT_PREFIX): value for name, value in arrays.items()
+                    if name.startswith(_AGENT_PREFIX)}
+    bad = non_finite(agent_arrays)
+    if bad:
+        raise CheckpointError(
+            f"{path} holds non-finite values in {', '.join(bad)}: it was written by a run that "
+            "diverged. Use another checkpoint, or train again with a lower learning rate"
+        )
+    complex_arrays = [name for name, value in agent_arrays.items() if value.dtype.kind == "c"]
+    if complex_arrays:
+        raise CheckpointError(
+            f"{path} holds complex-valued arrays {', '.join(complex_arrays)}; an agent's arrays "
+            "are real numbers: this file was not written by save_agent"
+        )
+    return agent_arrays
+
+
 def load_weights(path: str | Path, agent: Agent, env: gym.Env) -> dict:
     """Start `agent` from the network of the checkpoint at `path` (its `load_weights`): another
     run's trained agent of the same class and network, on an environment with the same spaces
@@ -320,14 +340,8 @@ def load_weights(path: str | Path, agent: Agent, env: gym.Env) -> dict:
                    if saved_env.get(key) is not None and saved_env[key] != current[key]]
     if differences:
         raise CheckpointError(f"{path} was trained on other spaces: {'; '.join(differences)}")
-    agent_arrays = {name.removeprefix(_AGENT_PREFIX): value for name, value in arrays.items()
-                    if name.startswith(_AGENT_PREFIX)}
-    bad = non_finite(agent_arrays)
-    if bad:
-        raise CheckpointError(f"{path} holds non-finite values in {', '.join(bad)}: it was "
-                              "written by a run that diverged")
     try:
-        load(agent_arrays, meta["agent_state"])
+        load(agent_arrays(path, arrays), meta["agent_state"])
     except (ValueError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path} cannot start this agent: {err}") from None
     return meta
@@ -342,25 +356,8 @@ def load_agent(path: str | Path, agent: Agent, env: gym.Env | None = None) -> di
     path = Path(path)
     arrays, meta = load_checkpoint(path)
     check_agent_meta(path, meta, agent, env)
-    agent_arrays = {
-        name.removeprefix(_AGENT_PREFIX): value
-        for name, value in arrays.items()
-        if name.startswith(_AGENT_PREFIX)
-    }
-    bad = non_finite(agent_arrays)
-    if bad:
-        raise CheckpointError(
-            f"{path} holds non-finite values in {', '.join(bad)}: it was written by a run that "
-            "diverged. Use another checkpoint, or train again with a lower learning rate"
-        )
-    complex_arrays = [name for name, value in agent_arrays.items() if value.dtype.kind == "c"]
-    if complex_arrays:
-        raise CheckpointError(
-            f"{path} holds complex-valued arrays {', '.join(complex_arrays)}; an agent's arrays "
-            "are real numbers: this file was not written by save_agent"
-        )
     try:
-        agent.load_state_dict(agent_arrays, meta["agent_state"])
+        agent.load_state_dict(agent_arrays(path, arrays), meta["agent_state"])
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
         raise CheckpointError(f"{path} does not fit this agent: {err}") from None
     return meta
