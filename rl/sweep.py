@@ -288,24 +288,34 @@ def run_trials(
 # --- a trial's scores ---------------------------------------------------------------------------
 
 
-def read_eval_curve(run_dir: Path, column: str = EVAL_RETURN
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of the evaluation rows of a run's metrics.csv: the greedy returns, or
-    another evaluation column (say eval_win_rate)."""
+def read_eval_curves(run_dir: Path, columns: Sequence[str] = (EVAL_RETURN,)
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(steps, {column: values}) of the evaluation rows of a run's metrics.csv, read once: the
+    greedy returns, and other evaluation columns (say eval_win_rate). Raises ValueError if a
+    column is missing or there is no evaluation row."""
     path = metrics_path(run_dir)
-    steps, values = [], []
+    steps: list[int] = []
+    values: dict[str, list[float]] = {column: [] for column in columns}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = {"step", column} - set(reader.fieldnames or [])
+        missing = {"step", *columns} - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path} has no column(s) {', '.join(sorted(missing))}")
         for row in reader:
-            if row[column] not in ("", None):
+            if all(row[column] not in ("", None) for column in columns):
                 steps.append(int(float(row["step"])))
-                values.append(float(row[column]))
+                for column in columns:
+                    values[column].append(float(row[column]))
     if not steps:
         raise ValueError(f"{path} has no evaluation rows: train with a nonzero --eval-every")
-    return np.asarray(steps), np.asarray(values)
+    return np.asarray(steps), {column: np.asarray(v) for column, v in values.items()}
+
+
+def read_eval_curve(run_dir: Path, column: str = EVAL_RETURN
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one evaluation column of a run's metrics.csv (read_eval_curves)."""
+    steps, values = read_eval_curves(run_dir, (column,))
+    return steps, values[column]
 
 
 def describe(result: TrialResult, run_dir: Path) -> str:
@@ -314,13 +324,14 @@ def describe(result: TrialResult, run_dir: Path) -> str:
         return f"FAILED  {result.name}: {result.error}"
     resumed = ", resumed" if result.resumed else ""
     try:
-        _, returns = read_eval_curve(run_dir)
-        scores = f"final {stats.short(returns[-1])}  best {stats.short(returns.max())}"
         try:  # where the env reports wins (the Pac-Man game), the win rates too
-            _, wins = read_eval_curve(run_dir, EVAL_WIN_RATE)
-            scores += f"  (win rate final {stats.short(wins[-1])}  best {stats.short(wins.max())})"
+            _, curves = read_eval_curves(run_dir, (EVAL_RETURN, EVAL_WIN_RATE))
         except ValueError:
-            pass
+            _, curves = read_eval_curves(run_dir)
+        returns, wins = curves[EVAL_RETURN], curves.get(EVAL_WIN_RATE)
+        scores = f"final {stats.short(returns[-1])}  best {stats.short(returns.max())}"
+        if wins is not None:
+            scores += f"  (win rate final {stats.short(wins[-1])}  best {stats.short(wins.max())})"
     except (OSError, ValueError) as err:
         scores = f"(no scores: {err})"
     return f"done    {result.name}  {scores}  ({result.wall_s:.1f} s{resumed})"
