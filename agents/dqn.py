@@ -262,8 +262,9 @@ def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env
 
 
 # --- the network ----------------------------------------------------------------------------------
-# Built from nets layers; the image input, the agent-centred view and the dueling head's last
-# layer are nets.ImageInput, nets.CenterOn (nets/layers/image_input.py) and nets.DuelingCombine.
+# Built from nets layers; the image input, the agent-centred view with the convolution after it,
+# and the dueling head's last layer are nets.ImageInput (nets/layers/image_input.py),
+# nets.CenteredConv2D (nets/layers/fused.py: CenterOn, then Conv2D) and nets.DuelingCombine.
 
 
 MAX_GUESSED_CHANNELS = 4  # a first image axis this short or shorter may hold channels
@@ -311,18 +312,22 @@ def build_q_network(
         image = nets.ImageInput(list(shape), layout, input_scale(observation_space))
         layers.append(("input", image))
         channels, height, width_px = image.output_shape()
-        if config.center_channel is not None:
-            frames = int(np.prod(shape[:-3], dtype=int))
-            layers.append(("center", nets.CenterOn(channels, frames, config.center_channel,
-                                                   config.outside_channel)))
+        centered = config.center_channel is not None
+        if centered:
             height, width_px = 2 * height - 1, 2 * width_px - 1
         if len(config.conv_strides) != len(config.conv_channels):
             raise ValueError("conv_strides needs one stride per entry of conv_channels")
         for i, (out_channels, stride) in enumerate(
             zip(config.conv_channels, config.conv_strides, strict=True), start=1
         ):
-            layers.append((f"conv{i}", nets.Conv2D(channels, out_channels, 3, stride=stride,
-                                                   padding=1, rng=rng)))
+            if i == 1 and centered:  # CenterOn then Conv2D, computed on the grid alone
+                frames = int(np.prod(shape[:-3], dtype=int))
+                conv = nets.CenteredConv2D(channels, out_channels, 3, stride=stride,
+                                           frames=frames, center=config.center_channel,
+                                           outside=config.outside_channel, rng=rng)
+            else:
+                conv = nets.Conv2D(channels, out_channels, 3, stride=stride, padding=1, rng=rng)
+            layers.append((f"conv{i}", conv))
             layers.append((f"relu_conv{i}", nets.ReLU()))
             channels = out_channels
             height, width_px = (height - 1) // stride + 1, (width_px - 1) // stride + 1
@@ -340,6 +345,47 @@ def build_q_network(
     else:
         layers.append(("head", nets.Dense(width, n_actions, init="xavier", rng=rng)))
     return nets.Sequential(layers, input_grad=False)
+
+
+def same_network(saved: Any, network: dict[str, Any]) -> bool:
+    """Whether a checkpoint's network config (`saved`) describes `network`'s layers and params.
+
+    The stored config went through JSON (tuples became lists), so both are compared as JSON.
+    Networks saved before CenteredConv2D have a CenterOn layer ("center") and then the Conv2D
+    it feeds, with "same" padding: one CenteredConv2D of the same name and params computes
+    what they do, so such a pair reads as that layer.
+    """
+    if isinstance(saved, dict) and isinstance(saved.get("layers"), list):
+        layers, fused = saved["layers"], []
+        for index, item in enumerate(layers):
+            following = layers[index + 1] if index + 1 < len(layers) else None
+            if _centred_conv_pair(item, following):
+                continue  # read with the Conv2D after it
+            previous = layers[index - 1] if index > 0 else None
+            if _centred_conv_pair(previous, item):
+                center, conv = previous[1], item[1]
+                item = [item[0], {
+                    "type": "CenteredConv2D", "in_channels": conv["in_channels"],
+                    "out_channels": conv["out_channels"], "kernel_size": conv["kernel_size"],
+                    "stride": conv["stride"], "frames": center["frames"],
+                    "center": center["center"], "outside": center["outside"],
+                    "init": conv["init"]}]
+            fused.append(item)
+        saved = {**saved, "layers": fused}
+    return json.dumps(saved) == json.dumps(network)
+
+
+def _centred_conv_pair(first: Any, second: Any) -> bool:
+    """Whether two saved layer entries are a CenterOn and a same-padded Conv2D after it."""
+    try:
+        center, conv = first[1], second[1]
+        if center["type"] != "CenterOn" or conv["type"] != "Conv2D":
+            return False
+        kernel = np.broadcast_to(conv["kernel_size"], 2)
+        padding = np.broadcast_to(conv["padding"], 2)
+        return bool(np.all(kernel % 2 == 1) and np.all(padding == kernel // 2))
+    except (TypeError, KeyError, IndexError, ValueError):
+        return False
 
 
 # --- the agent ------------------------------------------------------------------------------------
@@ -693,7 +739,7 @@ class DQNAgent:
         """Take the Q-network of another agent's checkpoint (`state_dict()` or
         `acting_state_dict()`) as this agent's starting point: online, target (and averaged)
         networks alike. Optimizer, counters, rng and buffer stay as built."""
-        if json.dumps(meta.get("network")) != json.dumps(self.q_net.config()):
+        if not same_network(meta.get("network"), self.q_net.config()):
             raise ValueError(
                 "its network differs from this agent's (layers, widths or the observation's "
                 "shape); start from a run with the same network settings and spaces"
@@ -706,8 +752,7 @@ class DQNAgent:
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         """Restore a `state_dict()` or an `acting_state_dict()`; the agent must be built for the
         same spaces and network."""
-        # The stored architecture went through JSON (tuples became lists): compare it as JSON.
-        if json.dumps(meta.get("network")) != json.dumps(self.q_net.config()):
+        if not same_network(meta.get("network"), self.q_net.config()):
             raise ValueError(
                 "checkpoint network architecture differs from this agent's; rebuild the agent "
                 "with the checkpoint's config (the run's recorded config)"

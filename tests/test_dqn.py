@@ -1,5 +1,7 @@
 """DQN agent: targets by hand, target sync, networks for vectors and grids, learning, seeding."""
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -360,7 +362,9 @@ def test_pacgrid_observations_are_read_as_rows_columns_channels(env_id):
                        outside_channel=0)
     net = build_q_network(env.observation_space, 5, config, np.random.default_rng(0))
     layers = dict(net.children())
-    centred = layers["center"].forward(layers["input"].forward(obs[None]))
+    conv1 = layers["conv1"]
+    assert isinstance(conv1, nets.CenteredConv2D) and conv1.padding == (1, 1)
+    centred = conv1.center_on.forward(layers["input"].forward(obs[None]))
     rows, columns, channels = obs.shape
     assert centred.shape == (1, channels, 2 * rows - 1, 2 * columns - 1)
     assert centred[0, 3, rows - 1, columns - 1] == 1 and centred[0, 3].sum() == 1
@@ -448,6 +452,35 @@ def test_loading_a_different_architecture_is_refused():
     other = DQNAgent(env.observation_space, env.action_space, DQNConfig(hidden=(32,)))
     with pytest.raises(ValueError, match="architecture"):
         other.load_state_dict(arrays, meta)
+
+
+def test_a_network_saved_before_the_fused_centred_convolution_still_loads():
+    """Checkpoints (the shipped models among them) saved a CenterOn layer and then a Conv2D
+    where the network now has one CenteredConv2D with the same params: they load, and
+    compute the same Q-values; a pair the fused layer does not compute is refused."""
+    env = gym.make("PacGrid/Tiny-v1")
+    config = DQNConfig(hidden=(8,), conv_channels=(4, 4), conv_strides=(2, 1), center_channel=3,
+                       outside_channel=0)
+    agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(0))
+    arrays, meta = agent.acting_state_dict()
+    legacy = json.loads(json.dumps(meta["network"]))
+    name, fused = legacy["layers"][1]
+    assert (name, fused["type"]) == ("conv1", "CenteredConv2D")
+    legacy["layers"][1:2] = [
+        ["center", {"type": "CenterOn", "channels": fused["in_channels"], "frames": 1,
+                    "center": 3, "outside": 0}],
+        ["conv1", {"type": "Conv2D", "in_channels": fused["in_channels"], "out_channels": 4,
+                   "kernel_size": 3, "stride": 2, "padding": 1, "init": "he"}]]
+    other = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(1))
+    other.load_state_dict(arrays, {**meta, "network": legacy})
+    old_net = nets.Sequential.from_config(legacy)
+    old_net.load_state_dict({k[2:]: v for k, v in arrays.items() if k.startswith("q/")})
+    obs = np.stack([env.reset(seed=seed)[0] for seed in range(4)])
+    assert_close_f32(other.q_net.forward(obs), old_net.forward(obs),
+                     forward_reduction_length(old_net))
+    legacy["layers"][2][1]["padding"] = 0  # another convolution: not what CenteredConv2D does
+    with pytest.raises(ValueError, match="architecture"):
+        other.load_state_dict(arrays, {**meta, "network": legacy})
 
 
 # --- learning ---

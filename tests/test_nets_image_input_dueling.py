@@ -1,5 +1,6 @@
-"""The image-input layers (ImageInput, CenterOn) and the dueling head's DuelingCombine by scenario;
-their gradients are checked with every other layer in test_nets_gradcheck.py."""
+"""The image-input layers (ImageInput, CenterOn, and CenteredConv2D, which fuses CenterOn with the
+convolution after it) and the dueling head's DuelingCombine by scenario; their gradients are
+checked with every other layer in test_nets_gradcheck.py."""
 
 import numpy as np
 import pytest
@@ -51,8 +52,60 @@ def test_center_on_moves_the_agent_cell_to_the_centre_and_back():
         nets.CenterOn(channels=6, frames=2, center=3)
 
 
+def grids_with_agents(rng, n, channels, h, w, marker):
+    """0/1 grids (N, C, H, W) with one agent cell per grid in channel `marker`, some in corners."""
+    x = (rng.random((n, channels, h, w)) < 0.3).astype(np.float32)
+    x[:, marker] = 0.0
+    cells = [(0, 0), (h - 1, w - 1), (0, w - 1)] + [
+        (int(rng.integers(h)), int(rng.integers(w))) for _ in range(n - 3)]
+    for i, (row, col) in enumerate(cells[:n]):
+        x[i, marker, row, col] = 1.0
+    return x
+
+
+@pytest.mark.parametrize("kernel, stride, outside, frames, shape", [
+    (3, 2, 0, 1, (8, 7, 11)),  # the PacGrid DQN's first layer (odd and even grid sizes)
+    (3, 2, 0, 2, (6, 6, 9)),  # stacked frames: an outside channel per frame
+    (3, 1, None, 1, (5, 4, 6)),  # no outside channel: the background is 0
+    (5, 2, 1, 1, (5, 7, 8)),
+    (3, 3, 2, 1, (5, 6, 7)),
+    ((3, 5), (1, 2), 1, 1, (6, 4, 5)),
+    (3, 2, 0, 1, (3, 1, 1)),  # a one-cell grid
+])
+def test_centered_conv_computes_center_on_then_conv(kernel, stride, outside, frames, shape):
+    """Forward, weight, bias and input gradients equal CenterOn followed by a same-padded
+    Conv2D with the same weights, over several calls whose agents move (the layer reuses its
+    buffers while shapes repeat)."""
+    rng = np.random.default_rng(5)
+    n, h, w = shape
+    channels, marker = 3 * frames, 3 * (frames - 1) + 2
+    padding = tuple(k // 2 for k in np.broadcast_to(kernel, 2))
+    fused = nets.CenteredConv2D(channels, 4, kernel, stride=stride, frames=frames, center=2,
+                                outside=outside, rng=np.random.default_rng(1))
+    fused.params["b"][:] = rng.standard_normal(4)
+    reference = nets.Sequential([
+        ("center", nets.CenterOn(channels, frames, 2, outside)),
+        ("conv", nets.Conv2D(channels, 4, kernel, stride=stride, padding=padding))])
+    reference["conv"].params["W"][...] = fused.params["W"]
+    reference["conv"].params["b"][...] = fused.params["b"]
+    for _ in range(3):
+        x = grids_with_agents(rng, n, channels, h, w, marker)
+        expected = reference.forward(x, train=True)
+        out = fused.forward(x, train=True)
+        assert out.shape == expected.shape
+        taps = int(np.prod(np.broadcast_to(kernel, 2)))
+        assert_close_f32(out, expected, channels * taps + 1)  # the same sums in another order
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        assert_close_f32(fused.backward(dout), reference.backward(dout), 4 * taps)
+        assert_close_f32(fused.grads["W"], reference["conv"].grads["W"], out[0, 0].size * n)
+        assert_close_f32(fused.grads["b"], reference["conv"].grads["b"], out[0, 0].size * n)
+    with pytest.raises(ValueError, match="odd"):
+        nets.CenteredConv2D(3, 4, 2)
+
+
 @pytest.mark.parametrize("layer", [
     nets.ImageInput([4, 7, 20, 6], layout="hwc", scale=0.5),
+    nets.CenteredConv2D(12, 16, 3, stride=2, frames=2, center=3, outside=0),
     nets.CenterOn(channels=12, frames=2, center=3, outside=0),
     nets.DuelingCombine(),
 ])

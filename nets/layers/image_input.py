@@ -75,14 +75,24 @@ class CenterOn(Layer):
                              f"{self.center}, {self.outside}")
         self._offsets: np.ndarray | None = None
 
+    def outside_channels(self) -> slice | None:
+        """The channels (one per stacked frame) that are 1 outside the grid, if any."""
+        if self.outside is None:
+            return None
+        return slice(self.outside, None, self.channels // self.frames)
+
+    def offsets(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each grid of x (N, C, H, W) goes in the view: its top row and left column."""
+        n, c, h, w = x.shape
+        marker = x[:, c - c // self.frames + self.center].reshape(n, -1).argmax(axis=1)
+        return h - 1 - marker // w, w - 1 - marker % w
+
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         n, c, h, w = x.shape
-        per_frame = c // self.frames
         out = np.zeros((n, c, 2 * h - 1, 2 * w - 1), dtype=x.dtype)
         if self.outside is not None:
-            out[:, self.outside::per_frame] = 1.0
-        marker = x[:, (self.frames - 1) * per_frame + self.center].reshape(n, -1).argmax(axis=1)
-        rows, cols = h - 1 - marker // w, w - 1 - marker % w
+            out[:, self.outside_channels()] = 1.0
+        rows, cols = self.offsets(x)
         for i in range(n):  # a batch is small (32 rows): one slice copy each
             out[i, :, rows[i]:rows[i] + h, cols[i]:cols[i] + w] = x[i]
         self._offsets = np.stack([rows, cols], axis=1)
