@@ -110,6 +110,10 @@ class DQNConfig:
     center_channel: int | None = None
     # With center_channel: the channel set to 1 outside the shifted grid (0 = walls in PacGrid).
     outside_channel: int | None = None
+    # With center_channel: the side (odd) of a window of the grid around the agent that the
+    # dense layers read cell by cell beside the CNN's features (0 = none). The strided CNN sees
+    # "a ghost two cells north, heading south" only blurred with its neighbours.
+    agent_window: int = 0
     # Choose only among the legal actions the env lists in info["action_mask"] (Gymnasium's
     # convention), when acting and in the bootstrap's max: a move into a wall, which the agent
     # rarely tries, then never wins the max on a poorly learned value.
@@ -182,6 +186,9 @@ class DQNConfig:
         need(0.0 <= self.food_shaping < math.inf, "food_shaping", ">= 0 points a move (0: off)")
         need(0.0 <= self.loss_penalty < math.inf, "loss_penalty", ">= 0 points (0: off)")
         need(0.0 <= self.mirror_augment <= 1.0, "mirror_augment", "a share in [0, 1] (0: off)")
+        need(self.agent_window == 0 or (self.agent_window % 2 == 1 and self.agent_window > 0
+                                        and self.center_channel is not None), "agent_window",
+             "0 (none) or an odd size, with --center-channel")
         for name in ("hidden", "conv_channels", "conv_strides"):
             need(all(size >= 1 for size in getattr(self, name)), name, "a list of sizes >= 1")
         need(len(self.conv_strides) == len(self.conv_channels), "conv_strides",
@@ -313,6 +320,7 @@ def build_q_network(
         layers.append(("input", image))
         channels, height, width_px = image.output_shape()
         centered = config.center_channel is not None
+        frames = int(np.prod(shape[:-3], dtype=int))
         if centered:
             height, width_px = 2 * height - 1, 2 * width_px - 1
         if len(config.conv_strides) != len(config.conv_channels):
@@ -321,7 +329,6 @@ def build_q_network(
             zip(config.conv_channels, config.conv_strides, strict=True), start=1
         ):
             if i == 1 and centered:  # CenterOn then Conv2D, computed on the grid alone
-                frames = int(np.prod(shape[:-3], dtype=int))
                 conv = nets.CenteredConv2D(channels, out_channels, 3, stride=stride,
                                            frames=frames, center=config.center_channel,
                                            outside=config.outside_channel, rng=rng)
@@ -333,6 +340,12 @@ def build_q_network(
             height, width_px = (height - 1) // stride + 1, (width_px - 1) // stride + 1
         layers.append(("flatten", nets.Flatten()))
         width = channels * height * width_px
+        if config.agent_window:
+            window = nets.AgentWindow(image.output_shape()[0], frames, config.center_channel,
+                                      config.agent_window, config.outside_channel)
+            cnn, layers = nets.Sequential(layers[1:]), layers[:1]
+            layers.append(("features", nets.Concat([("cnn", cnn), ("window", window)])))
+            width += image.output_shape()[0] * config.agent_window**2
     else:
         raise ValueError(f"DQN supports 1-D vectors and 3-D images, got observations {shape}")
     for i, units in enumerate(config.hidden, start=1):

@@ -375,6 +375,30 @@ def test_pacgrid_observations_are_read_as_rows_columns_channels(env_id):
     assert centred[0, 0, 0, 0] == 1 or (top == 0 and left == 0)
 
 
+def test_agent_window_feeds_the_cells_around_pacman_to_the_dense_layers_beside_the_cnn():
+    env = gym.make("PacGrid/Tiny-v1")
+    obs, _ = env.reset(seed=0)
+    channels = obs.shape[-1]
+    config = DQNConfig(hidden=(8,), conv_channels=(4,), conv_strides=(2,), center_channel=3,
+                       outside_channel=0, agent_window=3)
+    net = build_q_network(env.observation_space, 5, config, np.random.default_rng(0))
+    features = dict(net.children())["features"]
+    cnn, window = (branch for _, branch in features.children())
+    image = dict(net.children())["input"].forward(obs[None])
+    assert window.forward(image).shape == (1, channels * 9)
+    assert dict(net.children())["fc1"].params["W"].shape[0] == (
+        cnn.forward(image).shape[1] + channels * 9)
+    pac_row, pac_col = np.argwhere(obs[:, :, 3])[0]
+    cells = window.forward(image).reshape(channels, 3, 3)
+    assert cells[3, 1, 1] == 1  # Pac-Man's own cell in the middle
+    np.testing.assert_array_equal(cells[1, 1], obs[pac_row, pac_col - 1:pac_col + 2, 1])
+    assert net.forward(obs[None]).shape == (1, 5)
+    with pytest.raises(ValueError, match="agent-window"):
+        DQNConfig(agent_window=3)  # no centred view to take it from
+    with pytest.raises(ValueError, match="agent-window"):
+        DQNConfig(center_channel=3, agent_window=4)
+
+
 def test_cnn_with_stacked_frames_and_pixels():
     space = gym.spaces.Box(0, 255, (4, 10, 10, 3), np.uint8)  # 4 stacked RGB frames
     net = build_q_network(space, 3, DQNConfig(hidden=(16,)), np.random.default_rng(0))

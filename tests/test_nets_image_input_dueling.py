@@ -103,8 +103,28 @@ def test_centered_conv_computes_center_on_then_conv(kernel, stride, outside, fra
         nets.CenteredConv2D(3, 4, 2)
 
 
+def test_agent_window_reads_the_cells_around_the_agent_and_the_outside_beyond_the_grid():
+    x = np.zeros((2, 6, 4, 5), dtype=np.float32)  # two stacked frames of 3 channels
+    x[:, 2] = np.arange(20).reshape(4, 5)  # frame 0's channel 2 numbers the cells
+    x[0, 4, 0, 0] = 1.0  # the last frame's agent channel: top-left corner
+    x[1, 4, 3, 2] = 1.0  # bottom row
+    layer = nets.AgentWindow(channels=6, frames=2, center=1, size=3, outside=0)
+    out = layer.forward(x).reshape(2, 6, 3, 3)
+    np.testing.assert_array_equal(out[0, 2], [[0, 0, 0], [0, 0, 1], [0, 5, 6]])
+    np.testing.assert_array_equal(out[1, 2], [[11, 12, 13], [16, 17, 18], [0, 0, 0]])
+    # The outside channel of each frame is 1 beyond the grid, as in CenterOn's view.
+    np.testing.assert_array_equal(out[0, 0], [[1, 1, 1], [1, 0, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(out[0, 3], out[0, 0])
+    # Backward puts each window cell's gradient on the grid cell it read, none beyond it.
+    dx = layer.backward(np.ones((2, 6 * 9), dtype=np.float32))
+    assert dx[0].sum() == 6 * 4 and dx[0, :, :2, :2].sum() == 6 * 4
+    with pytest.raises(ValueError, match="odd"):
+        nets.AgentWindow(6, 2, 1, 4)
+
+
 @pytest.mark.parametrize("layer", [
     nets.ImageInput([4, 7, 20, 6], layout="hwc", scale=0.5),
+    nets.AgentWindow(12, 2, 3, 5, outside=0),
     nets.CenteredConv2D(12, 16, 3, stride=2, frames=2, center=3, outside=0),
     nets.CenterOn(channels=12, frames=2, center=3, outside=0),
     nets.DuelingCombine(),

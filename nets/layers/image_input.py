@@ -109,3 +109,55 @@ class CenterOn(Layer):
     def config_args(self) -> dict[str, Any]:
         return {"channels": self.channels, "frames": self.frames, "center": self.center,
                 "outside": self.outside}
+
+
+@register
+class AgentWindow(Layer):
+    """(N, C, H, W) -> (N, C*S*S): the S x S cells around each grid's agent cell, flattened.
+
+    The agent's cell is found as CenterOn finds it (channel `center` of the last of `frames`
+    stacked frames); cells beyond the grid read 0, except the `outside` channel of each frame
+    (if set), which reads 1 there, as in CenterOn's view. Beside a CNN whose strides blur
+    the grid, it gives the dense layers the agent's surroundings cell by cell (a fovea).
+    """
+
+    def __init__(self, channels: int, frames: int, center: int, size: int,
+                 outside: int | None = None) -> None:
+        super().__init__()
+        self.center_on = CenterOn(channels, frames, center, outside)
+        self.size = int(size)
+        if self.size < 1 or self.size % 2 == 0:
+            raise ValueError(f"AgentWindow needs an odd size >= 1, got {size!r}")
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        self.expect(x, 4, f"(N, {self.center_on.channels}, H, W)",
+                    x.ndim == 4 and x.shape[1] == self.center_on.channels)
+        n, c, h, w = x.shape
+        r = self.size // 2
+        padded = np.zeros((n, c, h + 2 * r, w + 2 * r), dtype=x.dtype)
+        outside = self.center_on.outside_channels()
+        if outside is not None:
+            padded[:, outside] = 1.0
+        padded[:, :, r : r + h, r : r + w] = x
+        rows, cols = self.center_on.offsets(x)  # the agent at (h - 1 - rows, w - 1 - cols)
+        self.corners = (h - 1 - rows, w - 1 - cols)  # window corners in `padded`
+        self.x_shape = x.shape
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (self.size, self.size),
+                                                           axis=(2, 3))
+        return windows[np.arange(n), :, self.corners[0], self.corners[1]].reshape(n, -1)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        if not self.input_grad:
+            return None
+        n, c, h, w = self.x_shape
+        r, s = self.size // 2, self.size
+        dpadded = np.zeros((n, c, h + 2 * r, w + 2 * r), dtype=dout.dtype)
+        dwindows = dout.reshape(n, c, s, s)
+        for i, (top, left) in enumerate(zip(*self.corners, strict=True)):
+            dpadded[i, :, top : top + s, left : left + s] = dwindows[i]
+        return dpadded[:, :, r : r + h, r : r + w]
+
+    def config_args(self) -> dict[str, Any]:
+        center_on = self.center_on
+        return {"channels": center_on.channels, "frames": center_on.frames,
+                "center": center_on.center, "size": self.size, "outside": center_on.outside}
