@@ -304,7 +304,7 @@ def build_q_network(
 
     The CNN is sized for a CPU: 3x3 convolutions with few channels and a stride that shrinks
     the grid before the dense layer: one batch-32 update of the Small-v1 preset's network takes
-    ~13 ms on one core.
+    ~6 ms on one core (session 13), three forward passes and one backward pass of ~1 ms each.
     """
     shape = tuple(observation_space.shape)
     layers: list[tuple[str, Any]] = []

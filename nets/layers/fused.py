@@ -161,7 +161,7 @@ class CenteredConv2D(Conv2D):
                          init, rng)
         self.center_on = CenterOn(in_channels, frames, center, outside)
         self.board_kernels = ConvKernels(kernel_size, stride, 0)
-        self.taps: dict[tuple[int, int], np.ndarray] = {}
+        self.taps: dict[tuple[Any, ...], np.ndarray] = {}
         self.canvas_buffers: dict[tuple[Any, ...], np.ndarray] = {}
 
     def config_args(self) -> dict[str, Any]:
@@ -184,7 +184,7 @@ class CenteredConv2D(Conv2D):
     def inside_taps(self, h: int, w: int) -> np.ndarray:
         """(KH*KW, OH*OW): 1 where a kernel tap of an output reads a cell of the (2H-1, 2W-1)
         view rather than its zero padding."""
-        if (h, w) not in self.taps:
+        if (h, w, self.dtype) not in self.taps:
             (kh, kw), (sh, sw), (ph, pw) = (pair(self.kernel_size), pair(self.stride),
                                             (self.kernels.im2col.padding))
             oh, ow = output_size(2 * h - 1, kh, sh, ph), output_size(2 * w - 1, kw, sw, pw)
@@ -193,8 +193,8 @@ class CenteredConv2D(Conv2D):
             row_in = (rows >= 0) & (rows < 2 * h - 1)
             col_in = (cols >= 0) & (cols < 2 * w - 1)
             inside = row_in[:, None, :, None] & col_in[None, :, None, :]  # (KH, KW, OH, OW)
-            self.taps[(h, w)] = inside.reshape(kh * kw, oh * ow).astype(self.dtype)
-        return self.taps[(h, w)]
+            self.taps[(h, w, self.dtype)] = inside.reshape(kh * kw, oh * ow).astype(self.dtype)
+        return self.taps[(h, w, self.dtype)]
 
     def canvases(self, x: np.ndarray, tops: np.ndarray, lefts: np.ndarray) -> np.ndarray:
         """Each grid of x minus the background (1 taken from the outside channels), on its
