@@ -3,7 +3,8 @@
 Prints ONE JSON object. Workloads (--workloads):
 
   pacgrid_small   the DQN preset of PacGrid/Small-v1, as `agents.registry.new_run("dqn", id)`
-                  resolves it: Pac-Man-centred view (the CenterOn layer), the preset's conv
+                  resolves it: Pac-Man-centred view (nets.CenteredConv2D on our side, which
+                  computes it with the first convolution; a view and a Conv2d on SB3's), conv
                   channels and strides, dense layer, dueling head, Double DQN, n-step returns,
                   batch size, train_freq, buffer size, γ, schedules, Huber δ, reward scale,
                   gradient clipping and number of lockstep environments (num_envs)
@@ -215,7 +216,7 @@ def sb3_library() -> SimpleNamespace | None:
             return x * self.scale if self.scale != 1.0 else x
 
     class CenterOn(nn.Module):
-        """agents.dqn.CenterOn: (N, C, H, W) -> (N, C, 2H-1, 2W-1), each grid shifted so that
+        """nets.CenterOn: (N, C, H, W) -> (N, C, 2H-1, 2W-1), each grid shifted so that
         its agent cell (the largest value of channel `center`) is central; cells outside the
         grid are 0, and 1 in channel `outside`. One indexed write for the whole batch."""
 
