@@ -237,6 +237,30 @@ def sb3_library() -> SimpleNamespace | None:
             out[batch, :, rows, cols] = x.permute(0, 2, 3, 1)
             return out
 
+    class WithWindow(nn.Module):
+        """agents.dqn's features with agent_window: the CNN's (`cnn`, from the grid) beside
+        the S x S cells around the agent (nets.AgentWindow), flattened and concatenated."""
+
+        def __init__(self, cnn: nn.Module, center: int, outside: int | None,
+                     size: int) -> None:
+            super().__init__()
+            self.cnn, self.center, self.outside, self.size = cnn, center, outside, size
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n, c, h, w = x.shape
+            r = self.size // 2
+            padded = x.new_zeros((n, c, h + 2 * r, w + 2 * r))
+            if self.outside is not None:
+                padded[:, self.outside] = 1.0
+            padded[:, :, r:r + h, r:r + w] = x
+            marker = x[:, self.center].reshape(n, -1).argmax(dim=1)
+            offsets = torch.arange(self.size)
+            rows = (marker // w).view(n, 1, 1) + offsets.view(1, -1, 1)
+            cols = (marker % w).view(n, 1, 1) + offsets.view(1, 1, -1)
+            batch = torch.arange(n).view(n, 1, 1)
+            window = padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # (N, C, S, S)
+            return torch.cat([self.cnn(x), window.reshape(n, -1)], dim=1)
+
     class DuelingHead(nn.Module):
         """agents.dqn's dueling head: Linear to 1 + A outputs, Q = V + A - mean(A)."""
 
@@ -260,6 +284,7 @@ def sb3_library() -> SimpleNamespace | None:
                 layout = guess_image_layout(shape)
             layers.append(ToChw(layout, input_scale(space)))
             height, width_px, channels = shape if layout == "hwc" else (*shape[1:], shape[0])
+            in_channels = channels
             if config.center_channel is not None:
                 layers.append(CenterOn(config.center_channel, config.outside_channel))
                 height, width_px = 2 * height - 1, 2 * width_px - 1
@@ -270,6 +295,11 @@ def sb3_library() -> SimpleNamespace | None:
                 height, width_px = (height - 1) // stride + 1, (width_px - 1) // stride + 1
             layers.append(nn.Flatten())
             width = channels * height * width_px
+            if config.agent_window:
+                cnn = nn.Sequential(*layers[1:])
+                layers = [layers[0], WithWindow(cnn, config.center_channel,
+                                                config.outside_channel, config.agent_window)]
+                width += in_channels * config.agent_window**2
         else:
             raise ValueError(f"the SB3 side supports 1-D and 3-D observations, got {shape} "
                              "(frame stacking is ours only)")
@@ -360,7 +390,12 @@ def sb3_settings(config: DQNConfig, num_envs: int, steps: int) -> dict[str, Any]
 def differences(config: DQNConfig) -> list[str]:
     """What the two sides of a workload do differently (all else is the same)."""
     found = []
-    if config.double_dqn:
+    if config.munchausen:
+        found.append("target: ours Munchausen (the target network over next_obs and over obs, "
+                     "the online one over obs: three forward passes per update, as with Double "
+                     "DQN); SB3's the plain DQN target (two). --no-munchausen compares Double "
+                     "DQN, --no-munchausen --no-double-dqn the same algorithm")
+    elif config.double_dqn:
         found.append("Double DQN: ours only (its online network also runs over next_obs: one "
                      "forward pass more per update); SB3's DQN has none. --no-double-dqn "
                      "compares the same algorithm")
