@@ -87,17 +87,30 @@ assert "agents" not in sys.modules, sorted(name for name in sys.modules if "agen
 """
 
 
-def test_nets_rebuilds_a_dqn_network_without_importing_agents(tmp_path):
-    """A DQN's Q-network (stacked grids, centred view, CNN, dueling head) is made of nets layers
-    only, so a model file or checkpoint config can be rebuilt without the agent's code."""
+def layer_types(config) -> set[str]:
+    """Every "type" named in a network config, nested blocks included."""
+    if isinstance(config, dict):
+        return ({config["type"]} if "type" in config else set()).union(
+            *(layer_types(value) for value in config.values()))
+    if isinstance(config, list):
+        return set().union(*(layer_types(value) for value in config))
+    return set()
+
+
+@pytest.mark.parametrize("window", [0, 3])
+def test_nets_rebuilds_a_dqn_network_without_importing_agents(tmp_path, window):
+    """A DQN's Q-network (stacked grids, centred view, CNN, a window around the agent, dueling
+    head) is made of nets layers only, so a model file or checkpoint config can be rebuilt
+    without the agent's code."""
     from agents.dqn import DQNConfig, build_q_network
 
     space = gym.spaces.Box(0, 1, (2, 7, 9, 6), np.uint8)  # 2 stacked frames of 7x9 grids
     config = DQNConfig(hidden=(16,), conv_channels=(4, 8), conv_strides=(1, 2), dueling=True,
-                       center_channel=3, outside_channel=0)
+                       center_channel=3, outside_channel=0, agent_window=window)
     net = build_q_network(space, 5, config, np.random.default_rng(0))
-    types = {layer["type"] for _, layer in net.config()["layers"]}
-    assert {"ImageInput", "CenterOn", "Conv2D", "DuelingCombine"} <= types
+    types = layer_types(net.config())
+    assert {"ImageInput", "CenteredConv2D", "Conv2D", "DuelingCombine"} <= types
+    assert ("AgentWindow" in types) == bool(window)
     rng = np.random.default_rng(1)
     obs = rng.integers(0, 2, size=(3, *space.shape), dtype=np.uint8)
     obs[:, -1, :, :, 3] = 0
