@@ -369,21 +369,20 @@ def same_network(saved: Any, network: dict[str, Any]) -> bool:
     what they do, so such a pair reads as that layer.
     """
     if isinstance(saved, dict) and isinstance(saved.get("layers"), list):
-        layers, fused = saved["layers"], []
-        for index, item in enumerate(layers):
-            following = layers[index + 1] if index + 1 < len(layers) else None
-            if _centred_conv_pair(item, following):
-                continue  # read with the Conv2D after it
-            previous = layers[index - 1] if index > 0 else None
-            if _centred_conv_pair(previous, item):
-                center, conv = previous[1], item[1]
-                item = [item[0], {
+        layers, fused, index = saved["layers"], [], 0
+        while index < len(layers):
+            item = layers[index]
+            if index + 1 < len(layers) and _centred_conv_pair(item, layers[index + 1]):
+                center, (name, conv) = item[1], layers[index + 1]
+                item = [name, {
                     "type": "CenteredConv2D", "in_channels": conv["in_channels"],
                     "out_channels": conv["out_channels"], "kernel_size": conv["kernel_size"],
                     "stride": conv["stride"], "frames": center["frames"],
                     "center": center["center"], "outside": center["outside"],
                     "init": conv["init"]}]
+                index += 1  # the pair is one layer
             fused.append(item)
+            index += 1
         saved = {**saved, "layers": fused}
     return json.dumps(saved) == json.dumps(network)
 
