@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from nets.layers.conv import Conv2D
-from nets.layers.im2col import Pair, output_size, pair
+from nets.layers.im2col import Pair, pair
 from nets.layers.im2col_fast import ConvKernels, channel_major, to_channel_major
 from nets.layers.image_input import CenterOn
 from nets.module import register
@@ -160,6 +160,8 @@ class CenteredConv2D(Conv2D):
         super().__init__(in_channels, out_channels, kernel_size, stride, (kh // 2, kw // 2),
                          init, rng)
         self.center_on = CenterOn(in_channels, frames, center, outside)
+        # (KH, KW), (SH, SW), (PH, PW): read by every pass, derived once.
+        self.geometry = (kh, kw), pair(stride), (kh // 2, kw // 2)
         self.board_kernels = ConvKernels(kernel_size, stride, 0)
         self.taps: dict[tuple[Any, ...], np.ndarray] = {}
         self.canvas_buffers: dict[tuple[Any, ...], np.ndarray] = {}
@@ -177,13 +179,16 @@ class CenteredConv2D(Conv2D):
                     x.ndim == 4 and x.shape[1] == self.in_channels)
         return x
 
+    def view_output_shape(self, h: int, w: int) -> tuple[int, int]:
+        """(OH, OW): the output of the convolution over the (2H-1, 2W-1) view."""
+        return self.kernels.im2col.out_shape((0, 0, 2 * h - 1, 2 * w - 1))
+
     def inside_taps(self, h: int, w: int) -> np.ndarray:
         """(KH*KW, OH*OW): 1 where a kernel tap of an output reads a cell of the (2H-1, 2W-1)
         view rather than its zero padding."""
         if (h, w, self.dtype) not in self.taps:
-            (kh, kw), (sh, sw), (ph, pw) = (pair(self.kernel_size), pair(self.stride),
-                                            (self.kernels.im2col.padding))
-            oh, ow = output_size(2 * h - 1, kh, sh, ph), output_size(2 * w - 1, kw, sw, pw)
+            (kh, kw), (sh, sw), (ph, pw) = self.geometry
+            oh, ow = self.view_output_shape(h, w)
             rows = sh * np.arange(oh)[None, :] - ph + np.arange(kh)[:, None]  # (KH, OH)
             cols = sw * np.arange(ow)[None, :] - pw + np.arange(kw)[:, None]  # (KW, OW)
             row_in = (rows >= 0) & (rows < 2 * h - 1)
@@ -197,8 +202,8 @@ class CenteredConv2D(Conv2D):
         canvas at row tops[i], column lefts[i]; zero elsewhere. In a buffer reused while
         shapes repeat (the convolution copies it at once)."""
         n, c, h, w = x.shape
-        (kh, kw), (sh, sw) = pair(self.kernel_size), pair(self.stride)
-        (ph, pw), outside = (kh // 2, kw // 2), self.center_on.outside_channels()
+        _, (sh, sw), (ph, pw) = self.geometry
+        outside = self.center_on.outside_channels()
         shape = (n, c, h + 4 * ph + sh - 1, w + 4 * pw + sw - 1)
         canvas = self.canvas_buffers.get((shape, x.dtype))
         if canvas is None:
@@ -223,8 +228,7 @@ class CenteredConv2D(Conv2D):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         x = self.check(x)
         n, _, h, w = x.shape
-        (kh, kw), (sh, sw) = pair(self.kernel_size), pair(self.stride)
-        ph, pw = kh // 2, kw // 2
+        _, (sh, sw), (ph, pw) = self.geometry
         weights, f = self.params["W"], self.out_channels
         rows, cols = self.center_on.offsets(x)
         outside = self.center_on.outside_channels()
@@ -235,7 +239,7 @@ class CenteredConv2D(Conv2D):
             self.board_kernels.product(weights, canvas))  # (F, N, K, L)
 
         # The background's map, then each grid's part added at its place.
-        oh, ow = output_size(2 * h - 1, kh, sh, ph), output_size(2 * w - 1, kw, sw, pw)
+        oh, ow = self.view_output_shape(h, w)
         background = np.broadcast_to(self.params["b"][:, None], (f, oh * ow)).copy()
         if outside is not None:
             tap_weights = weights[:, outside].sum(axis=1).reshape(f, -1)  # (F, KH*KW)
@@ -272,7 +276,7 @@ class CenteredConv2D(Conv2D):
         outside = self.center_on.outside_channels()
         if outside is not None:
             per_tap = d.sum(axis=1).reshape(f, -1) @ self.inside_taps(h, w).T  # (F, KH*KW)
-            self.grads["W"][:, outside] += per_tap.reshape(f, 1, *pair(self.kernel_size))
+            self.grads["W"][:, outside] += per_tap.reshape(f, 1, *self.geometry[0])
         if not self.input_grad:
             return None
         dcanvas = self.board_kernels.input_gradient(self.params["W"], drows)
