@@ -114,6 +114,10 @@ class DQNConfig:
     # dense layers read cell by cell beside the CNN's features (0 = none). The strided CNN sees
     # "a ghost two cells north, heading south" only blurred with its neighbours.
     agent_window: int = 0
+    # With center_channel: the agent's row and column, one-hot, beside the CNN's features. The
+    # centred view shows the board relative to the agent; the rules tied to a fixed cell (an
+    # eaten ghost returns to its start and catches Pac-Man there) need the absolute place.
+    agent_position: bool = False
     # Choose only among the legal actions the env lists in info["action_mask"] (Gymnasium's
     # convention), when acting and in the bootstrap's max: a move into a wall, which the agent
     # rarely tries, then never wins the max on a poorly learned value.
@@ -189,6 +193,8 @@ class DQNConfig:
         need(self.agent_window == 0 or (self.agent_window % 2 == 1 and self.agent_window > 0
                                         and self.center_channel is not None), "agent_window",
              "0 (none) or an odd size, with --center-channel")
+        need(not self.agent_position or self.center_channel is not None, "agent_position",
+             "off without --center-channel (the agent's cell is read from that channel)")
         for name in ("hidden", "conv_channels", "conv_strides"):
             need(all(size >= 1 for size in getattr(self, name)), name, "a list of sizes >= 1")
         need(len(self.conv_strides) == len(self.conv_channels), "conv_strides",
@@ -340,12 +346,19 @@ def build_q_network(
             height, width_px = (height - 1) // stride + 1, (width_px - 1) // stride + 1
         layers.append(("flatten", nets.Flatten()))
         width = channels * height * width_px
+        beside: list[tuple[str, Any]] = []  # inputs of the dense layers beside the CNN's
         if config.agent_window:
-            window = nets.AgentWindow(image.output_shape()[0], frames, config.center_channel,
-                                      config.agent_window, config.outside_channel)
-            cnn, layers = nets.Sequential(layers[1:]), layers[:1]
-            layers.append(("features", nets.Concat([("cnn", cnn), ("window", window)])))
+            beside.append(("window", nets.AgentWindow(
+                image.output_shape()[0], frames, config.center_channel, config.agent_window,
+                config.outside_channel)))
             width += image.output_shape()[0] * config.agent_window**2
+        if config.agent_position:
+            beside.append(("position", nets.AgentPosition(image.output_shape()[0], frames,
+                                                          config.center_channel)))
+            width += sum(image.output_shape()[1:])
+        if beside:
+            cnn, layers = nets.Sequential(layers[1:]), layers[:1]
+            layers.append(("features", nets.Concat([("cnn", cnn), *beside])))
     else:
         raise ValueError(f"DQN supports 1-D vectors and 3-D images, got observations {shape}")
     for i, units in enumerate(config.hidden, start=1):

@@ -399,6 +399,26 @@ def test_agent_window_feeds_the_cells_around_pacman_to_the_dense_layers_beside_t
         DQNConfig(center_channel=3, agent_window=4)
 
 
+def test_agent_position_feeds_pacmans_row_and_column_to_the_dense_layers():
+    env = gym.make("PacGrid/Tiny-v1")
+    obs, _ = env.reset(seed=0)
+    rows, columns, channels = obs.shape
+    config = DQNConfig(hidden=(8,), conv_channels=(4,), conv_strides=(2,), center_channel=3,
+                       outside_channel=0, agent_window=3, agent_position=True)
+    net = build_q_network(env.observation_space, 5, config, np.random.default_rng(0))
+    features = dict(dict(net.children())["features"].children())
+    assert list(features) == ["cnn", "window", "position"]
+    image = dict(net.children())["input"].forward(obs[None])
+    pac_row, pac_col = np.argwhere(obs[:, :, 3])[0]
+    position = features["position"].forward(image)[0]
+    assert np.flatnonzero(position).tolist() == [pac_row, rows + pac_col]
+    assert dict(net.children())["fc1"].params["W"].shape[0] == (
+        features["cnn"].forward(image).shape[1] + channels * 9 + rows + columns)
+    assert net.forward(obs[None]).shape == (1, 5)
+    with pytest.raises(ValueError, match="agent-position"):
+        DQNConfig(agent_position=True)  # no agent channel to find it by
+
+
 def test_cnn_with_stacked_frames_and_pixels():
     space = gym.spaces.Box(0, 255, (4, 10, 10, 3), np.uint8)  # 4 stacked RGB frames
     net = build_q_network(space, 3, DQNConfig(hidden=(16,)), np.random.default_rng(0))

@@ -97,20 +97,22 @@ def layer_types(config) -> set[str]:
     return set()
 
 
-@pytest.mark.parametrize("window", [0, 3])
-def test_nets_rebuilds_a_dqn_network_without_importing_agents(tmp_path, window):
-    """A DQN's Q-network (stacked grids, centred view, CNN, a window around the agent, dueling
-    head) is made of nets layers only, so a model file or checkpoint config can be rebuilt
-    without the agent's code."""
+@pytest.mark.parametrize("window, position", [(0, False), (3, False), (0, True)])
+def test_nets_rebuilds_a_dqn_network_without_importing_agents(tmp_path, window, position):
+    """A DQN's Q-network (stacked grids, centred view, CNN, a window around the agent or its
+    place on the board, dueling head) is made of nets layers only, so a model file or
+    checkpoint config can be rebuilt without the agent's code."""
     from agents.dqn import DQNConfig, build_q_network
 
     space = gym.spaces.Box(0, 1, (2, 7, 9, 6), np.uint8)  # 2 stacked frames of 7x9 grids
     config = DQNConfig(hidden=(16,), conv_channels=(4, 8), conv_strides=(1, 2), dueling=True,
-                       center_channel=3, outside_channel=0, agent_window=window)
+                       center_channel=3, outside_channel=0, agent_window=window,
+                       agent_position=position)
     net = build_q_network(space, 5, config, np.random.default_rng(0))
     types = layer_types(net.config())
     assert {"ImageInput", "CenteredConv2D", "Conv2D", "DuelingCombine"} <= types
     assert ("AgentWindow" in types) == bool(window)
+    assert ("AgentPosition" in types) == position
     rng = np.random.default_rng(1)
     obs = rng.integers(0, 2, size=(3, *space.shape), dtype=np.uint8)
     obs[:, -1, :, :, 3] = 0

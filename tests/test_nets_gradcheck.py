@@ -51,6 +51,7 @@ CASES = {
     "CenteredConv2D_stride1": (lambda: nets.CenteredConv2D(6, 2, 3, frames=2, center=1, rng=RNG),
                                marked_grids(), True),
     "AgentWindow": (lambda: nets.AgentWindow(6, 2, 1, 3, outside=0), marked_grids(), True),
+    "AgentPosition": (lambda: nets.AgentPosition(6, 2, 1), marked_grids(), True),
     "DuelingCombine": (nets.DuelingCombine, vectors(), True),
     "Dropout_train": (lambda: nets.Dropout(0.4, rng=np.random.default_rng(1)), vectors(), True),
     "Dropout_eval": (lambda: nets.Dropout(0.4, rng=np.random.default_rng(1)), vectors(), False),

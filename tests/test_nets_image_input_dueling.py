@@ -122,9 +122,27 @@ def test_agent_window_reads_the_cells_around_the_agent_and_the_outside_beyond_th
         nets.AgentWindow(6, 2, 1, 4)
 
 
+def test_agent_position_is_the_agents_row_and_column_one_hot():
+    x = np.zeros((3, 6, 4, 5), dtype=np.float32)  # two stacked frames of 3 channels
+    x[:, 1, 2, 2] = 1.0  # the first frame's agent channel: not the one read
+    for i, (row, col) in enumerate([(0, 0), (3, 2), (1, 4)]):
+        x[i, 4, row, col] = 1.0  # the last frame's agent channel
+    layer = nets.AgentPosition(channels=6, frames=2, center=1)
+    out = layer.forward(x)
+    assert out.shape == (3, 4 + 5) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, :4], np.eye(4, dtype=np.float32)[[0, 3, 1]])
+    np.testing.assert_array_equal(out[:, 4:], np.eye(5, dtype=np.float32)[[0, 2, 4]])
+    # Piecewise constant in x: no gradient reaches the grid.
+    dx = layer.backward(np.ones_like(out))
+    assert dx.shape == x.shape and not dx.any()
+    with pytest.raises(nets.ShapeError, match="AgentPosition"):
+        layer.forward(x[:, :5])
+
+
 @pytest.mark.parametrize("layer", [
     nets.ImageInput([4, 7, 20, 6], layout="hwc", scale=0.5),
     nets.AgentWindow(12, 2, 3, 5, outside=0),
+    nets.AgentPosition(12, 2, 3),
     nets.CenteredConv2D(12, 16, 3, stride=2, frames=2, center=3, outside=0),
     nets.CenterOn(channels=12, frames=2, center=3, outside=0),
     nets.DuelingCombine(),

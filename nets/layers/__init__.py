@@ -11,15 +11,15 @@ from nets.layers.basic import Dense, Dropout, Flatten, Identity, Scale
 from nets.layers.conv import Conv2D
 from nets.layers.dueling import DuelingCombine
 from nets.layers.fused import CenteredConv2D, ConvReLUPool
-from nets.layers.image_input import AgentWindow, CenterOn, ImageInput
+from nets.layers.image_input import AgentPosition, AgentWindow, CenterOn, ImageInput
 from nets.layers.normalization import BatchNorm, LocalResponseNorm
 from nets.layers.pooling import AvgPool2D, GlobalAvgPool, MaxPool2D
 
 Affine = Dense  # the book's name
 
 __all__ = [
-    "Affine", "AgentWindow", "AvgPool2D", "BatchNorm", "CenterOn", "CenteredConv2D", "Conv2D",
-    "ConvReLUPool", "Dense", "Dropout", "DuelingCombine", "Flatten", "GlobalAvgPool", "Identity",
-    "ImageInput", "LeakyReLU", "LocalResponseNorm", "MaxPool2D", "ReLU", "Scale", "Sigmoid",
-    "Softmax", "Step", "Tanh",
+    "Affine", "AgentPosition", "AgentWindow", "AvgPool2D", "BatchNorm", "CenterOn",
+    "CenteredConv2D", "Conv2D", "ConvReLUPool", "Dense", "Dropout", "DuelingCombine", "Flatten",
+    "GlobalAvgPool", "Identity", "ImageInput", "LeakyReLU", "LocalResponseNorm", "MaxPool2D",
+    "ReLU", "Scale", "Sigmoid", "Softmax", "Step", "Tanh",
 ]

@@ -112,6 +112,42 @@ class CenterOn(Layer):
 
 
 @register
+class AgentPosition(Layer):
+    """(N, C, H, W) -> (N, H + W): where each grid's agent stands, as a one-hot row then a
+    one-hot column.
+
+    The agent's cell is found as CenterOn finds it (channel `center` of the last of `frames`
+    stacked frames). A view centred on the agent shows the board relative to it; the few
+    rules tied to a fixed cell of the board (in PacGrid, an eaten ghost returns to its start
+    and catches Pac-Man there) need the absolute place too. No parameters; the output is
+    piecewise constant in x, so its gradient with respect to x is zero.
+    """
+
+    def __init__(self, channels: int, frames: int, center: int) -> None:
+        super().__init__()
+        self.center_on = CenterOn(channels, frames, center)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        self.expect(x, 4, f"(N, {self.center_on.channels}, H, W)",
+                    x.ndim == 4 and x.shape[1] == self.center_on.channels)
+        n, _, h, w = x.shape
+        rows, cols = self.center_on.offsets(x)  # the agent at (h - 1 - rows, w - 1 - cols)
+        out = np.zeros((n, h + w), dtype=x.dtype)
+        out[np.arange(n), h - 1 - rows] = 1.0
+        out[np.arange(n), h + w - 1 - cols] = 1.0
+        self.x_shape = x.shape
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        return np.zeros(self.x_shape, dtype=dout.dtype) if self.input_grad else None
+
+    def config_args(self) -> dict[str, Any]:
+        center_on = self.center_on
+        return {"channels": center_on.channels, "frames": center_on.frames,
+                "center": center_on.center}
+
+
+@register
 class AgentWindow(Layer):
     """(N, C, H, W) -> (N, C*S*S): the S x S cells around each grid's agent cell, flattened.
 
