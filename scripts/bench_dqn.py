@@ -237,29 +237,37 @@ def sb3_library() -> SimpleNamespace | None:
             out[batch, :, rows, cols] = x.permute(0, 2, 3, 1)
             return out
 
-    class WithWindow(nn.Module):
-        """agents.dqn's features with agent_window: the CNN's (`cnn`, from the grid) beside
-        the S x S cells around the agent (nets.AgentWindow), flattened and concatenated."""
+    class WithBeside(nn.Module):
+        """agents.dqn's features with agent_window and/or agent_position: the CNN's (`cnn`,
+        from the grid) beside the S x S cells around the agent (nets.AgentWindow, size S > 0)
+        and the agent's one-hot row and column (nets.AgentPosition), concatenated."""
 
         def __init__(self, cnn: nn.Module, center: int, outside: int | None,
-                     size: int) -> None:
+                     size: int, position: bool) -> None:
             super().__init__()
-            self.cnn, self.center, self.outside, self.size = cnn, center, outside, size
+            self.cnn, self.center, self.outside = cnn, center, outside
+            self.size, self.position = size, position
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             n, c, h, w = x.shape
-            r = self.size // 2
-            padded = x.new_zeros((n, c, h + 2 * r, w + 2 * r))
-            if self.outside is not None:
-                padded[:, self.outside] = 1.0
-            padded[:, :, r:r + h, r:r + w] = x
             marker = x[:, self.center].reshape(n, -1).argmax(dim=1)
-            offsets = torch.arange(self.size)
-            rows = (marker // w).view(n, 1, 1) + offsets.view(1, -1, 1)
-            cols = (marker % w).view(n, 1, 1) + offsets.view(1, 1, -1)
-            batch = torch.arange(n).view(n, 1, 1)
-            window = padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # (N, C, S, S)
-            return torch.cat([self.cnn(x), window.reshape(n, -1)], dim=1)
+            parts = [self.cnn(x)]
+            if self.size:
+                r = self.size // 2
+                padded = x.new_zeros((n, c, h + 2 * r, w + 2 * r))
+                if self.outside is not None:
+                    padded[:, self.outside] = 1.0
+                padded[:, :, r:r + h, r:r + w] = x
+                offsets = torch.arange(self.size)
+                rows = (marker // w).view(n, 1, 1) + offsets.view(1, -1, 1)
+                cols = (marker % w).view(n, 1, 1) + offsets.view(1, 1, -1)
+                batch = torch.arange(n).view(n, 1, 1)
+                window = padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # (N, C, S, S)
+                parts.append(window.reshape(n, -1))
+            if self.position:
+                parts += [nn.functional.one_hot(marker // w, h).to(x.dtype),
+                          nn.functional.one_hot(marker % w, w).to(x.dtype)]
+            return torch.cat(parts, dim=1)
 
     class DuelingHead(nn.Module):
         """agents.dqn's dueling head: Linear to 1 + A outputs, Q = V + A - mean(A)."""
@@ -284,7 +292,7 @@ def sb3_library() -> SimpleNamespace | None:
                 layout = guess_image_layout(shape)
             layers.append(ToChw(layout, input_scale(space)))
             height, width_px, channels = shape if layout == "hwc" else (*shape[1:], shape[0])
-            in_channels = channels
+            in_channels, grid_cells = channels, height + width_px  # AgentPosition's width
             if config.center_channel is not None:
                 layers.append(CenterOn(config.center_channel, config.outside_channel))
                 height, width_px = 2 * height - 1, 2 * width_px - 1
@@ -295,11 +303,13 @@ def sb3_library() -> SimpleNamespace | None:
                 height, width_px = (height - 1) // stride + 1, (width_px - 1) // stride + 1
             layers.append(nn.Flatten())
             width = channels * height * width_px
-            if config.agent_window:
+            if config.agent_window or config.agent_position:
                 cnn = nn.Sequential(*layers[1:])
-                layers = [layers[0], WithWindow(cnn, config.center_channel,
-                                                config.outside_channel, config.agent_window)]
+                layers = [layers[0], WithBeside(cnn, config.center_channel,
+                                                config.outside_channel, config.agent_window,
+                                                config.agent_position)]
                 width += in_channels * config.agent_window**2
+                width += grid_cells if config.agent_position else 0
         else:
             raise ValueError(f"the SB3 side supports 1-D and 3-D observations, got {shape} "
                              "(frame stacking is ours only)")

@@ -107,12 +107,20 @@ def test_benchmark_gives_sb3_the_same_updates_per_env_step(num_envs, train_freq,
     assert rate(1.0) == config.learning_rate(0)
 
 
-@pytest.mark.parametrize("workload", ["pacgrid_small", "pacgrid_medium", "cartpole"])
+def _small_with_position(steps: int, learning_starts: int) -> dict:
+    return {**bench_dqn._preset_as_is(steps, learning_starts), "agent_position": True,
+            "agent_window": 0}
+
+
+@pytest.mark.parametrize("workload", ["pacgrid_small", "pacgrid_medium", "cartpole",
+                                      "small_position"])
 def test_benchmark_sb3_network_computes_our_q_values(workload):
     torch = pytest.importorskip("torch")
     pytest.importorskip("stable_baselines3")
     lib = bench_dqn.sb3_library()
-    run = bench_dqn.make_run(bench_dqn.WORKLOADS[workload], steps=2000)
+    workloads = {**bench_dqn.WORKLOADS, "small_position": bench_dqn.Workload(
+        "PacGrid/Small-v1", _small_with_position)}
+    run = bench_dqn.make_run(workloads[workload], steps=2000)
     env = run.make_env()
     agent = run.make_agent(env)
     body, width = lib.body(run.agent_config, env.observation_space)
