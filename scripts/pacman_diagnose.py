@@ -16,7 +16,9 @@ Plays the games scripts/evaluate.py plays (the same held-out seeds) and prints o
 - deaths: how many, how many of them came from a move when a safe move existed (one no
   unscared ghost could reach on its next move), how many of those moved onto a certain ghost
   (one standing on the cell, or whose only next move enters it: a misread board, not a
-  gamble on a random ghost's choice), and the pellets left at each death.
+  gamble on a random ghost's choice), how many came in a move where Pac-Man ate a ghost
+  (an eaten ghost returns to its start unscared: onto Pac-Man if he stands there, or a
+  step from him), and the pellets left at each death.
 
 Needs the game's state (env.unwrapped), so only PacGrid environments.
 """
@@ -36,7 +38,8 @@ import numpy as np
 
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import acting_overrides, add_acting_options, load_run
-from envs.pacman.game import GameState, Maze
+from envs.pacman.game import (
+    FOOD_REWARD, GHOST_REWARD, LOSS_PENALTY, TIME_PENALTY, WIN_REWARD, GameState, Maze)
 from envs.pacman.planner import Planner, food_distance, maze_distances
 from rl.checkpoint import loaded_kind
 from rl.config import ArgumentParser
@@ -94,6 +97,15 @@ def certain_ghost(maze: Maze, state: GameState, cell: int) -> bool:
     return False
 
 
+def ghosts_eaten(state: GameState, score_before: int, food_before: int) -> int:
+    """How many ghosts Pac-Man ate in the move that led to `state`, from the score's change
+    (each move costs TIME_PENALTY; food, eaten ghosts and a win or a loss add theirs)."""
+    change = state.score - score_before + TIME_PENALTY
+    change -= FOOD_REWARD * (food_before - state.food_left)
+    change -= WIN_REWARD * state.win - LOSS_PENALTY * state.loss
+    return change // GHOST_REWARD
+
+
 def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> dict[str, Any]:
     game = env.unwrapped
     maze = game.maze
@@ -101,7 +113,7 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
     actions = range(env.action_space.n)
     rng = make_rng([seed, EVALUATE_STREAM])
     wins, lengths, endgame_steps, closer, endgame_moves = [], [], [], 0, 0
-    deaths, avoidable, certain, food_at_death = 0, 0, 0, []
+    deaths, avoidable, certain, eating, food_at_death = 0, 0, 0, 0, []
     for _ in range(games):
         obs, info = env.reset(seed=episode_seed(rng, held_out=True))
         steps_in_endgame, done = 0, False
@@ -118,12 +130,14 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
                 target = int(maze.next_cell[state.pacman][action])
                 closer += food_distance(distances, state, target) < food_distance(
                     distances, state, state.pacman)
+            score, food_left = state.score, state.food_left
             obs, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
             if game._state.loss:
                 deaths += 1
                 avoidable += safe_exists
                 certain += safe_exists and onto_certain
+                eating += ghosts_eaten(game._state, score, food_left) > 0
                 food_at_death.append(int(game._state.food_left))
         wins.append(bool(game._state.win))
         lengths.append(int(game._state.steps))
@@ -139,7 +153,8 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
             "share_closer_to_food": closer / endgame_moves if endgame_moves else None,
         },
         "deaths": {"count": deaths, "with_a_safe_move": avoidable,
-                   "onto_a_certain_ghost": certain, "food_left": sorted(food_at_death)},
+                   "onto_a_certain_ghost": certain, "eating_a_ghost": eating,
+                   "food_left": sorted(food_at_death)},
     }
 
 

@@ -248,6 +248,7 @@ def test_pacman_diagnose_reports_the_games_of_a_trained_run(tmp_path, capsys):
     deaths = report["deaths"]
     assert deaths["count"] <= 4 - round(4 * report["win_rate"])
     assert deaths["onto_a_certain_ghost"] <= deaths["with_a_safe_move"] <= deaths["count"]
+    assert 0 <= deaths["eating_a_ghost"] <= deaths["count"]
     assert deaths["count"] == len(deaths["food_left"])
     share = report["endgame"]["share_closer_to_food"]
     assert share is None or 0.0 <= share <= 1.0
