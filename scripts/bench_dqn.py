@@ -401,10 +401,10 @@ def differences(config: DQNConfig) -> list[str]:
     """What the two sides of a workload do differently (all else is the same)."""
     found = []
     if config.munchausen:
-        found.append("target: ours Munchausen (the target network over next_obs and over obs, "
-                     "the online one over obs: three forward passes per update, as with Double "
-                     "DQN); SB3's the plain DQN target (two). --no-munchausen compares Double "
-                     "DQN, --no-munchausen --no-double-dqn the same algorithm")
+        found.append("target: ours Munchausen (the target network over next_obs and obs in "
+                     "one pass of twice the batch, the online one over obs); SB3's the plain "
+                     "DQN target (the target network over next_obs). --no-munchausen compares "
+                     "Double DQN, --no-munchausen --no-double-dqn the same algorithm")
     elif config.double_dqn:
         found.append("Double DQN: ours only (its online network also runs over next_obs: one "
                      "forward pass more per update); SB3's DQN has none. --no-double-dqn "
@@ -417,6 +417,9 @@ def differences(config: DQNConfig) -> list[str]:
         found.append(f"loss: ours Huber δ={config.huber_delta:g}; SB3 smooth_l1 (Huber δ=1)")
     if config.reward_scale != 1.0:
         found.append(f"rewards: ours scaled by {config.reward_scale:g} before storing; SB3 raw")
+    if config.loss_penalty or config.food_shaping:
+        found.append("the preset's training-only reward changes (loss penalty, food shaping): "
+                     "on neither side here (both train in the plain env; no effect on timing)")
     if config.prioritized:
         found.append("replay: ours prioritized; SB3's DQN uniform")
     if config.action_mask:
