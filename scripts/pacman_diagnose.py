@@ -39,7 +39,14 @@ import numpy as np
 import envs  # noqa: F401 - registers the PacGrid environments with Gymnasium
 from agents.registry import acting_overrides, add_acting_options, load_run
 from envs.pacman.game import (
-    FOOD_REWARD, GHOST_REWARD, LOSS_PENALTY, TIME_PENALTY, WIN_REWARD, GameState, Maze)
+    FOOD_REWARD,
+    GHOST_REWARD,
+    LOSS_PENALTY,
+    TIME_PENALTY,
+    WIN_REWARD,
+    GameState,
+    Maze,
+)
 from envs.pacman.planner import Planner, food_distance, maze_distances
 from rl.checkpoint import loaded_kind
 from rl.config import ArgumentParser
