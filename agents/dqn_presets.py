@@ -62,9 +62,9 @@ presets: dict[str, dict[str, Any]] = {
     # held-out games of seed 0's best.npz: 0.78 without either, 0.824 with the target alone,
     # 0.852 with both; Munchausen alone on seeds 1 and 2: 0.858 and 0.818).
     # Being caught costs 500 more in training (session 14): a γ-0.95 agent had priced a death
-    # at little more than a ghost's +200 and lost a third of its games to eating ghosts beside
-    # their starts (an eaten ghost returns there unscared). Seed 2, 500 held-out games:
-    # best.npz 0.82 -> 0.886, final 0.804 -> 0.89.
+    # at little more than a ghost's +200, and a third of its deaths came eating a ghost beside
+    # or on its start (an eaten ghost returns there unscared). 500 held-out games, seeds 0-2:
+    # best.npz 0.852/0.87/0.82 -> 0.854/0.842/0.886, final 0.822/0.776/0.804 -> 0.852/0.856/0.89.
     "PacGrid/Small-v1": {**_pacman_preset(300_000, 100_000),
                          "total_steps": 1_000_000, "num_envs": 4, "gamma": 0.95,
                          "buffer_size": 300_000, "eval_every": 50_000,

@@ -265,6 +265,22 @@ def test_pacman_diagnose_reports_the_games_of_a_trained_run(tmp_path, capsys):
     assert exit_info.value.code == 2
 
 
+def test_diagnose_counts_the_ghosts_eaten_in_a_move_from_the_score():
+    from types import SimpleNamespace
+
+    from scripts.pacman_diagnose import ghosts_eaten
+
+    def after(change: int, food: int, win: bool = False, loss: bool = False):
+        return SimpleNamespace(score=1000 + change, food_left=20 - food, win=win, loss=loss)
+
+    assert ghosts_eaten(after(-1, 0), 1000, 20) == 0  # a plain move
+    assert ghosts_eaten(after(-1 + 10, 1), 1000, 20) == 0  # food
+    assert ghosts_eaten(after(-1 + 200 - 500, 0, loss=True), 1000, 20) == 1  # eaten, then caught
+    assert ghosts_eaten(after(-1 + 10 + 400, 1), 1000, 20) == 2
+    assert ghosts_eaten(after(-1 + 10 + 500, 1, win=True), 1000, 20) == 0  # the last pellet
+    assert ghosts_eaten(after(-1 - 500, 0, loss=True), 1000, 20) == 0
+
+
 def test_a_cell_is_reachable_by_a_ghost_that_stands_on_it_or_beside_it():
     import gymnasium as gym
 
