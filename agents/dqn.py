@@ -325,6 +325,7 @@ def build_q_network(
         image = nets.ImageInput(list(shape), layout, input_scale(observation_space))
         layers.append(("input", image))
         channels, height, width_px = image.output_shape()
+        grid_channels, grid_cells = channels, height + width_px  # for the inputs beside the CNN
         centered = config.center_channel is not None
         frames = int(np.prod(shape[:-3], dtype=int))
         if centered:
@@ -349,13 +350,13 @@ def build_q_network(
         beside: list[tuple[str, Any]] = []  # inputs of the dense layers beside the CNN's
         if config.agent_window:
             beside.append(("window", nets.AgentWindow(
-                image.output_shape()[0], frames, config.center_channel, config.agent_window,
+                grid_channels, frames, config.center_channel, config.agent_window,
                 config.outside_channel)))
-            width += image.output_shape()[0] * config.agent_window**2
+            width += grid_channels * config.agent_window**2
         if config.agent_position:
-            beside.append(("position", nets.AgentPosition(image.output_shape()[0], frames,
+            beside.append(("position", nets.AgentPosition(grid_channels, frames,
                                                           config.center_channel)))
-            width += sum(image.output_shape()[1:])
+            width += grid_cells
         if beside:
             cnn, layers = nets.Sequential(layers[1:]), layers[:1]
             layers.append(("features", nets.Concat([("cnn", cnn), *beside])))
