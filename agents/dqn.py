@@ -118,6 +118,11 @@ class DQNConfig:
     # centred view shows the board relative to the agent; the rules tied to a fixed cell (an
     # eaten ghost returns to its start and catches Pac-Man there) need the absolute place.
     agent_position: bool = False
+    # Grids: the env's fixed planes (env.unwrapped.fixed_planes(), (H, W, K)) as K more channels
+    # of every observation, before the CNN, the centred view and the window. In PacGrid they
+    # mark each ghost's start: an eaten ghost returns there unscared, so eating ghost k on its
+    # own start is a death, a rule the grid alone shows only through the ghost's identity plane.
+    fixed_planes: bool = False
     # Choose only among the legal actions the env lists in info["action_mask"] (Gymnasium's
     # convention), when acting and in the bootstrap's max: a move into a wall, which the agent
     # rarely tries, then never wins the max on a poorly learned value.
@@ -195,6 +200,8 @@ class DQNConfig:
              "0 (none) or an odd size, with --center-channel")
         need(not self.agent_position or self.center_channel is not None, "agent_position",
              "off without --center-channel (the agent's cell is read from that channel)")
+        need(not self.fixed_planes or self.frame_stack == 1, "fixed_planes",
+             "off with --frame-stack above 1 (the planes are added to one frame)")
         for name in ("hidden", "conv_channels", "conv_strides"):
             need(all(size >= 1 for size in getattr(self, name)), name, "a list of sizes >= 1")
         need(len(self.conv_strides) == len(self.conv_channels), "conv_strides",
@@ -247,6 +254,21 @@ def env_mirror(env: gym.Env, config: DQNConfig) -> Mirror | None:
             "with these settings has no such symmetry: use --mirror-augment 0 --no-mirror-greedy")
     channel_order, action_order = (np.asarray(order, dtype=np.intp) for order in symmetry)
     return channel_order, action_order
+
+
+def env_fixed_planes(env: gym.Env, config: DQNConfig) -> np.ndarray | None:
+    """The planes --fixed-planes adds to every grid (None when it is off): PacmanEnv's
+    fixed_planes(), (H, W, K), e.g. each ghost's start."""
+    if not config.fixed_planes:
+        return None
+    method = getattr(env.unwrapped, "fixed_planes", None)
+    planes = method() if callable(method) else None
+    if planes is None:
+        name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        raise ValueError(f"--fixed-planes needs a grid game that lists its fixed planes (PacGrid "
+                         f"with grid observations and ghosts); {name} has none: use "
+                         "--no-fixed-planes")
+    return np.asarray(planes)
 
 
 def mirror_images(obs: np.ndarray, channel_order: np.ndarray) -> np.ndarray:
@@ -304,9 +326,12 @@ def input_scale(space: gym.spaces.Box) -> float:
 
 def build_q_network(
     observation_space: gym.spaces.Box, n_actions: int, config: DQNConfig,
-    rng: np.random.Generator,
+    rng: np.random.Generator, fixed_planes: np.ndarray | None = None,
 ) -> nets.Sequential:
     """MLP for 1-D (or frame-stacked 2-D) observations, small CNN + dense head for images.
+
+    `fixed_planes` (H, W, K), with config.fixed_planes: channels added to every grid first
+    (see env_fixed_planes).
 
     The CNN is sized for a CPU: 3x3 convolutions with few channels and a stride that shrinks
     the grid before the dense layer: one batch-32 update of the Small-v1 preset's network takes
@@ -325,6 +350,14 @@ def build_q_network(
         image = nets.ImageInput(list(shape), layout, input_scale(observation_space))
         layers.append(("input", image))
         channels, height, width_px = image.output_shape()
+        if config.fixed_planes:
+            planes = np.asarray(fixed_planes)
+            if len(shape) != 3 or planes.ndim != 3 or planes.shape[:2] != (height, width_px):
+                raise ValueError(f"fixed planes of shape {planes.shape} do not fit a grid of "
+                                 f"{height}x{width_px} cells (one frame, (H, W, K) planes)")
+            layers.append(("fixed", nets.FixedPlanes(np.moveaxis(planes, -1, 0))))
+            channels += planes.shape[-1]
+        front = len(layers)  # the layers before the CNN, which the inputs beside it share
         grid_channels, grid_cells = channels, height + width_px  # for the inputs beside the CNN
         centered = config.center_channel is not None
         frames = int(np.prod(shape[:-3], dtype=int))
@@ -358,7 +391,7 @@ def build_q_network(
                                                           config.center_channel)))
             width += grid_cells
         if beside:
-            cnn, layers = nets.Sequential(layers[1:]), layers[:1]
+            cnn, layers = nets.Sequential(layers[front:]), layers[:front]
             layers.append(("features", nets.Concat([("cnn", cnn), *beside])))
     else:
         raise ValueError(f"DQN supports 1-D vectors and 3-D images, got observations {shape}")
@@ -427,6 +460,7 @@ class DQNAgent:
         config: DQNConfig | None = None,
         rng: np.random.Generator | None = None,
         mirror: Mirror | None = None,
+        fixed_planes: np.ndarray | None = None,
     ) -> None:
         self.config = config = config if config is not None else DQNConfig()
         if not isinstance(action_space, gym.spaces.Discrete):
@@ -457,7 +491,11 @@ class DQNAgent:
         self.mirror = mirror
 
         # Networks: the online Q-network and its target copy (same initial weights).
-        self.q_net = build_q_network(observation_space, self.n_actions, config, self.rng)
+        if config.fixed_planes != (fixed_planes is not None):
+            raise ValueError("fixed_planes needs the env's fixed planes (env_fixed_planes), "
+                             "which are passed only with it on")
+        self.q_net = build_q_network(observation_space, self.n_actions, config, self.rng,
+                                     fixed_planes)
         self.target_net = nets.build(self.q_net.config())
         self.q_net.copy_to(self.target_net)
         # The network greedy acting uses: the online one, or its moving average (greedy_ema).

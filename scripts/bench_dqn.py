@@ -283,6 +283,8 @@ def sb3_library() -> SimpleNamespace | None:
 
     def body(config: DQNConfig, space: gym.spaces.Box) -> tuple[nn.Sequential, int]:
         """Our Q-network without its head, in torch, and its output width."""
+        if config.fixed_planes:
+            raise ValueError("the SB3 side has no copy of --fixed-planes yet: benchmark without")
         shape, layers = tuple(space.shape), []
         if len(shape) == 1:
             width = shape[0]

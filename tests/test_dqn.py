@@ -419,6 +419,43 @@ def test_agent_position_feeds_pacmans_row_and_column_to_the_dense_layers():
         DQNConfig(agent_position=True)  # no agent channel to find it by
 
 
+def test_fixed_planes_put_each_ghosts_start_beside_the_grid():
+    from agents.registry import new_run
+    from envs.pacman.env import PacmanEnv
+    from envs.pacman.observation import channel_names
+
+    run = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "fixed_planes": True})
+    env = run.make_env()
+    game = env.unwrapped
+    planes = game.fixed_planes()
+    assert planes.shape == (*env.observation_space.shape[:2], 3)  # one plane per ghost
+    assert [tuple(cell) for cell in np.argwhere(planes)] == [
+        (*start, k) for k, start in enumerate(game.layout.ghost_starts)]
+    # The mirror image of a game is a game of the same env whose ghost k starts at its own
+    # start: mirrored, with the ghosts' planes swapped as the observation's, the planes stay.
+    channel_order, _ = game.mirror()
+    ghost = channel_names(3, arcade=False).index("ghost0")
+    partner = channel_order[ghost:ghost + 3] - ghost
+    np.testing.assert_array_equal(planes[:, ::-1, partner], planes)
+    agent = run.make_agent(env)
+    layers = dict(agent.q_net.children())
+    assert "fixed" in layers and dict(layers["features"].children())["cnn"] is not None
+    obs, _ = env.reset(seed=0)
+    image = layers["fixed"].forward(layers["input"].forward(obs[None]))
+    np.testing.assert_array_equal(image[0, -3:], np.moveaxis(planes, -1, 0))
+    assert agent.q_values(obs).shape == (5,)
+    # The 6-channel grid does not tell the ghosts apart: one plane for all their starts.
+    assert PacmanEnv("small-v1", obs_type="grid").fixed_planes().shape == (7, 21, 1)
+    assert PacmanEnv("small-v1", obs_type="rgb").fixed_planes() is None
+    with pytest.raises(ValueError, match="fixed-planes"):
+        new_run("dqn", "CartPole-v1", {"fixed_planes": True, "hidden": [8]}).make_agent(
+            gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="fixed-planes"):
+        DQNConfig(fixed_planes=True, frame_stack=2)
+    with pytest.raises(ValueError, match="fixed_planes needs"):
+        DQNAgent(env.observation_space, env.action_space, DQNConfig(fixed_planes=True))
+
+
 def test_cnn_with_stacked_frames_and_pixels():
     space = gym.spaces.Box(0, 255, (4, 10, 10, 3), np.uint8)  # 4 stacked RGB frames
     net = build_q_network(space, 3, DQNConfig(hidden=(16,)), np.random.default_rng(0))

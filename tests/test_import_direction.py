@@ -97,26 +97,31 @@ def layer_types(config) -> set[str]:
     return set()
 
 
-@pytest.mark.parametrize("window, position", [(0, False), (3, False), (0, True)])
-def test_nets_rebuilds_a_dqn_network_without_importing_agents(tmp_path, window, position):
+@pytest.mark.parametrize("window, position, fixed", [(0, False, False), (3, False, False),
+                                                     (0, True, False), (3, False, True)])
+def test_nets_rebuilds_a_dqn_network_without_importing_agents(tmp_path, window, position, fixed):
     """A DQN's Q-network (stacked grids, centred view, CNN, a window around the agent or its
     place on the board, dueling head) is made of nets layers only, so a model file or
     checkpoint config can be rebuilt without the agent's code."""
     from agents.dqn import DQNConfig, build_q_network
 
-    space = gym.spaces.Box(0, 1, (2, 7, 9, 6), np.uint8)  # 2 stacked frames of 7x9 grids
+    # 2 stacked frames of 7x9 grids, or one frame with fixed planes (they need one)
+    space = gym.spaces.Box(0, 1, (7, 9, 6) if fixed else (2, 7, 9, 6), np.uint8)
     config = DQNConfig(hidden=(16,), conv_channels=(4, 8), conv_strides=(1, 2), dueling=True,
                        center_channel=3, outside_channel=0, agent_window=window,
-                       agent_position=position)
-    net = build_q_network(space, 5, config, np.random.default_rng(0))
+                       agent_position=position, fixed_planes=fixed)
+    planes = np.eye(7, 9, dtype=np.uint8)[..., None] if fixed else None
+    net = build_q_network(space, 5, config, np.random.default_rng(0), planes)
     types = layer_types(net.config())
     assert {"ImageInput", "CenteredConv2D", "Conv2D", "DuelingCombine"} <= types
     assert ("AgentWindow" in types) == bool(window)
     assert ("AgentPosition" in types) == position
+    assert ("FixedPlanes" in types) == fixed
     rng = np.random.default_rng(1)
     obs = rng.integers(0, 2, size=(3, *space.shape), dtype=np.uint8)
-    obs[:, -1, :, :, 3] = 0
-    obs[np.arange(3), -1, rng.integers(0, 7, 3), rng.integers(0, 9, 3), 3] = 1  # the agent
+    last = obs.reshape(3, -1, 7, 9, 6)[:, -1]  # a view: the last (or only) frame
+    last[..., 3] = 0
+    last[np.arange(3), rng.integers(0, 7, 3), rng.integers(0, 9, 3), 3] = 1  # the agent
     paths = [tmp_path / name for name in ("config.json", "state.npz", "obs.npy", "q.npy")]
     paths[0].write_text(json.dumps(net.config()))
     np.savez(paths[1], **net.state_dict())

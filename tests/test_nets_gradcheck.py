@@ -52,6 +52,7 @@ CASES = {
                                marked_grids(), True),
     "AgentWindow": (lambda: nets.AgentWindow(6, 2, 1, 3, outside=0), marked_grids(), True),
     "AgentPosition": (lambda: nets.AgentPosition(6, 2, 1), marked_grids(), True),
+    "FixedPlanes": (lambda: nets.FixedPlanes(RNG.integers(0, 2, (2, 6, 5))), images(), True),
     "DuelingCombine": (nets.DuelingCombine, vectors(), True),
     "Dropout_train": (lambda: nets.Dropout(0.4, rng=np.random.default_rng(1)), vectors(), True),
     "Dropout_eval": (lambda: nets.Dropout(0.4, rng=np.random.default_rng(1)), vectors(), False),

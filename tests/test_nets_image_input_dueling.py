@@ -139,10 +139,28 @@ def test_agent_position_is_the_agents_row_and_column_one_hot():
         layer.forward(x[:, :5])
 
 
+def test_fixed_planes_follow_the_channels_of_every_grid():
+    planes = np.zeros((2, 4, 5))
+    planes[0, 1, 2] = planes[1, 3, 0] = 1.0
+    layer = nets.FixedPlanes(planes)
+    x = np.random.default_rng(0).standard_normal((3, 6, 4, 5)).astype(np.float32)
+    out = layer.forward(x)
+    assert out.shape == (3, 8, 4, 5) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, :6], x)
+    np.testing.assert_array_equal(out[:, 6:], np.broadcast_to(planes, (3, 2, 4, 5)))
+    dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(dout), dout[:, :6])  # the planes take none
+    with pytest.raises(nets.ShapeError, match="FixedPlanes"):
+        layer.forward(x[:, :, :3])  # a grid of another size
+    with pytest.raises(ValueError, match="FixedPlanes needs"):
+        nets.FixedPlanes(np.zeros((4, 5)))
+
+
 @pytest.mark.parametrize("layer", [
     nets.ImageInput([4, 7, 20, 6], layout="hwc", scale=0.5),
     nets.AgentWindow(12, 2, 3, 5, outside=0),
     nets.AgentPosition(12, 2, 3),
+    nets.FixedPlanes([[[0, 1, 0], [0, 0, 1]]]),
     nets.CenteredConv2D(12, 16, 3, stride=2, frames=2, center=3, outside=0),
     nets.CenterOn(channels=12, frames=2, center=3, outside=0),
     nets.DuelingCombine(),

@@ -265,6 +265,22 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
                 channel_order[first:first + len(starts)] = np.add(partner, first)
         return channel_order, action_order
 
+    def fixed_planes(self) -> np.ndarray | None:
+        """What every observation of this layout has in common but leaves out, as (H, W, K) 0/1
+        planes: where each ghost returns when eaten (its start), one plane per ghost for the
+        Markov observation (it tells the ghosts apart), one for them all for the 6-channel grid.
+        None for the pixel observation or a layout without ghosts. The DQN's --fixed-planes adds
+        them to the grid it reads.
+        """
+        layout = self.layout
+        starts = list(layout.ghost_starts)
+        if self.obs_type == "rgb" or not starts:
+            return None
+        planes = np.zeros((layout.height, layout.width, len(starts)), dtype=np.uint8)
+        for k, (row, col) in enumerate(starts):
+            planes[row, col, k] = 1
+        return planes if self._markov is not None else planes.max(axis=2, keepdims=True)
+
     def _check_action(self, action: Any) -> int:
         try:
             index = operator.index(action)

@@ -2,8 +2,9 @@
 
 The convolution's im2col comes twice: `nets.layers.im2col` is the book's plain version (with the
 reference convolution and pooling built from it), `nets.layers.im2col_fast` the memory layout and
-kernels that the layers run; the tests check the two equal. `image_input` (ImageInput, CenterOn)
-and `dueling` (DuelingCombine) hold the layers a DQN's Q-network puts around the others.
+kernels that the layers run; the tests check the two equal. `image_input` (ImageInput,
+CenterOn, AgentWindow, AgentPosition, FixedPlanes) and `dueling` (DuelingCombine) hold the
+layers a DQN's Q-network puts around the others.
 """
 
 from nets.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
@@ -11,7 +12,13 @@ from nets.layers.basic import Dense, Dropout, Flatten, Identity, Scale
 from nets.layers.conv import Conv2D
 from nets.layers.dueling import DuelingCombine
 from nets.layers.fused import CenteredConv2D, ConvReLUPool
-from nets.layers.image_input import AgentPosition, AgentWindow, CenterOn, ImageInput
+from nets.layers.image_input import (
+    AgentPosition,
+    AgentWindow,
+    CenterOn,
+    FixedPlanes,
+    ImageInput,
+)
 from nets.layers.normalization import BatchNorm, LocalResponseNorm
 from nets.layers.pooling import AvgPool2D, GlobalAvgPool, MaxPool2D
 
@@ -19,7 +26,7 @@ Affine = Dense  # the book's name
 
 __all__ = [
     "Affine", "AgentPosition", "AgentWindow", "AvgPool2D", "BatchNorm", "CenterOn",
-    "CenteredConv2D", "Conv2D", "ConvReLUPool", "Dense", "Dropout", "DuelingCombine", "Flatten",
-    "GlobalAvgPool", "Identity", "ImageInput", "LeakyReLU", "LocalResponseNorm", "MaxPool2D",
-    "ReLU", "Scale", "Sigmoid", "Softmax", "Step", "Tanh",
+    "CenteredConv2D", "Conv2D", "ConvReLUPool", "Dense", "Dropout", "DuelingCombine",
+    "FixedPlanes", "Flatten", "GlobalAvgPool", "Identity", "ImageInput", "LeakyReLU",
+    "LocalResponseNorm", "MaxPool2D", "ReLU", "Scale", "Sigmoid", "Softmax", "Step", "Tanh",
 ]

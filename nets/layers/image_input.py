@@ -1,5 +1,6 @@
-"""Input layers for image and grid observations: ImageInput (to (N, C, H, W) float32) and
-CenterOn (an agent-centred view of a grid).
+"""Input layers for image and grid observations: ImageInput (to (N, C, H, W) float32),
+CenterOn (an agent-centred view of a grid), AgentWindow and AgentPosition (where the agent is,
+beside a CNN) and FixedPlanes (a grid's constant channels).
 
 They sit at the front of a convolutional network that reads observations as they are stored
 (HWC or CHW, uint8 or bool, stacked frames), such as a DQN's Q-network over PacGrid's grids.
@@ -197,3 +198,40 @@ class AgentWindow(Layer):
         center_on = self.center_on
         return {"channels": center_on.channels, "frames": center_on.frames,
                 "center": center_on.center, "size": self.size, "outside": center_on.outside}
+
+
+@register
+class FixedPlanes(Layer):
+    """(N, C, H, W) -> (N, C + K, H, W): the input with K fixed planes after its channels.
+
+    Some facts about a board are the same in every observation (in PacGrid, the cell each ghost
+    returns to when eaten), so the observation leaves them out and a network must learn where
+    they are from the rest of the board. Put beside the grid's own channels before a centred
+    view or a window around the agent, they are read where they matter: "the ghost I am about
+    to eat is on its own start" becomes two channels lit in one cell. No parameters; the
+    planes are part of the layer's config, so a checkpoint carries them. The gradient
+    reaching the input is the first C channels' own.
+    """
+
+    def __init__(self, planes: Any) -> None:
+        super().__init__()
+        self.planes = np.array(planes, dtype=np.float32)
+        if self.planes.ndim != 3 or not self.planes.size or not np.isfinite(self.planes).all():
+            raise ValueError("FixedPlanes needs a non-empty (K, H, W) array of finite numbers, "
+                             f"got shape {self.planes.shape}")
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        k, h, w = self.planes.shape
+        self.expect(x, 4, f"(N, C, {h}, {w})", x.ndim == 4 and x.shape[2:] == (h, w))
+        n, c = x.shape[:2]
+        out = np.empty((n, c + k, h, w), dtype=x.dtype)
+        out[:, :c] = x
+        out[:, c:] = self.planes
+        self.channels = c
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        return dout[:, :self.channels] if self.input_grad else None
+
+    def config_args(self) -> dict[str, Any]:
+        return {"planes": self.planes.tolist()}
