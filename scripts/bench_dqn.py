@@ -34,9 +34,10 @@ What is measured, per workload and library, for the same step budget (--steps):
 
 SB3's side is the same network and settings wherever SB3 can express them: the network is a
 torch copy of ours (a BaseFeaturesExtractor holding the input reordering, the centred view as a
-torch module doing the same shift, the convolutions and the dense layers; `net_arch` empty; a
-dueling head put in by a small DQNPolicy subclass, since SB3's DQN has none), n-step returns
-(SB3's `n_steps`), batch size, buffer size, γ, gradient clipping, Adam, the learning-rate and ε
+torch module doing the same shift, the convolutions, the inputs beside them where the config
+sets them (window, position; fixed planes before them all) and the dense layers; `net_arch`
+empty; a dueling head put in by a small DQNPolicy subclass, since SB3's DQN has none), n-step
+returns (SB3's `n_steps`), batch size, buffer size, γ, gradient clipping, Adam, the learning-rate and ε
 schedules on the same step clocks, the same updates per environment step (`train_freq` in vector
 steps and `gradient_steps` chosen so), and the target copy every as many environment steps.
 What differs is listed in each workload's `differs` in the JSON; mainly: SB3's DQN has no
@@ -79,7 +80,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers the PacGrid ids)
-from agents.dqn import DQNConfig, guess_image_layout, input_scale
+from agents.dqn import DQNConfig, env_fixed_planes, guess_image_layout, input_scale
 from agents.registry import Run, new_run
 from rl import schedules
 from rl.loop import LoopState, run_steps
@@ -281,10 +282,20 @@ def sb3_library() -> SimpleNamespace | None:
             value, advantage = out[:, :1], out[:, 1:]
             return value + advantage - advantage.mean(dim=1, keepdim=True)
 
-    def body(config: DQNConfig, space: gym.spaces.Box) -> tuple[nn.Sequential, int]:
-        """Our Q-network without its head, in torch, and its output width."""
-        if config.fixed_planes:
-            raise ValueError("the SB3 side has no copy of --fixed-planes yet: benchmark without")
+    class FixedPlanes(nn.Module):
+        """nets.FixedPlanes: (N, C, H, W) -> (N, C + K, H, W), the K planes after the grid's."""
+
+        def __init__(self, planes: np.ndarray) -> None:
+            super().__init__()
+            self.register_buffer("planes", torch.as_tensor(np.moveaxis(planes, -1, 0)).float())
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([x, self.planes.expand(len(x), -1, -1, -1)], dim=1)
+
+    def body(config: DQNConfig, space: gym.spaces.Box,
+             planes: np.ndarray | None = None) -> tuple[nn.Sequential, int]:
+        """Our Q-network without its head, in torch, and its output width (`planes`: the
+        env's fixed planes (H, W, K), with config.fixed_planes)."""
         shape, layers = tuple(space.shape), []
         if len(shape) == 1:
             width = shape[0]
@@ -294,6 +305,9 @@ def sb3_library() -> SimpleNamespace | None:
                 layout = guess_image_layout(shape)
             layers.append(ToChw(layout, input_scale(space)))
             height, width_px, channels = shape if layout == "hwc" else (*shape[1:], shape[0])
+            if config.fixed_planes:
+                layers.append(FixedPlanes(planes))
+                channels += planes.shape[-1]
             in_channels, grid_cells = channels, height + width_px  # AgentPosition's width
             if config.center_channel is not None:
                 layers.append(CenterOn(config.center_channel, config.outside_channel))
@@ -306,8 +320,9 @@ def sb3_library() -> SimpleNamespace | None:
             layers.append(nn.Flatten())
             width = channels * height * width_px
             if config.agent_window or config.agent_position:
-                cnn = nn.Sequential(*layers[1:])
-                layers = [layers[0], WithBeside(cnn, config.center_channel,
+                front = 2 if config.fixed_planes else 1  # the layers before the CNN
+                cnn = nn.Sequential(*layers[front:])
+                layers = [*layers[:front], WithBeside(cnn, config.center_channel,
                                                 config.outside_channel, config.agent_window,
                                                 config.agent_position)]
                 width += in_channels * config.agent_window**2
@@ -326,8 +341,9 @@ def sb3_library() -> SimpleNamespace | None:
     class Body(BaseFeaturesExtractor):
         """SB3's features extractor holding `body` (a new one for each network)."""
 
-        def __init__(self, observation_space: gym.spaces.Box, config: DQNConfig) -> None:
-            net, width = body(config, observation_space)
+        def __init__(self, observation_space: gym.spaces.Box, config: DQNConfig,
+                     planes: np.ndarray | None = None) -> None:
+            net, width = body(config, observation_space, planes)
             super().__init__(observation_space, features_dim=width)
             self.net = net
 
@@ -448,7 +464,9 @@ def sb3(run: Run, steps: int, threads: int) -> dict[str, Any] | None:
     model = lib.DQN(
         lib.SameHeadPolicy, vec_env, **sb3_settings(config, num_envs, steps),
         policy_kwargs={"features_extractor_class": lib.Body, "net_arch": [],
-                       "features_extractor_kwargs": {"config": config},
+                       "features_extractor_kwargs": {
+                           "config": config,
+                           "planes": env_fixed_planes(vec_env.envs[0], config)},
                        "normalize_images": False, "head_config": config},
         seed=run.seed, device="cpu", verbose=0,
     )

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from agents import dqn, dqn_presets
+from agents.dqn import env_fixed_planes
 from rl import schedules
 from scripts import bench_dqn, bench_update, demo, train
 from scripts import evaluate as evaluate_script
@@ -112,18 +113,25 @@ def _small_with_position(steps: int, learning_starts: int) -> dict:
             "agent_window": 0}
 
 
+def _small_with_fixed_planes(steps: int, learning_starts: int) -> dict:
+    return {**bench_dqn._preset_as_is(steps, learning_starts), "fixed_planes": True}
+
+
 @pytest.mark.parametrize("workload", ["pacgrid_small", "pacgrid_medium", "cartpole",
-                                      "small_position"])
+                                      "small_position", "small_fixed_planes"])
 def test_benchmark_sb3_network_computes_our_q_values(workload):
     torch = pytest.importorskip("torch")
     pytest.importorskip("stable_baselines3")
     lib = bench_dqn.sb3_library()
-    workloads = {**bench_dqn.WORKLOADS, "small_position": bench_dqn.Workload(
-        "PacGrid/Small-v1", _small_with_position)}
+    workloads = {**bench_dqn.WORKLOADS,
+                 "small_position": bench_dqn.Workload("PacGrid/Small-v1", _small_with_position),
+                 "small_fixed_planes": bench_dqn.Workload("PacGrid/Small-v1",
+                                                          _small_with_fixed_planes)}
     run = bench_dqn.make_run(workloads[workload], steps=2000)
     env = run.make_env()
     agent = run.make_agent(env)
-    body, width = lib.body(run.agent_config, env.observation_space)
+    planes = env_fixed_planes(env, run.agent_config)
+    body, width = lib.body(run.agent_config, env.observation_space, planes)
     head = lib.head(run.agent_config, width, env.action_space.n)
     ours = list(agent.q_net.named_params())
     theirs = list(body.parameters()) + list(head.parameters())
