@@ -37,8 +37,8 @@ torch copy of ours (a BaseFeaturesExtractor holding the input reordering, the ce
 torch module doing the same shift, the convolutions, the inputs beside them where the config
 sets them (window, position; fixed planes before them all) and the dense layers; `net_arch`
 empty; a dueling head put in by a small DQNPolicy subclass, since SB3's DQN has none), n-step
-returns (SB3's `n_steps`), batch size, buffer size, γ, gradient clipping, Adam, the learning-rate and ε
-schedules on the same step clocks, the same updates per environment step (`train_freq` in vector
+returns (SB3's `n_steps`), batch size, buffer size, γ, gradient clipping, Adam, the
+learning-rate and ε schedules on the same step clocks, the same updates per environment step (`train_freq` in vector
 steps and `gradient_steps` chosen so), and the target copy every as many environment steps.
 What differs is listed in each workload's `differs` in the JSON; mainly: SB3's DQN has no
 Double DQN (ours then runs the online network over next_obs too: one forward more per update;
