@@ -32,20 +32,20 @@ What is measured, per workload and library, for the same step budget (--steps):
 - act_us: one action choice for all num_envs environments (one batched forward pass).
 - params: the Q-network's parameter count, equal on both sides when the networks match.
 
-SB3's side is the same network and settings wherever SB3 can express them: the network is a
-torch copy of ours (a BaseFeaturesExtractor holding the input reordering, the centred view as a
-torch module doing the same shift, the convolutions, the inputs beside them where the config
-sets them (window, position; fixed planes before them all) and the dense layers; `net_arch`
-empty; a dueling head put in by a small DQNPolicy subclass, since SB3's DQN has none), n-step
-returns (SB3's `n_steps`), batch size, buffer size, γ, gradient clipping, Adam, the
-learning-rate and ε schedules on the same step clocks, the same updates per environment step (`train_freq` in vector
-steps and `gradient_steps` chosen so), and the target copy every as many environment steps.
-What differs is listed in each workload's `differs` in the JSON; mainly: SB3's DQN has no
-Double DQN (ours then runs the online network over next_obs too: one forward more per update;
-`--no-double-dqn` compares the same algorithm), SB3 skips the forward pass when it explores
-(one coin for all environments of a vector step, and always during learning_starts) while ours
-draws a coin per environment after one batched forward, and the Huber δ and reward scale of
-the preset are ours only (they change no timing).
+SB3's side is the same network and settings wherever SB3 can express them: the network is a torch
+copy of ours (a BaseFeaturesExtractor holding the input reordering, the centred view as a torch
+module doing the same shift, the convolutions, the inputs beside them where the config sets them
+(window, position; fixed planes before them all) and the dense layers; `net_arch` empty; a dueling
+head put in by a small DQNPolicy subclass, since SB3's DQN has none), n-step returns (SB3's
+`n_steps`), batch size, buffer size, γ, gradient clipping, Adam, the learning-rate and ε schedules
+on the same step clocks, the same updates per environment step (`train_freq` in vector steps and
+`gradient_steps` chosen so), and the target copy every as many environment steps. What differs is
+listed in each workload's `differs` in the JSON; mainly: SB3's DQN has no Double DQN (ours then
+runs the online network over next_obs too: one forward more per update; `--no-double-dqn` compares
+the same algorithm), SB3 skips the forward pass when it explores (one coin for all environments of
+a vector step, and always during learning_starts) while ours draws a coin per environment after one
+batched forward, and the Huber δ and reward scale of the preset are ours only (they change no
+timing).
 
 `speedup_vs_sb3` = ours / SB3 steps per second and `update_speedup_vs_sb3` = SB3's / our update
 time (higher is better), and the same from CPU time (`..._cpu`). The libraries alternate for
