@@ -18,7 +18,8 @@ Plays the games scripts/evaluate.py plays (the same held-out seeds) and prints o
   (one standing on the cell, or whose only next move enters it: a misread board, not a
   gamble on a random ghost's choice), how many came in a move where Pac-Man ate a ghost
   (an eaten ghost returns to its start unscared: onto Pac-Man if he stands there, or a
-  step from him), and the pellets left at each death.
+  step from him), how many of those he was caught on the eaten ghost's own start, and the
+  pellets left at each death.
 
 Needs the game's state (env.unwrapped), so only PacGrid environments.
 """
@@ -113,6 +114,13 @@ def ghosts_eaten(state: GameState, score_before: int, food_before: int) -> int:
     return change // GHOST_REWARD
 
 
+def caught_on_its_start(maze: Any, state: GameState, scared_before: list[int]) -> bool:
+    """Whether the ghost that caught Pac-Man in `state` was scared before the move and stands
+    on its own start with him: eaten there, it came back unscared onto his cell."""
+    return any(cell == state.pacman == maze.ghost_starts[k] and scared_before[k] > 0
+               and state.scared[k] == 0 for k, cell in enumerate(state.ghosts))
+
+
 def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> dict[str, Any]:
     game = env.unwrapped
     maze = game.maze
@@ -120,7 +128,7 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
     actions = range(env.action_space.n)
     rng = make_rng([seed, EVALUATE_STREAM])
     wins, lengths, endgame_steps, closer, endgame_moves = [], [], [], 0, 0
-    deaths, avoidable, certain, eating, food_at_death = 0, 0, 0, 0, []
+    deaths, avoidable, certain, eating, on_start, food_at_death = 0, 0, 0, 0, 0, []
     for _ in range(games):
         obs, info = env.reset(seed=episode_seed(rng, held_out=True))
         steps_in_endgame, done = 0, False
@@ -137,14 +145,16 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
                 target = int(maze.next_cell[state.pacman][action])
                 closer += food_distance(distances, state, target) < food_distance(
                     distances, state, state.pacman)
-            score, food_left = state.score, state.food_left
+            score, food_left, scared = state.score, state.food_left, list(state.scared)
             obs, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
             if game._state.loss:
                 deaths += 1
                 avoidable += safe_exists
                 certain += safe_exists and onto_certain
-                eating += ghosts_eaten(game._state, score, food_left) > 0
+                if ghosts_eaten(game._state, score, food_left) > 0:
+                    eating += 1
+                    on_start += caught_on_its_start(maze, game._state, scared)
                 food_at_death.append(int(game._state.food_left))
         wins.append(bool(game._state.win))
         lengths.append(int(game._state.steps))
@@ -161,6 +171,7 @@ def diagnose(env: Any, agent: Any, games: int, seed: int, endgame_food: int) -> 
         },
         "deaths": {"count": deaths, "with_a_safe_move": avoidable,
                    "onto_a_certain_ghost": certain, "eating_a_ghost": eating,
+                   "eating_a_ghost_on_its_start": on_start,
                    "food_left": sorted(food_at_death)},
     }
 

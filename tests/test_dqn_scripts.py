@@ -289,6 +289,21 @@ def test_diagnose_counts_the_ghosts_eaten_in_a_move_from_the_score():
     assert ghosts_eaten(after(-1 - 500, 0, loss=True), 1000, 20) == 0
 
 
+def test_diagnose_tells_a_ghost_eaten_on_its_own_start():
+    from types import SimpleNamespace
+
+    from scripts.pacman_diagnose import caught_on_its_start
+
+    maze = SimpleNamespace(ghost_starts=[30, 31, 32])
+    # Ghost 1 was scared, eaten on its start (cell 31), and is back there, unscared, on Pac-Man.
+    caught = SimpleNamespace(pacman=31, ghosts=[5, 31, 40], scared=[12, 0, 12])
+    assert caught_on_its_start(maze, caught, [13, 13, 13])
+    assert not caught_on_its_start(maze, caught, [13, 0, 13])  # ghost 1 was not scared: no meal
+    # Eaten beside its start, it walked onto Pac-Man from there: not on its start.
+    beside = SimpleNamespace(pacman=30, ghosts=[5, 30, 40], scared=[12, 0, 12])
+    assert not caught_on_its_start(maze, beside, [13, 13, 13])
+
+
 def test_a_cell_is_reachable_by_a_ghost_that_stands_on_it_or_beside_it():
     import gymnasium as gym
 
