@@ -227,11 +227,10 @@ class FixedPlanes(Layer):
         out = np.empty((n, c + k, h, w), dtype=x.dtype)
         out[:, :c] = x
         out[:, c:] = self.planes
-        self.channels = c
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        return dout[:, :self.channels] if self.input_grad else None
+        return dout[:, :dout.shape[1] - len(self.planes)] if self.input_grad else None
 
     def config_args(self) -> dict[str, Any]:
         return {"planes": self.planes.tolist()}
