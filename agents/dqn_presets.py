@@ -65,6 +65,10 @@ presets: dict[str, dict[str, Any]] = {
     # at little more than a ghost's +200, and a third of its deaths came eating a ghost beside
     # or on its start (an eaten ghost returns there unscared). 500 held-out games, seeds 0-2:
     # best.npz 0.852/0.87/0.82 -> 0.854/0.842/0.886, final 0.822/0.776/0.804 -> 0.852/0.856/0.89.
+    # Huber δ 20, not 5 (session 16): a capped gradient prices a rare catch (−10 scaled) at half
+    # its mean (a 10% risk at −0.56, not −1.0), and 17 of seed 0's 25 deaths in 200 games came
+    # with a safe move. Quadratic up to 20 prices it in full: 500 held-out games, seeds 0/1,
+    # best.npz 0.854/0.842 -> 0.918/0.908, final 0.852/0.856 -> 0.914/0.944; 1 such death in 200.
     "PacGrid/Small-v1": {**_pacman_preset(300_000, 100_000),
                          "total_steps": 1_000_000, "num_envs": 4, "gamma": 0.95,
                          "buffer_size": 300_000, "eval_every": 50_000,
@@ -72,7 +76,7 @@ presets: dict[str, dict[str, Any]] = {
                          "epsilon": schedules.linear(1.0, 0.02, 250_000),
                          "conv_strides": (2, 2), "prioritized": True, "mirror_augment": 0.5,
                          "munchausen": True, "agent_window": 5, "loss_penalty": 500.0,
-                         **_MIRRORED},
+                         "huber_delta": 20.0, **_MIRRORED},
     # Three ghosts on 17x11 cells: Small's settings over 1.5M steps (67-123 min on one core), ε
     # over 375k. Small's learning rate too (annealed over its first 75k updates): annealed over
     # all 375k, the win rate peaked at 0.23 (600k steps) and fell to 0-3%; 100-game evaluations
