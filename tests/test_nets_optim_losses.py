@@ -174,6 +174,19 @@ def test_losses_reduce_by_mean_and_apply_per_sample_weights():
         losses.MSE().forward(pred, target, np.ones(3))
 
 
+@pytest.mark.parametrize(("delta", "fitted"), [(5.0, -5 * 0.1 / 0.9), (20.0, -1.0)])
+def test_huber_fits_a_rare_large_loss_below_its_mean_when_capped(delta, fitted):
+    """Why the Small-v1 preset uses δ 20: one estimate fitted by gradient descent to targets of
+    -10 (one in ten, a catch) and 0 lands where the capped gradients balance, -δ·p/(1-p), not
+    at the mean -1; with δ above every error it lands at the mean."""
+    target = np.array([[-10.0]] + [[0.0]] * 9, np.float32)
+    loss, q = losses.Huber(delta), np.float32(0.0)
+    for _ in range(2000):
+        loss.forward(np.full_like(target, q), target)
+        q -= np.float32(0.5) * loss.backward().sum()
+    assert q == pytest.approx(fitted, abs=1e-4)
+
+
 @pytest.mark.parametrize("loss", [losses.MSE(), losses.Huber(), losses.SumSquares()])
 def test_nan_loss_raises_a_clear_error(loss):
     pred = np.array([[np.nan]], np.float32)
