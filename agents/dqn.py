@@ -157,6 +157,12 @@ class DQNConfig:
     # that each err in their own way, whose mean changes its mind less from move to move.
     # Acting only: training and its targets are unchanged, and a checkpoint loads with it on or off.
     mirror_greedy: bool = False
+    # With mirror_augment and mirror_greedy: the up-down flip too, and with the mirror the half
+    # turn, for games whose rules read the same upside down (the env's flip(): PacGrid Small-v1,
+    # Medium-v1, Classic-v1 with random or directional ghosts). A mirrored transition is then
+    # one of the three reflections, drawn evenly (mirror_augment 0.75 replays each of the four
+    # views of a transition equally often), and greedy acting averages the four views.
+    updown_flip: bool = False
     # Start training from another run's trained Q-network instead of random weights: a run
     # folder (its best.npz, else its last checkpoint) or a checkpoint file, of the same network
     # on an environment with the same spaces (a curriculum: random ghosts, then chasing ones).
@@ -195,6 +201,9 @@ class DQNConfig:
         need(0.0 <= self.food_shaping < math.inf, "food_shaping", ">= 0 points a move (0: off)")
         need(0.0 <= self.loss_penalty < math.inf, "loss_penalty", ">= 0 points (0: off)")
         need(0.0 <= self.mirror_augment <= 1.0, "mirror_augment", "a share in [0, 1] (0: off)")
+        need(not self.updown_flip or self.mirror_augment > 0 or self.mirror_greedy,
+             "updown_flip", "used with --mirror-augment or --mirror-greedy (it adds a reflection "
+             "to theirs)")
         need(self.agent_window == 0 or (self.agent_window % 2 == 1 and self.agent_window > 0
                                         and self.center_channel is not None), "agent_window",
              "0 (none) or an odd size, with --center-channel")
@@ -234,26 +243,64 @@ def _require_pacgrid(env: gym.Env, option: str, needs: str) -> None:
 Mirror = tuple[np.ndarray, np.ndarray]  # (channel order, action order), see env_mirror
 
 
-def env_mirror(env: gym.Env, config: DQNConfig) -> Mirror | None:
-    """The env's left-right symmetry that --mirror-augment and --mirror-greedy use (None when
-    both are off).
+@dataclass(frozen=True, eq=False)
+class Symmetry:
+    """A reflection of the board under which the game's rules read the same: an (..., H, W, C)
+    observation of a state becomes its reflected state's as `images(obs)` (rows and/or columns
+    reversed, channels in `channels` order), and action a becomes actions[a]."""
 
-    PacmanEnv.mirror() gives it as (channel_order, action_order): an (..., H, W, C) observation
-    of a state becomes its mirror state's as obs[..., ::-1, :][..., channel_order], and action
-    a becomes action_order[a]; both orders are their own inverses.
+    rows: bool  # north-south flip
+    cols: bool  # east-west mirror
+    channels: np.ndarray
+    actions: np.ndarray
+
+    def images(self, obs: np.ndarray) -> np.ndarray:
+        """The reflected observations (a copy)."""
+        if self.rows:
+            obs = obs[..., ::-1, :, :]
+        if self.cols:
+            obs = obs[..., ::-1, :]
+        return obs[..., self.channels]
+
+    def then(self, other: Symmetry) -> Symmetry:
+        """This reflection followed by `other` (they commute: flips of different axes)."""
+        return Symmetry(self.rows != other.rows, self.cols != other.cols,
+                        self.channels[other.channels], other.actions[self.actions])
+
+
+def env_mirror(env: gym.Env, config: DQNConfig) -> list[Symmetry] | None:
+    """The env's reflections that --mirror-augment and --mirror-greedy use (None when both are
+    off): its left-right mirror, and with --updown-flip its up-down flip and the two together.
+
+    PacmanEnv.mirror() and flip() give each as (channel_order, action_order): an (..., H, W, C)
+    observation of a state becomes its reflected state's as obs[..., ::-1, :][..., channel_order]
+    (rows reversed instead for the flip), and action a becomes action_order[a]; both orders are
+    their own inverses.
     """
     if config.mirror_augment == 0 and not config.mirror_greedy:
         return None
+    name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+    symmetries = []
     mirror = getattr(env.unwrapped, "mirror", None)
-    symmetry = mirror() if callable(mirror) else None
-    if symmetry is None:
-        name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+    orders = mirror() if callable(mirror) else None
+    if orders is not None:
+        symmetries.append(Symmetry(False, True, *(np.asarray(o, dtype=np.intp) for o in orders)))
+    if config.updown_flip:
+        flip = getattr(env.unwrapped, "flip", None)
+        orders = flip() if callable(flip) else None
+        if orders is None:
+            raise ValueError(
+                f"--updown-flip needs a game whose rules read the same upside down (PacGrid "
+                f"Small-v1, Medium-v1 or Classic-v1 with random or directional ghosts); {name} "
+                "with these settings has no such symmetry: use --no-updown-flip")
+        flipped = Symmetry(True, False, *(np.asarray(o, dtype=np.intp) for o in orders))
+        symmetries += [flipped] + [mirrored.then(flipped) for mirrored in symmetries]
+    if not symmetries:
         raise ValueError(
             f"--mirror-augment and --mirror-greedy need a game that reads the same mirrored left "
             f"to right (PacGrid Small-v1 or Medium-v1 with random or directional ghosts); {name} "
             "with these settings has no such symmetry: use --mirror-augment 0 --no-mirror-greedy")
-    channel_order, action_order = (np.asarray(order, dtype=np.intp) for order in symmetry)
-    return channel_order, action_order
+    return symmetries
 
 
 def env_fixed_planes(env: gym.Env, config: DQNConfig) -> np.ndarray | None:
@@ -269,12 +316,6 @@ def env_fixed_planes(env: gym.Env, config: DQNConfig) -> np.ndarray | None:
                          f"with grid observations and ghosts); {name} has none: use "
                          "--no-fixed-planes")
     return np.asarray(planes)
-
-
-def mirror_images(obs: np.ndarray, channel_order: np.ndarray) -> np.ndarray:
-    """(..., H, W, C) observations as their mirror images: flipped east-west, channels reordered
-    (a copy)."""
-    return obs[..., ::-1, :][..., channel_order]
 
 
 def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env:
@@ -459,7 +500,7 @@ class DQNAgent:
         action_space: gym.Space,
         config: DQNConfig | None = None,
         rng: np.random.Generator | None = None,
-        mirror: Mirror | None = None,
+        mirror: Mirror | list[Symmetry] | None = None,
         fixed_planes: np.ndarray | None = None,
     ) -> None:
         self.config = config = config if config is not None else DQNConfig()
@@ -481,14 +522,16 @@ class DQNAgent:
         if (config.mirror_augment > 0 or config.mirror_greedy) != (mirror is not None):
             raise ValueError("mirror_augment > 0 and mirror_greedy need the env's mirror symmetry "
                              "(env_mirror), which is used only with one of them on")
-        if mirror is not None:
-            channels, actions = mirror
+        if isinstance(mirror, tuple):  # (channel order, action order) of the left-right mirror
+            mirror = [Symmetry(False, True, *(np.asarray(o, dtype=np.intp) for o in mirror))]
+        for symmetry in mirror or ():
+            channels, actions = symmetry.channels, symmetry.actions
             if (len(channels) != observation_space.shape[-1] or len(actions) != self.n_actions
                     or len(observation_space.shape) < 3):
                 raise ValueError(f"a mirror of {len(channels)} channels and {len(actions)} "
                                  f"actions does not fit observations of shape "
                                  f"{observation_space.shape} and {self.n_actions} actions")
-        self.mirror = mirror
+        self.symmetries = mirror
 
         # Networks: the online Q-network and its target copy (same initial weights).
         if config.fixed_planes != (fixed_planes is not None):
@@ -537,8 +580,9 @@ class DQNAgent:
 
     def _greedy_q(self, obs_batch: np.ndarray) -> np.ndarray:
         """The Q-values greedy acting reads for a batch of observations: the greedy network's,
-        or with mirror_greedy the mean of Q(s, a) and Q(mirror(s), mirror(a)), both from one
-        forward pass over the batch and its mirror images.
+        or with mirror_greedy the mean of Q(s, a) and Q(mirror(s), mirror(a)) (over every
+        reflection g of the env's: the mean of Q(g(s), g(a))), all from one forward pass over
+        the batch and its reflections.
 
         A state that is its own mirror image (every game's first move on a mirrored layout)
         takes both from its own row, so that east and west tie exactly there and the tie is
@@ -547,14 +591,16 @@ class DQNAgent:
         """
         if not self.config.mirror_greedy:
             return self.greedy_net.forward(obs_batch)
-        channels, actions = self.mirror
         n = len(obs_batch)
-        mirrored = mirror_images(obs_batch, channels)
-        q = self.greedy_net.forward(np.concatenate([obs_batch, mirrored]))
+        views = [symmetry.images(obs_batch) for symmetry in self.symmetries]
+        q = self.greedy_net.forward(np.concatenate([obs_batch, *views]))
         own = q[:n]
-        symmetric = (mirrored == obs_batch).reshape(n, -1).all(axis=1)
-        other = np.where(symmetric[:, None], own, q[n:])
-        return (own + other[:, actions]) / 2
+        total = own.copy()
+        for k, (symmetry, view) in enumerate(zip(self.symmetries, views, strict=True), 1):
+            symmetric = (view == obs_batch).reshape(n, -1).all(axis=1)
+            other = np.where(symmetric[:, None], own, q[k * n:(k + 1) * n])
+            total += other[:, symmetry.actions]
+        return total / (len(views) + 1)
 
     @property
     def uses_action_masks(self) -> bool:
@@ -695,21 +741,24 @@ class DQNAgent:
         both grids flipped east-west with the env's channel order, the action and both masks
         in the mirrored action order. Reward, discount and flags stay; so do the replay slots,
         so that prioritized replay updates the stored transition's priority."""
-        rows = np.flatnonzero(self.rng.random(len(batch.action)) < self.config.mirror_augment)
-        if len(rows) == 0:
+        chosen = np.flatnonzero(self.rng.random(len(batch.action)) < self.config.mirror_augment)
+        if len(chosen) == 0:
             return batch
-        channels, actions = self.mirror
+        symmetries = self.symmetries
+        # With several reflections (--updown-flip), each chosen transition gets one, evenly.
+        which = (np.zeros(len(chosen), dtype=np.intp) if len(symmetries) == 1
+                 else self.rng.integers(len(symmetries), size=len(chosen)))
         obs, next_obs, action = batch.obs.copy(), batch.next_obs.copy(), batch.action.copy()
-        obs[rows] = mirror_images(obs[rows], channels)
-        next_obs[rows] = mirror_images(next_obs[rows], channels)
-        action[rows] = actions[action[rows]]
-        masks = {}
-        for name in ("mask", "next_mask"):
-            mask = getattr(batch, name)
-            if mask is not None:
-                mask = mask.copy()
-                mask[rows] = mask[rows][:, actions]
-            masks[name] = mask
+        masks = {name: None if getattr(batch, name) is None else getattr(batch, name).copy()
+                 for name in ("mask", "next_mask")}
+        for k, symmetry in enumerate(symmetries):
+            rows = chosen[which == k]
+            obs[rows] = symmetry.images(obs[rows])
+            next_obs[rows] = symmetry.images(next_obs[rows])
+            action[rows] = symmetry.actions[action[rows]]
+            for mask in masks.values():
+                if mask is not None:
+                    mask[rows] = mask[rows][:, symmetry.actions]
         return batch._replace(obs=obs, next_obs=next_obs, action=action, **masks)
 
     def _target(self, batch) -> np.ndarray:

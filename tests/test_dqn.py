@@ -597,11 +597,12 @@ def test_cnn_dqn_learns_to_win_the_tiny_maze(tmp_path):
     assert result["win_rate"] >= 0.8, result
 
 
-def small_v1_agent_with_replay(mirror_augment, seed=0, steps=300):
+def small_v1_agent_with_replay(mirror_augment, seed=0, steps=300, env_id="PacGrid/Small-v1",
+                               **settings):
     """The Small-v1 preset's agent (with --mirror-augment) and a buffer of random play."""
     from agents.registry import new_run
 
-    run = new_run("dqn", "PacGrid/Small-v1", {"seed": seed, "mirror_augment": mirror_augment})
+    run = new_run("dqn", env_id, {"seed": seed, "mirror_augment": mirror_augment, **settings})
     env = run.make_env(training=True)
     agent = run.make_agent(env)
     rng = np.random.default_rng(seed)
@@ -649,6 +650,65 @@ def test_mirror_augment_mirrors_about_its_share_and_trains():
     for _ in range(3):
         metrics = agent.update()
     assert np.isfinite(metrics["loss"])
+
+
+def test_updown_flip_replays_each_of_the_three_reflections_evenly():
+    from agents.dqn import Symmetry
+
+    env, agent = small_v1_agent_with_replay(1.0, env_id="PacGrid/Medium-v1", updown_flip=True)
+    game = env.unwrapped
+    mirror = Symmetry(False, True, *map(np.asarray, game.mirror()))
+    flip = Symmetry(True, False, *map(np.asarray, game.flip()))
+    views = {"mirror": mirror, "flip": flip, "half turn": mirror.then(flip)}
+    assert [(s.rows, s.cols) for s in agent.symmetries] == [(False, True), (True, False),
+                                                              (True, True)]
+    batch = agent.buffer.sample(300, np.random.default_rng(1))
+    reflected = agent._mirror_some(batch)  # share 1: every transition, by one reflection
+    counts = dict.fromkeys(views, 0)
+    for row in range(300):
+        matches = [name for name, view in views.items()
+                   if np.array_equal(reflected.obs[row], view.images(batch.obs[row]))
+                   and np.array_equal(reflected.next_obs[row], view.images(batch.next_obs[row]))
+                   and reflected.action[row] == view.actions[batch.action[row]]
+                   and np.array_equal(reflected.mask[row], batch.mask[row][view.actions])
+                   and np.array_equal(reflected.next_mask[row], batch.next_mask[row][view.actions])]
+        assert matches, row  # every transition is one reflection of the sampled one, whole
+        counts[matches[0]] += 1
+        assert reflected.mask[row][reflected.action[row]]  # its move is legal where it is
+    assert all(60 < count < 140 for count in counts.values()), counts
+    # The half turn is both flips: rows and columns reversed, north-south and east-west swapped.
+    turned = views["half turn"].images(batch.obs[:5])
+    assert np.array_equal(turned, mirror.images(flip.images(batch.obs[:5])))
+    assert views["half turn"].actions.tolist() == [0, 2, 1, 4, 3]
+    assert np.isfinite(agent.update()["loss"])
+
+
+def test_updown_flip_greedy_values_the_four_views_of_a_state_alike():
+    _, agent = small_v1_agent_with_replay(0.75, env_id="PacGrid/Medium-v1", updown_flip=True,
+                                          mirror_greedy=True, steps=60)
+    batch = agent.buffer.sample(20, np.random.default_rng(3)).obs
+    q = agent._greedy_q(batch)
+    for view in agent.symmetries:
+        assert_close_f32(agent._greedy_q(view.images(batch))[:, view.actions], q,
+                         reduction_length=forward_reduction_length(agent.q_net))
+    views = [batch] + [view.images(batch) for view in agent.symmetries]
+    plain = [agent.greedy_net.forward(v) for v in views]
+    mean = sum(p[:, view.actions] for p, view in zip(plain[1:], agent.symmetries)) + plain[0]
+    assert_close_f32(q, mean / 4, reduction_length=forward_reduction_length(agent.q_net))
+
+
+def test_updown_flip_needs_an_updown_symmetric_game_and_a_mirror_setting():
+    from agents.registry import new_run
+
+    with pytest.raises(ValueError, match=r"upside down.*Tiny-v1.*--no-updown-flip"):
+        new_run("dqn", "PacGrid/Tiny-v1", {"mirror_augment": 0.5, "updown_flip": True}
+                ).make_agent(gym.make("PacGrid/Tiny-v1"))
+    with pytest.raises(ValueError, match="--updown-flip must be used with --mirror-augment"):
+        DQNConfig(updown_flip=True)
+    # Classic-v1 has no mirror, but flips: its minibatches are flipped only.
+    run = new_run("dqn", "PacGrid/Classic-v1", {"mirror_augment": 0.5, "updown_flip": True})
+    env = run.make_env()
+    assert [(s.rows, s.cols) for s in run.make_agent(env).symmetries] == [(True, False)]
 
 
 def test_mirror_augment_needs_a_mirror_symmetric_game():

@@ -148,20 +148,24 @@ def test_decode_refuses_an_observation_of_another_layout():
         decode(np.zeros((3, 3, 16), dtype=np.uint8), maze)
 
 
-def mirrored_state(maze: Maze, state: GameState, partner: list[int]) -> DecodedState:
-    """The left-right mirror image of `state`, built field by field (ghost k of the mirror is
-    the ghost that starts where ghost k's start mirrors to)."""
+def mirrored_state(maze: Maze, state: GameState, partner: list[int],
+                   flip: bool = False) -> DecodedState:
+    """The left-right mirror image of `state` (up-down with `flip`), built field by field
+    (ghost k of the mirror is the ghost that starts where ghost k's start mirrors to)."""
+    swap = ({Action.NORTH: Action.SOUTH, Action.SOUTH: Action.NORTH} if flip
+            else {Action.EAST: Action.WEST, Action.WEST: Action.EAST})
+
     def cell(index: int) -> int:
         row, col = maze.row_col(index)
-        return maze.cell_of(row, maze.width - 1 - col)
+        return (maze.cell_of(maze.height - 1 - row, col) if flip
+                else maze.cell_of(row, maze.width - 1 - col))
 
     def heading(move: int) -> int:
-        swap = {Action.EAST: Action.WEST, Action.WEST: Action.EAST}
         return int(swap.get(Action(move), move))
 
     def plane(flags: bytes) -> bytes:
         grid = np.frombuffer(bytes(flags), np.uint8).reshape(maze.height, maze.width)
-        return grid[:, ::-1].tobytes()
+        return (grid[::-1] if flip else grid[:, ::-1]).tobytes()
 
     return DecodedState(cell(state.pacman), plane(state.food), plane(state.capsules),
                         [cell(state.ghosts[partner[k]]) for k in range(len(partner))],
@@ -191,6 +195,48 @@ def test_the_mirrored_observation_is_that_of_the_mirrored_state(layout):
                               maze.legal_masks[state.pacman][action_order])
         seen += any(state.ghost_dirs) and any(state.scared)
     assert seen > 0 or layout != TWO_GHOSTS
+
+
+@pytest.mark.parametrize("layout", ["small-v1", "medium-v1", "classic-v1"])
+def test_the_flipped_observation_is_that_of_the_flipped_state_under_the_same_rules(layout):
+    env = PacmanEnv(load_layout(layout), obs_type="markov", ghosts="directional")
+    channel_order, action_order = env.flip()
+    assert np.array_equal(channel_order[channel_order], np.arange(len(channel_order)))
+    assert list(action_order) == [Action.STOP, Action.SOUTH, Action.NORTH, Action.EAST,
+                                  Action.WEST]
+    maze = env.maze
+    starts = [maze.row_col(start) for start in maze.ghost_starts]
+    partner = [starts.index((maze.height - 1 - row, col)) for row, col in starts]
+
+    def flipped(cell: int) -> int:
+        row, col = maze.row_col(cell)
+        return maze.cell_of(maze.height - 1 - row, col)
+
+    # The rules read the same upside down: Pac-Man's moves, the ghosts' options (which also
+    # forbid turning back) and, for directional ghosts, the distances they compare (Manhattan).
+    for cell in range(len(maze.next_cell)):
+        for action in range(len(action_order)):
+            assert maze.next_cell[flipped(cell)][action_order[action]] == flipped(
+                maze.next_cell[cell][action])
+            options = {(int(action_order[move]), flipped(to))
+                       for move, to in maze.ghost_moves[cell][action]}
+            assert set(maze.ghost_moves[flipped(cell)][action_order[action]]) == options
+    encoder, seen = MarkovEncoder(maze, arcade=False), 0
+    for state in random_states(maze, "random", 3000, seed=3):
+        if state.loss:
+            continue
+        image = encoder.encode(state)[::-1][..., channel_order]
+        assert decode(image, maze) == mirrored_state(maze, state, partner, flip=True)
+        seen += any(state.ghost_dirs) and any(state.scared)
+    assert seen > 0
+
+
+def test_games_without_an_updown_symmetry_have_none():
+    assert gym.make("PacGrid/Tiny-v1").unwrapped.flip() is None  # its ghost is in a corner
+    assert gym.make("PacGrid/Medium-v1", ghosts="arcade").unwrapped.flip() is None
+    assert gym.make("PacGrid/Medium-v1", obs_type="rgb").unwrapped.flip() is None
+    # Only the rules count: Medium-v1 starts Pac-Man on its bottom row, and still flips.
+    assert gym.make("PacGrid/Medium-v1").unwrapped.mirror() is not None
 
 
 def test_games_without_a_mirror_symmetry_have_none():

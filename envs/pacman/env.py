@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,8 +27,8 @@ OBS_TYPES = ("grid", "markov", "rgb")
 
 # A rendered frame larger than this is a mistake (tile_size=10**5), not a picture.
 MAX_FRAME_BYTES = 64 * 2**20
-# Ghost behaviours that treat east and west alike (the arcade ones break ties north, west,
-# south, east and aim ahead of Pac-Man, so their mirrored game is another game).
+# Ghost behaviours that treat east and west, and north and south, alike (the arcade ones break
+# ties north, west, south, east and aim ahead of Pac-Man, so their mirrored game is another game).
 MIRROR_GHOSTS = ("random", "directional")
 
 class PacmanEnv(gym.Env[np.ndarray, int]):
@@ -243,24 +244,47 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         observation, the arcade ghosts, a ghost function of your own, or a lopsided layout.
         """
         layout = self.layout
-        if self.obs_type == "rgb" or self.ghost_behaviour not in MIRROR_GHOSTS:
-            return None
         planes = (layout.walls, layout.food, layout.capsules)
         if not all(np.array_equal(plane, plane[:, ::-1]) for plane in planes):
             return None
+        if (layout.pacman_start[0], layout.width - 1 - layout.pacman_start[1]) != \
+                layout.pacman_start:
+            return None
+        return self._symmetry(lambda row, col: (row, layout.width - 1 - col),
+                              (Action.EAST, Action.WEST))
 
-        def mirrored(cell: tuple[int, int]) -> tuple[int, int]:
-            return cell[0], layout.width - 1 - cell[1]
+    def flip(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The rules' up-down symmetry as (channel_order, action_order), or None: as mirror(),
+        for ``obs[..., ::-1, :, :][..., channel_order]`` (north and south swap).
 
-        starts = list(layout.ghost_starts)
-        if mirrored(layout.pacman_start) != layout.pacman_start or sorted(
-                map(mirrored, starts)) != sorted(starts):
+        Only the rules must read the same upside down: the walls, the set of ghost starts (where
+        an eaten ghost returns) and ghosts that treat north and south alike. Food, capsules and
+        Pac-Man's start need not (Medium-v1 starts Pac-Man on its bottom row): a flipped state
+        may start no game of this env, but every move from it leads where the flipped move from
+        the state itself leads, flipped, with the same reward and odds. That is what a flipped
+        transition replayed to the DQN (--updown-flip) and a flipped state's Q-values need.
+        """
+        layout = self.layout
+        if not np.array_equal(layout.walls, layout.walls[::-1]):
+            return None
+        return self._symmetry(lambda row, col: (layout.height - 1 - row, col),
+                              (Action.NORTH, Action.SOUTH))
+
+    def _symmetry(self, image: Callable[[int, int], tuple[int, int]],
+                  swapped: tuple[Action, Action]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(channel_order, action_order) of a reflection of the board that maps cell (row, col)
+        to image(row, col) and swaps the two moves `swapped`, given that the walls read the
+        same reflected; None if the ghosts or their starts do not, or for pixels."""
+        if self.obs_type == "rgb" or self.ghost_behaviour not in MIRROR_GHOSTS:
+            return None
+        starts = list(self.layout.ghost_starts)
+        if sorted(image(*start) for start in starts) != sorted(starts):
             return None
         action_order = np.arange(NUM_ACTIONS)
-        action_order[[Action.EAST, Action.WEST]] = Action.WEST, Action.EAST
+        action_order[list(swapped)] = swapped[::-1]
         channel_order = np.arange(self.observation_space.shape[-1])
         if self._markov is not None:  # one plane per ghost in three groups: swap partners
-            partner = [starts.index(mirrored(start)) for start in starts]
+            partner = [starts.index(image(*start)) for start in starts]
             for first in (self._markov.ghost, self._markov.came_from, self._markov.scared):
                 channel_order[first:first + len(starts)] = np.add(partner, first)
         return channel_order, action_order
