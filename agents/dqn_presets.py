@@ -97,3 +97,7 @@ presets: dict[str, dict[str, Any]] = {
                            "learning_rate": schedules.linear(5e-4, 5e-5, 75_000),
                            "prioritized": True},
 }
+
+# Overrides of an id's preset for envs made with given kwargs (agents.registry.preset_for):
+# {id: [(env kwargs, overrides), ...]}.
+variants: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}

@@ -3,6 +3,7 @@
 What scripts/train.py, the sweep (rl.sweep) and the evaluation scripts share:
 
     new_run(algo, env_id, values)   layer dataclass defaults < preset < values into a new run
+                                    (the preset of the id, with its variants for the env kwargs)
     load_config_file(path)          another run's config.json, to start a new run like it
                                     (new_run(..., base=config): its configs replace the preset)
     load_run(run_dir)               the run of a folder, rebuilt from its config.json
@@ -65,6 +66,10 @@ class Algo:
     # Wrappers the agent needs around a made env (e.g. frame stacking):
     # wrap_env(env, config, training), training=True for the envs it learns in.
     wrap_env: Callable[[gym.Env, Any, bool], gym.Env] | None = None
+    # Per environment id, (env kwargs, overrides) pairs: the overrides are layered over the
+    # id's preset when the env is made with those kwargs (e.g. chasing ghosts on Medium-v1).
+    variants: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = field(
+        default_factory=dict)
 
 
 def _tabular(method: str) -> Algo:
@@ -85,7 +90,8 @@ def _dqn() -> Algo:
                             mirror=dqn.env_mirror(env, config),
                             fixed_planes=dqn.env_fixed_planes(env, config))
 
-    return Algo(dqn.DQNConfig, make_agent, presets=dqn_presets.presets, wrap_env=dqn.wrap_env)
+    return Algo(dqn.DQNConfig, make_agent, presets=dqn_presets.presets,
+                variants=dqn_presets.variants, wrap_env=dqn.wrap_env)
 
 
 # name -> loader; agents are imported only when their algorithm is asked for.
@@ -110,6 +116,18 @@ def load_algo(name: str) -> Algo:
 def preset_key(env_id: str) -> str:
     """Presets are keyed by the plain id: "envs:PacGrid/Small-v1" -> "PacGrid/Small-v1"."""
     return env_id.split(":", 1)[1] if ":" in env_id else env_id
+
+
+def preset_for(algo: Algo, env_id: str, env_kwargs: Mapping[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """The preset of `env_id`, with every variant whose env kwargs `env_kwargs` has (same
+    values) layered over it in order; {} for an id without one."""
+    key, given = preset_key(env_id), env_kwargs or {}
+    preset = dict(algo.presets.get(key, {}))
+    for kwargs, overrides in algo.variants.get(key, ()):
+        if all(name in given and given[name] == value for name, value in kwargs.items()):
+            preset.update(overrides)
+    return preset
 
 
 def make_env(env_id: str, env_kwargs: Mapping[str, Any], algo: Algo, config: Any,
@@ -328,7 +346,7 @@ def new_run(
     unknown = sorted(set(values) - agent_fields - LOOP_FIELDS)
     if unknown:
         raise UsageError(f"unknown setting(s) {', '.join(unknown)} for {algo_name}")
-    preset = algo.presets.get(preset_key(env_id), {})
+    preset = preset_for(algo, env_id, env_kwargs)
     if base is not None:
         preset = {**base.loop, **base.agent}
     loop_config = from_args(LoopConfig, values, base=preset)

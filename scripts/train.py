@@ -20,6 +20,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as `python scripts/train.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,7 +35,7 @@ from agents.registry import (
     load_config_file,
     load_run,
     new_run,
-    preset_key,
+    preset_for,
     resume_run,
     train_run,
 )
@@ -63,10 +64,10 @@ def describe_os_error(err: OSError) -> str:
             "disk space")
 
 
-def build_parser(algo: Algo | None, algo_name: str | None,
-                 env_id: str | None = None) -> argparse.ArgumentParser:
+def build_parser(algo: Algo | None, algo_name: str | None, env_id: str | None = None,
+                 env_kwargs: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     """The parser of train.py; with `algo`, its hyperparameters as flags, whose help shows the
-    preset values of `env_id` where it has a preset."""
+    preset values of `env_id` (with `env_kwargs`: and its variant) where it has a preset."""
     parser = ArgumentParser(
         prog="train.py",
         description=__doc__,
@@ -95,18 +96,21 @@ def build_parser(algo: Algo | None, algo_name: str | None,
                         help="scale the preset's linear schedules (ε, α, learning rate) by "
                              "--total-steps / the preset's total_steps, so that they end where "
                              "they end in the preset's run (schedules given as flags are kept)")
-    preset = algo.presets.get(preset_key(env_id)) if algo is not None and env_id else None
+    preset = preset_for(algo, env_id, env_kwargs) if algo is not None and env_id else None
+    preset_name = env_id or ""
+    if preset and env_kwargs and preset != preset_for(algo, env_id):
+        preset_name += " " + json.dumps(env_kwargs)
     loop_group = parser.add_argument_group("training loop (LoopConfig)")
     add_dataclass_args(loop_group, LoopConfig, exclude=["resume"], preset=preset,
-                       preset_name=env_id or "")
+                       preset_name=preset_name)
     if algo is not None:
         loop_fields = {f.name for f in dataclasses.fields(LoopConfig)}
         title = f"{algo_name} hyperparameters ({algo.config_cls.__name__})"
         if preset:
-            title += f", with the {env_id} preset"
+            title += f", with the {preset_name} preset"
         group = parser.add_argument_group(title)
         add_dataclass_args(group, algo.config_cls, exclude=loop_fields | set(algo.fixed),
-                           preset=preset, preset_name=env_id or "")
+                           preset=preset, preset_name=preset_name)
     return parser
 
 
@@ -143,6 +147,7 @@ def prepare(argv: list[str]) -> tuple[Run, bool, argparse.ArgumentParser]:
     first.add_argument("--config", type=Path)
     first.add_argument("--allow-import", action="store_true")
     first.add_argument("--env")
+    first.add_argument("--env-kwargs")
     known, _ = first.parse_known_args(argv)
     plain = build_parser(None, None)
     try:
@@ -160,7 +165,11 @@ def prepare(argv: list[str]) -> tuple[Run, bool, argparse.ArgumentParser]:
         algo = load_algo(algo_name) if algo_name is not None else None
     except (FileNotFoundError, ValueError) as err:
         plain.error(str(err))
-    parser = build_parser(algo, algo_name, known.env if stored is None else None)
+    try:  # for the preset shown in --help; the second pass reports a malformed value
+        env_kwargs = json_object(known.env_kwargs) if known.env_kwargs is not None else None
+    except (argparse.ArgumentTypeError, ValueError):
+        env_kwargs = None
+    parser = build_parser(algo, algo_name, known.env if stored is None else None, env_kwargs)
     args = parser.parse_args(argv)
     try:
         if stored is not None:

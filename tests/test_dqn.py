@@ -693,7 +693,8 @@ def test_updown_flip_greedy_values_the_four_views_of_a_state_alike():
                          reduction_length=forward_reduction_length(agent.q_net))
     views = [batch] + [view.images(batch) for view in agent.symmetries]
     plain = [agent.greedy_net.forward(v) for v in views]
-    mean = sum(p[:, view.actions] for p, view in zip(plain[1:], agent.symmetries)) + plain[0]
+    mean = plain[0] + sum(q_view[:, view.actions]
+                          for q_view, view in zip(plain[1:], agent.symmetries, strict=True))
     assert_close_f32(q, mean / 4, reduction_length=forward_reduction_length(agent.q_net))
 
 

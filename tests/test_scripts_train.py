@@ -1,5 +1,6 @@
 """scripts/train.py, evaluate.py, watch.py and plot.py through `main([...])` with tiny budgets."""
 
+import dataclasses
 import json
 import shlex
 import shutil
@@ -301,6 +302,39 @@ def test_flags_and_presets_layer_over_the_defaults(monkeypatch, tmp_path):
     assert config["agent"]["alpha"] == {"kind": "constant", "value": 0.3}
     assert config["agent"]["method"] == "sarsa"
     assert config["loop"]["eval_every"] == 100  # presets may set loop fields too
+
+
+def test_a_preset_variant_layers_over_the_preset_for_its_env_kwargs(monkeypatch, tmp_path,
+                                                                   capsys):
+    preset = {"gamma": 0.9, "eval_every": 100}
+    variant = ({"is_slippery": False}, {"gamma": 0.8, "initial_q": 2.0})
+    original = train_script.ALGOS["sarsa"]
+
+    def with_variant():
+        algo = original()
+        return dataclasses.replace(algo, presets={"FrozenLake-v1": preset},
+                                   variants={"FrozenLake-v1": [variant]})
+
+    monkeypatch.setitem(train_script.ALGOS, "sarsa", with_variant)
+    configs = []
+    for name, kwargs in (("plain", None), ("slippery", '{"is_slippery": true}'),
+                         ("variant", '{"is_slippery": false, "map_name": "4x4"}')):
+        argv = ["--algo", "sarsa", "--env", "FrozenLake-v1", "--total-steps", "200",
+                "--initial-q", "0.5", "--run-dir", str(tmp_path / name), "--no-progress"]
+        assert train_script.main(argv + (["--env-kwargs", kwargs] if kwargs else [])) == 0
+        configs.append(json.loads((tmp_path / name / "config.json").read_text()))
+    plain, slippery, varied = configs
+    assert plain["agent"]["gamma"] == slippery["agent"]["gamma"] == 0.9  # the preset
+    assert varied["agent"]["gamma"] == 0.8  # its kwargs given (others beside): the variant
+    assert varied["agent"]["initial_q"] == 0.5  # flags still beat it
+    assert varied["loop"]["eval_every"] == 100  # the rest of the preset stays
+    assert varied["preset"]["gamma"] == 0.8  # config.json records what the run started from
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        train_script.main(["--algo", "sarsa", "--env", "FrozenLake-v1", "--env-kwargs",
+                           '{"is_slippery": false}', "--help"])
+    shown = capsys.readouterr().out
+    assert 'FrozenLake-v1 {"is_slippery": false} preset' in shown
 
 
 class Killed(Exception):
