@@ -173,17 +173,27 @@ def mirrored_state(maze: Maze, state: GameState, partner: list[int],
                         [state.scared[partner[k]] for k in range(len(partner))], None, None)
 
 
+def checked_reflection(orders, maze: Maze, image, swapped):
+    """(channel_order, action_order, partner) of a reflection the env gave as `orders`, checked:
+    the channel order is its own inverse, the actions swap the two moves `swapped` and keep the
+    rest, and partner[k] is the ghost whose start ghost k's start reflects to (by `image`)."""
+    channel_order, action_order = orders
+    assert np.array_equal(channel_order[channel_order], np.arange(len(channel_order)))
+    expected = list(Action)
+    expected[swapped[0]], expected[swapped[1]] = swapped[1], swapped[0]
+    assert list(action_order) == expected
+    starts = [maze.row_col(start) for start in maze.ghost_starts]
+    return channel_order, action_order, [starts.index(image(*start)) for start in starts]
+
+
 @pytest.mark.parametrize("layout", [TWO_GHOSTS, "small-v1", "medium-v1"])
 def test_the_mirrored_observation_is_that_of_the_mirrored_state(layout):
     parsed = parse_layout(layout) if "\n" in layout else load_layout(layout)
     env = PacmanEnv(parsed, obs_type="markov", ghosts="random")
-    channel_order, action_order = env.mirror()
-    assert np.array_equal(channel_order[channel_order], np.arange(len(channel_order)))
-    assert list(action_order) == [Action.STOP, Action.NORTH, Action.SOUTH, Action.WEST,
-                                  Action.EAST]
     maze = env.maze
-    starts = [maze.row_col(start) for start in maze.ghost_starts]
-    partner = [starts.index((row, maze.width - 1 - col)) for row, col in starts]
+    channel_order, action_order, partner = checked_reflection(
+        env.mirror(), maze, lambda row, col: (row, maze.width - 1 - col),
+        (Action.EAST, Action.WEST))
     encoder, seen = MarkovEncoder(maze, arcade=False), 0
     for state in random_states(maze, "random", 2000, seed=2):
         if state.loss:
@@ -200,13 +210,10 @@ def test_the_mirrored_observation_is_that_of_the_mirrored_state(layout):
 @pytest.mark.parametrize("layout", ["small-v1", "medium-v1", "classic-v1"])
 def test_the_flipped_observation_is_that_of_the_flipped_state_under_the_same_rules(layout):
     env = PacmanEnv(load_layout(layout), obs_type="markov", ghosts="directional")
-    channel_order, action_order = env.flip()
-    assert np.array_equal(channel_order[channel_order], np.arange(len(channel_order)))
-    assert list(action_order) == [Action.STOP, Action.SOUTH, Action.NORTH, Action.EAST,
-                                  Action.WEST]
     maze = env.maze
-    starts = [maze.row_col(start) for start in maze.ghost_starts]
-    partner = [starts.index((maze.height - 1 - row, col)) for row, col in starts]
+    channel_order, action_order, partner = checked_reflection(
+        env.flip(), maze, lambda row, col: (maze.height - 1 - row, col),
+        (Action.NORTH, Action.SOUTH))
 
     def flipped(cell: int) -> int:
         row, col = maze.row_col(cell)
