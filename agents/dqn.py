@@ -240,9 +240,6 @@ def _require_pacgrid(env: gym.Env, option: str, needs: str) -> None:
                          f"use --{option} 0 for other envs")
 
 
-Mirror = tuple[np.ndarray, np.ndarray]  # (channel order, action order), see env_mirror
-
-
 @dataclass(frozen=True, eq=False)
 class Symmetry:
     """A reflection of the board under which the game's rules read the same: an (..., H, W, C)
@@ -268,7 +265,7 @@ class Symmetry:
                         self.channels[other.channels], other.actions[self.actions])
 
 
-def env_mirror(env: gym.Env, config: DQNConfig) -> list[Symmetry] | None:
+def env_symmetries(env: gym.Env, config: DQNConfig) -> list[Symmetry] | None:
     """The env's reflections that --mirror-augment and --mirror-greedy use (None when both are
     off): its left-right mirror, and with --updown-flip its up-down flip and the two together.
 
@@ -500,7 +497,7 @@ class DQNAgent:
         action_space: gym.Space,
         config: DQNConfig | None = None,
         rng: np.random.Generator | None = None,
-        mirror: Mirror | list[Symmetry] | None = None,
+        symmetries: list[Symmetry] | None = None,
         fixed_planes: np.ndarray | None = None,
     ) -> None:
         self.config = config = config if config is not None else DQNConfig()
@@ -519,19 +516,17 @@ class DQNAgent:
         self.n_actions = int(action_space.n)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.greedy_rng = greedy_stream(self.rng)  # ties of greedy acting only
-        if (config.mirror_augment > 0 or config.mirror_greedy) != (mirror is not None):
+        if (config.mirror_augment > 0 or config.mirror_greedy) != (symmetries is not None):
             raise ValueError("mirror_augment > 0 and mirror_greedy need the env's mirror symmetry "
-                             "(env_mirror), which is used only with one of them on")
-        if isinstance(mirror, tuple):  # (channel order, action order) of the left-right mirror
-            mirror = [Symmetry(False, True, *(np.asarray(o, dtype=np.intp) for o in mirror))]
-        for symmetry in mirror or ():
+                             "(env_symmetries), which is used only with one of them on")
+        for symmetry in symmetries or ():
             channels, actions = symmetry.channels, symmetry.actions
             if (len(channels) != observation_space.shape[-1] or len(actions) != self.n_actions
                     or len(observation_space.shape) < 3):
                 raise ValueError(f"a mirror of {len(channels)} channels and {len(actions)} "
                                  f"actions does not fit observations of shape "
                                  f"{observation_space.shape} and {self.n_actions} actions")
-        self.symmetries = mirror
+        self.symmetries = symmetries
 
         # Networks: the online Q-network and its target copy (same initial weights).
         if config.fixed_planes != (fixed_planes is not None):

@@ -87,7 +87,7 @@ def _dqn() -> Algo:
 
     def make_agent(env, config, rng):
         return dqn.DQNAgent(env.observation_space, env.action_space, config, rng,
-                            mirror=dqn.env_mirror(env, config),
+                            symmetries=dqn.env_symmetries(env, config),
                             fixed_planes=dqn.env_fixed_planes(env, config))
 
     return Algo(dqn.DQNConfig, make_agent, presets=dqn_presets.presets,

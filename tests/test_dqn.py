@@ -11,6 +11,7 @@ import nets
 from agents.dqn import (
     DQNAgent,
     DQNConfig,
+    Symmetry,
     build_q_network,
     guess_image_layout,
     soft_max_value,
@@ -653,8 +654,6 @@ def test_mirror_augment_mirrors_about_its_share_and_trains():
 
 
 def test_updown_flip_replays_each_of_the_three_reflections_evenly():
-    from agents.dqn import Symmetry
-
     env, agent = small_v1_agent_with_replay(1.0, env_id="PacGrid/Medium-v1", updown_flip=True)
     game = env.unwrapped
     mirror = Symmetry(False, True, *map(np.asarray, game.mirror()))
@@ -723,7 +722,7 @@ def test_mirror_augment_needs_a_mirror_symmetric_game():
         DQNAgent(env.observation_space, env.action_space, DQNConfig(mirror_augment=0.5))
     with pytest.raises(ValueError, match="does not fit observations"):
         DQNAgent(env.observation_space, env.action_space, DQNConfig(mirror_augment=0.5),
-                 mirror=(np.arange(6), np.arange(5)))
+                 symmetries=[Symmetry(False, True, np.arange(6), np.arange(5))])
     with pytest.raises(ValueError, match=r"--mirror-augment must be a share in \[0, 1\]"):
         DQNConfig(mirror_augment=1.5)
 

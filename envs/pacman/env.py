@@ -247,11 +247,13 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         planes = (layout.walls, layout.food, layout.capsules)
         if not all(np.array_equal(plane, plane[:, ::-1]) for plane in planes):
             return None
-        if (layout.pacman_start[0], layout.width - 1 - layout.pacman_start[1]) != \
-                layout.pacman_start:
+
+        def image(row: int, col: int) -> tuple[int, int]:
+            return row, layout.width - 1 - col
+
+        if image(*layout.pacman_start) != layout.pacman_start:
             return None
-        return self._symmetry(lambda row, col: (row, layout.width - 1 - col),
-                              (Action.EAST, Action.WEST))
+        return self._symmetry(image, (Action.EAST, Action.WEST))
 
     def flip(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The rules' up-down symmetry as (channel_order, action_order), or None: as mirror(),
