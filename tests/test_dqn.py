@@ -598,9 +598,10 @@ def test_cnn_dqn_learns_to_win_the_tiny_maze(tmp_path):
     assert result["win_rate"] >= 0.8, result
 
 
-def small_v1_agent_with_replay(mirror_augment, seed=0, steps=300, env_id="PacGrid/Small-v1",
+def preset_agent_with_replay(mirror_augment, seed=0, steps=300, env_id="PacGrid/Small-v1",
                                **settings):
-    """The Small-v1 preset's agent (with --mirror-augment) and a buffer of random play."""
+    """The agent of env_id's preset (with --mirror-augment and `settings`) and a buffer of
+    random play."""
     from agents.registry import new_run
 
     run = new_run("dqn", env_id, {"seed": seed, "mirror_augment": mirror_augment, **settings})
@@ -619,7 +620,7 @@ def small_v1_agent_with_replay(mirror_augment, seed=0, steps=300, env_id="PacGri
 
 
 def test_mirror_augment_replays_transitions_as_their_mirror_images():
-    env, agent = small_v1_agent_with_replay(mirror_augment=1.0)
+    env, agent = preset_agent_with_replay(mirror_augment=1.0)
     channels, actions = env.unwrapped.mirror()
     batch = agent.buffer.sample(64, np.random.default_rng(1))
     sampled = batch.obs.copy()
@@ -643,7 +644,7 @@ def test_mirror_augment_replays_transitions_as_their_mirror_images():
 
 
 def test_mirror_augment_mirrors_about_its_share_and_trains():
-    _, agent = small_v1_agent_with_replay(mirror_augment=0.5)
+    _, agent = preset_agent_with_replay(mirror_augment=0.5)
     batch = agent.buffer.sample(2000, np.random.default_rng(2))
     mirrored = agent._mirror_some(batch)
     changed = (batch.obs != mirrored.obs).reshape(len(batch.obs), -1).any(axis=1)
@@ -654,7 +655,7 @@ def test_mirror_augment_mirrors_about_its_share_and_trains():
 
 
 def test_updown_flip_replays_each_of_the_three_reflections_evenly():
-    env, agent = small_v1_agent_with_replay(1.0, env_id="PacGrid/Medium-v1", updown_flip=True)
+    env, agent = preset_agent_with_replay(1.0, env_id="PacGrid/Medium-v1", updown_flip=True)
     game = env.unwrapped
     mirror = Symmetry(False, True, *map(np.asarray, game.mirror()))
     flip = Symmetry(True, False, *map(np.asarray, game.flip()))
@@ -683,7 +684,7 @@ def test_updown_flip_replays_each_of_the_three_reflections_evenly():
 
 
 def test_updown_flip_greedy_values_the_four_views_of_a_state_alike():
-    _, agent = small_v1_agent_with_replay(0.75, env_id="PacGrid/Medium-v1", updown_flip=True,
+    _, agent = preset_agent_with_replay(0.75, env_id="PacGrid/Medium-v1", updown_flip=True,
                                           mirror_greedy=True, steps=60)
     batch = agent.buffer.sample(20, np.random.default_rng(3)).obs
     q = agent._greedy_q(batch)
