@@ -243,7 +243,7 @@ def test_games_without_an_updown_symmetry_have_none():
     assert gym.make("PacGrid/Medium-v1", ghosts="arcade").unwrapped.flip() is None
     assert gym.make("PacGrid/Medium-v1", obs_type="rgb").unwrapped.flip() is None
     # Only the rules count: Medium-v1 starts Pac-Man on its bottom row, and still flips.
-    assert gym.make("PacGrid/Medium-v1").unwrapped.mirror() is not None
+    assert gym.make("PacGrid/Medium-v1").unwrapped.flip() is not None
 
 
 def test_games_without_a_mirror_symmetry_have_none():
@@ -252,7 +252,10 @@ def test_games_without_a_mirror_symmetry_have_none():
     assert PacmanEnv(two, obs_type="grid").mirror()[0].tolist() == list(range(6))
     assert PacmanEnv(two, obs_type="markov", ghosts="arcade").mirror() is None
     assert PacmanEnv(two, obs_type="rgb").mirror() is None
-    lopsided = parse_layout(TWO_GHOSTS.replace("%o...P", "%o..P."))  # Pac-Man off the axis
+    # Only the rules count: food and Pac-Man's start are state, and may be off the axis.
+    off_axis = parse_layout(TWO_GHOSTS.replace("%o...P", "%o..P."))
+    assert PacmanEnv(off_axis, obs_type="markov").mirror() is not None
+    lopsided = parse_layout(TWO_GHOSTS.replace("%o...P", "%o%..P"))  # a wall off the axis
     assert PacmanEnv(lopsided, obs_type="markov").mirror() is None
     assert gym.make("PacGrid/Tiny-v1").unwrapped.mirror() is None  # its ghost is in a corner
     assert gym.make("PacGrid/Classic-v1").unwrapped.mirror() is None  # 4 ghosts off the axis

@@ -230,30 +230,26 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         return planner.food_distance(self._distances, self.state, self.state.pacman)
 
     def mirror(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The game's left-right symmetry as (channel_order, action_order), or None.
+        """The rules' left-right symmetry as (channel_order, action_order), or None.
 
-        When the layout reads the same mirrored (walls, food, capsules, Pac-Man's start and the
-        set of ghost starts) and the ghosts treat east and west alike (random, directional), the
-        mirror image of a game is a game of the same env, equally likely. An observation `obs`
-        (H, W, C) of a state then becomes that of the mirrored state as
+        When the walls and the set of ghost starts read the same mirrored and the ghosts treat
+        east and west alike (random, directional), every move from a mirrored state leads where
+        the mirrored move from the state itself leads, mirrored, with the same reward and odds.
+        An observation `obs` (H, W, C) of a state then becomes that of the mirrored state as
         ``obs[..., ::-1, :][..., channel_order]``, and action `a` taken there becomes
         ``action_order[a]`` (east and west swap); both orders are their own inverses. Ghost k of
         the mirrored game is the one that starts where ghost k's start mirrors to, so the Markov
         observation swaps those ghosts' planes (an eaten ghost returns to its own start).
-        The DQN's --mirror-augment trains on such mirrored transitions. None for the pixel
-        observation, the arcade ghosts, a ghost function of your own, or a lopsided layout.
+        Food, capsules and Pac-Man's start need not be symmetric: they are state, not rules (see
+        flip()). The DQN's --mirror-augment trains on mirrored transitions and --mirror-greedy
+        acts on a state's and its mirror image's mean Q-values. None for the pixel observation,
+        the arcade ghosts, a ghost function of your own, or lopsided walls or ghost starts.
         """
         layout = self.layout
-        planes = (layout.walls, layout.food, layout.capsules)
-        if not all(np.array_equal(plane, plane[:, ::-1]) for plane in planes):
+        if not np.array_equal(layout.walls, layout.walls[:, ::-1]):
             return None
-
-        def image(row: int, col: int) -> tuple[int, int]:
-            return row, layout.width - 1 - col
-
-        if image(*layout.pacman_start) != layout.pacman_start:
-            return None
-        return self._symmetry(image, (Action.EAST, Action.WEST))
+        return self._symmetry(lambda row, col: (row, layout.width - 1 - col),
+                              (Action.EAST, Action.WEST))
 
     def flip(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The rules' up-down symmetry as (channel_order, action_order), or None: as mirror(),
