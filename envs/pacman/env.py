@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -245,11 +244,7 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         acts on a state's and its mirror image's mean Q-values. None for the pixel observation,
         the arcade ghosts, a ghost function of your own, or lopsided walls or ghost starts.
         """
-        layout = self.layout
-        if not np.array_equal(layout.walls, layout.walls[:, ::-1]):
-            return None
-        return self._symmetry(lambda row, col: (row, layout.width - 1 - col),
-                              (Action.EAST, Action.WEST))
+        return self._symmetry(axis=1, swapped=(Action.EAST, Action.WEST))
 
     def flip(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The rules' up-down symmetry as (channel_order, action_order), or None: as mirror(),
@@ -262,27 +257,32 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         the state itself leads, flipped, with the same reward and odds. That is what a flipped
         transition replayed to the DQN (--updown-flip) and a flipped state's Q-values need.
         """
-        layout = self.layout
-        if not np.array_equal(layout.walls, layout.walls[::-1]):
-            return None
-        return self._symmetry(lambda row, col: (layout.height - 1 - row, col),
-                              (Action.NORTH, Action.SOUTH))
+        return self._symmetry(axis=0, swapped=(Action.NORTH, Action.SOUTH))
 
-    def _symmetry(self, image: Callable[[int, int], tuple[int, int]],
-                  swapped: tuple[Action, Action]) -> tuple[np.ndarray, np.ndarray] | None:
-        """(channel_order, action_order) of a reflection of the board that maps cell (row, col)
-        to image(row, col) and swaps the two moves `swapped`, given that the walls read the
-        same reflected; None if the ghosts or their starts do not, or for pixels."""
-        if self.obs_type == "rgb" or self.ghost_behaviour not in MIRROR_GHOSTS:
+    def _symmetry(self, axis: int, swapped: tuple[Action, Action]
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(channel_order, action_order) of the board reflected along `axis` (0: rows, upside
+        down; 1: columns, left to right), which swaps the two moves `swapped`; None unless the
+        walls, the set of ghost starts and the ghosts' behaviour read the same reflected, or
+        for pixels."""
+        layout = self.layout
+        if (self.obs_type == "rgb" or self.ghost_behaviour not in MIRROR_GHOSTS
+                or not np.array_equal(layout.walls, np.flip(layout.walls, axis))):
             return None
-        starts = list(self.layout.ghost_starts)
-        if sorted(image(*start) for start in starts) != sorted(starts):
+        size = (layout.height, layout.width)[axis]
+
+        def image(cell: tuple[int, int]) -> tuple[int, int]:
+            row, col = cell
+            return (size - 1 - row, col) if axis == 0 else (row, size - 1 - col)
+
+        starts = list(layout.ghost_starts)
+        if sorted(map(image, starts)) != sorted(starts):
             return None
         action_order = np.arange(NUM_ACTIONS)
         action_order[list(swapped)] = swapped[::-1]
         channel_order = np.arange(self.observation_space.shape[-1])
         if self._markov is not None:  # one plane per ghost in three groups: swap partners
-            partner = [starts.index(image(*start)) for start in starts]
+            partner = [starts.index(image(start)) for start in starts]
             for first in (self._markov.ghost, self._markov.came_from, self._markov.scared):
                 channel_order[first:first + len(starts)] = np.add(partner, first)
         return channel_order, action_order
