@@ -239,10 +239,12 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         ``action_order[a]`` (east and west swap); both orders are their own inverses. Ghost k of
         the mirrored game is the one that starts where ghost k's start mirrors to, so the Markov
         observation swaps those ghosts' planes (an eaten ghost returns to its own start).
-        Food, capsules and Pac-Man's start need not be symmetric: they are state, not rules (see
-        flip()). The DQN's --mirror-augment trains on mirrored transitions and --mirror-greedy
-        acts on a state's and its mirror image's mean Q-values. None for the pixel observation,
-        the arcade ghosts, a ghost function of your own, or lopsided walls or ghost starts.
+        Food, capsules and Pac-Man's start need not be symmetric: they are state, not rules. A
+        mirrored state may start no game of this env, but a mirrored transition is a true one
+        and a state's values are its mirror image's, which is what the DQN's --mirror-augment
+        (training on mirrored transitions) and --mirror-greedy (acting on a state's and its
+        mirror image's mean Q-values) need. None for the pixel observation, the arcade ghosts,
+        a ghost function of your own, or lopsided walls or ghost starts.
         """
         return self._symmetry(axis=1, swapped=(Action.EAST, Action.WEST))
 
@@ -250,12 +252,9 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         """The rules' up-down symmetry as (channel_order, action_order), or None: as mirror(),
         for ``obs[..., ::-1, :, :][..., channel_order]`` (north and south swap).
 
-        Only the rules must read the same upside down: the walls, the set of ghost starts (where
-        an eaten ghost returns) and ghosts that treat north and south alike. Food, capsules and
-        Pac-Man's start need not (Medium-v1 starts Pac-Man on its bottom row): a flipped state
-        may start no game of this env, but every move from it leads where the flipped move from
-        the state itself leads, flipped, with the same reward and odds. That is what a flipped
-        transition replayed to the DQN (--updown-flip) and a flipped state's Q-values need.
+        As there, only the rules must read the same upside down (walls, ghost starts, ghosts
+        that treat north and south alike), not the food or Pac-Man's start: Medium-v1 starts him
+        on its bottom row and still flips. The DQN's --updown-flip adds it to the mirror.
         """
         return self._symmetry(axis=0, swapped=(Action.NORTH, Action.SOUTH))
 
