@@ -36,6 +36,7 @@ from rl.replay import Batch, ReplayBuffer
 from rl.schedules import Schedule
 from rl.seeding import rng_state, set_rng_state
 from rl.shaping import OutcomePenalty, PotentialShaping
+from rl.starts import PartialFoodStarts
 
 # With several environments, an episode's steps wait until its end to be stored (observe);
 # a longer episode is stored in parts of this many steps.
@@ -147,6 +148,11 @@ class DQNConfig:
     # costs little more than its −500, the game it ends being far away in discounted terms;
     # this makes the agent price it closer to the lost game it is. Evaluations are unchanged.
     loss_penalty: float = 0.0
+    # PacGrid only, training environments only: the share of training games that start with a
+    # uniform random share of their food already gone (rl.starts.PartialFoodStarts), so that the
+    # endgame (few pellets, far apart) is played from the first episodes on, not only once the
+    # agent survives that long. Evaluations play whole games.
+    partial_food: float = 0.0
     # Share of each minibatch replayed as its mirror image, for games that read the same left to
     # right (the env's mirror(): PacGrid's Small-v1 and Medium-v1 with random or directional
     # ghosts): the grids flipped east-west, east and west moves swapped. The network then learns
@@ -199,6 +205,7 @@ class DQNConfig:
         need(self.munchausen_tau > 0, "munchausen_tau", "> 0")
         need(self.munchausen_clip < 0, "munchausen_clip", "< 0")
         need(0.0 <= self.food_shaping < math.inf, "food_shaping", ">= 0 points a move (0: off)")
+        need(0.0 <= self.partial_food <= 1.0, "partial_food", "a share of games in [0, 1]")
         need(0.0 <= self.loss_penalty < math.inf, "loss_penalty", ">= 0 points (0: off)")
         need(0.0 <= self.mirror_augment <= 1.0, "mirror_augment", "a share in [0, 1] (0: off)")
         need(not self.updown_flip or self.mirror_augment > 0 or self.mirror_greedy,
@@ -317,7 +324,11 @@ def env_fixed_planes(env: gym.Env, config: DQNConfig) -> np.ndarray | None:
 
 def wrap_env(env: gym.Env, config: DQNConfig, training: bool = False) -> gym.Env:
     """Apply the environment-side options of the config to a made env: frame stacking, and on
-    the environments the agent trains in (`training`), food shaping and the loss penalty."""
+    the environments the agent trains in (`training`), partial starts, food shaping and the
+    loss penalty."""
+    if training and config.partial_food > 0:  # innermost: the wrappers above see one reset
+        _require_pacgrid(env, "partial-food", "an env whose reset takes options={'food_share'}")
+        env = PartialFoodStarts(env, config.partial_food)
     if training and config.food_shaping > 0:
         _require_pacgrid(env, "food-shaping",
                          "an env whose food_distance() counts the moves to the nearest food")

@@ -67,6 +67,13 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
     The reward is the change of score: -1 every time step, +10 per food, +200 per scared
     ghost eaten, +500 for eating the last food, -500 when caught.
 
+    ## Starting State
+
+    Pac-Man and each ghost on their starts, all the food and capsules in place, score 0.
+    ``reset(options={"food_share": s})`` keeps a random share ``s`` in (0, 1] of the food (at
+    least one pellet), drawn with the env's generator: a game that starts partly eaten, such as
+    the DQN's ``--partial-food`` trains on.
+
     ## Episode End
 
     Terminated when the last food is eaten (``info["win"]``) or a ghost catches Pac-Man
@@ -165,9 +172,29 @@ class PacmanEnv(gym.Env[np.ndarray, int]):
         super().reset(seed=seed)
         self._state = GameState(self.maze)
         np.copyto(self._grid, self._start_grid)
+        share = (options or {}).get("food_share")
+        if share is not None:
+            self._thin_food(share)
         if self.render_mode == "human":
             self.render()
         return self._observation(), self._info()
+
+    def _thin_food(self, share: Any) -> None:
+        """Keep `share` of the layout's food (at least one pellet), the pellets chosen at random
+        by the env's generator: reset(options={"food_share": share}) starts a game partly
+        eaten, the score still at 0."""
+        if (isinstance(share, bool) or not isinstance(share, (int, float))
+                or not 0.0 < share <= 1.0):
+            raise ValueError(f"reset option food_share must be a number in (0, 1] (the share of "
+                             f"the food a game starts with), got {share!r}")
+        state = self._state
+        cells = np.flatnonzero(np.frombuffer(bytes(state.food), dtype=np.uint8))
+        keep = max(1, round(share * len(cells)))
+        gone = self.np_random.permutation(cells)[keep:]
+        for cell in gone:
+            state.food[cell] = 0
+        state.food_left -= len(gone)
+        self._cells[gone, FOOD] = 0
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         action = self._check_action(action)
