@@ -48,11 +48,11 @@ def test_a_partly_eaten_game_ends_in_a_win_when_its_last_pellet_is_eaten():
     rng = np.random.default_rng(0)
     wins = 0
     for seed in range(30):  # one pellet left: random legal moves often reach it
-        obs, info = env.reset(seed=seed, options={"food_share": 1e-9})
+        _, info = env.reset(seed=seed, options={"food_share": 1e-9})
         terminated = truncated = False
         while not (terminated or truncated):
             action = int(rng.choice(np.flatnonzero(info["action_mask"])))
-            obs, reward, terminated, truncated, info = env.step(action)
+            _, reward, terminated, truncated, info = env.step(action)
         wins += info["win"]
         if info["win"]:
             assert info["food_left"] == 0 and reward == 500 + 10 - 1
