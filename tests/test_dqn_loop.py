@@ -4,9 +4,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents.dqn import DQNAgent, DQNConfig
+from agents.dqn import DQNAgent, DQNConfig, env_symmetries
+from agents.registry import new_run
 from rl.checkpoint import CheckpointError, load_agent, load_checkpoint, save_agent
 from rl.loop import LoopConfig, LoopState, NonFiniteMetricError, restore, run_steps, train
+from rl.starts import PartialFoodStarts
 
 
 class KilledAgent(DQNAgent):
@@ -195,3 +197,39 @@ def test_evaluation_games_side_by_side_are_the_games_played_one_by_one():
     assert side_by_side == one_by_one
     assert max(forward_calls) == 4 and len(forward_calls) < steps_one_by_one / 2
     assert evaluate(games[:2], agent, 1, make_rng(5), max_episode_steps=40)["episodes"] == 1
+
+
+def test_partial_starts_resume_to_the_same_parameters(tmp_path):
+    """--partial-food draws from each env's own generator, which the resume replays: a killed
+    PacGrid run with partial starts still ends where the straight one does."""
+    import envs  # noqa: F401 - registers PacGrid
+
+    run = new_run("dqn", "PacGrid/Tiny-v1", {
+        "partial_food": 0.5, "conv_channels": (4,), "conv_strides": (1,), "hidden": (16,),
+        "batch_size": 16, "learning_starts": 50, "train_freq": 2, "target_update_interval": 20,
+        "buffer_size": 1000})
+
+    def agent(seed, crash_at=None):
+        env = run.make_env(training=True)
+        assert isinstance(env, PartialFoodStarts)
+        made = KilledAgent(env.observation_space, env.action_space, run.agent_config,
+                           np.random.default_rng(seed),
+                           symmetries=env_symmetries(env, run.agent_config))
+        made.crash_at = crash_at
+        return made
+
+    def training_envs():
+        return [run.make_env(training=True) for _ in range(2)]
+
+    cfg = loop_config(num_envs=2)
+    straight = agent(1)
+    train(training_envs(), straight, cfg, tmp_path / "straight", eval_env=run.make_env())
+    killed = agent(1, crash_at=450)
+    with pytest.raises(KeyboardInterrupt):
+        train(training_envs(), killed, cfg, tmp_path / "killed", eval_env=run.make_env())
+    resumed = agent(999)
+    train(training_envs(), resumed, loop_config(num_envs=2, resume=True), tmp_path / "killed",
+          eval_env=run.make_env())
+    assert resumed.steps == straight.steps == 600 and resumed.updates == straight.updates
+    for name, value in straight.q_net.state_dict().items():
+        np.testing.assert_array_equal(resumed.q_net.state_dict()[name], value)
