@@ -13,11 +13,16 @@ from typing import Any
 
 import gymnasium as gym
 
+from rl.seeding import make_rng
+
+PARTIAL_STREAM = 4  # a seeded reset draws its start from make_rng([seed, PARTIAL_STREAM])
+
 
 class PartialFoodStarts(gym.Wrapper):
     """With probability `probability`, a reset starts a game with a uniform random share of its
-    food, from (0, 1] (at least one pellet); both draws come from the env's own generator, so
-    the env's seed fixes them. The other games start whole.
+    food, from (0, 1] (at least one pellet); the other games start whole. A seeded reset (the
+    training loop seeds every episode) draws both from its seed, an unseeded one from the env's
+    generator, so the seeds fix them.
 
     info["food_share"] holds the share asked for (1.0 for a whole game).
     """
@@ -28,13 +33,11 @@ class PartialFoodStarts(gym.Wrapper):
             raise ValueError(f"the share of partial starts must be in [0, 1], got {probability!r}")
         self.probability = float(probability)
 
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        obs, info = self.env.reset(**kwargs)  # seeds the env's generator when asked to
-        rng = self.env.unwrapped.np_random
-        share = 1.0
-        if rng.random() < self.probability:
-            share = 1.0 - rng.random()  # (0, 1]
-            # A second reset, unseeded: the generator goes on, the game starts anew, thinned.
-            obs, info = self.env.reset(options={**(kwargs.get("options") or {}),
-                                                "food_share": share})
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        rng = self.env.unwrapped.np_random if seed is None else make_rng([seed, PARTIAL_STREAM])
+        share = 1.0 - rng.random() if rng.random() < self.probability else 1.0  # (0, 1]
+        if share < 1.0:
+            options = {**(options or {}), "food_share": share}
+        obs, info = self.env.reset(seed=seed, options=options)
         return obs, {**info, "food_share": share}
