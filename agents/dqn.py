@@ -15,7 +15,8 @@ On by default: Double DQN (van Hasselt et al., 2016), where the online network p
 action and the target network values it, which removes most of max-operator overestimation.
 Options: n-step returns (computed by the replay buffer), a dueling head (Wang et al., 2016),
 proportional prioritized replay (Schaul et al., 2016), frame stacking via Gymnasium's
-FrameStackObservation (see `wrap_env`).
+FrameStackObservation (see `wrap_env`), the Munchausen target (Vieillard et al., 2020) and a
+distributional head that learns quantiles of the return (QR-DQN, Dabney et al., 2018).
 """
 
 from __future__ import annotations
@@ -95,6 +96,13 @@ class DQNConfig:
     n_step: int = 1
     # Huber loss threshold δ (quadratic below, linear above).
     huber_delta: float = 1.0
+    # Distributional head (QR-DQN, Dabney et al., 2018): the network gives this many quantiles
+    # of each action's return instead of its expected value (0: expected values, plain DQN).
+    # Acting, the greedy next action and the Munchausen policy read the quantiles' mean; the
+    # loss is the quantile Huber loss (nets.losses.QuantileHuber) instead of huber_delta's.
+    quantiles: int = 0
+    # κ of the quantile Huber loss (used with quantiles), in scaled-reward units.
+    quantile_kappa: float = 1.0
     # Global gradient-norm clipping threshold (none = no clipping).
     max_grad_norm: float | None = 10.0
     # Hidden layer widths: the MLP for vector observations, the dense head after the CNN.
@@ -199,6 +207,8 @@ class DQNConfig:
         need(0.0 < self.tau <= 1.0, "tau", "in (0, 1]")
         need(0.0 <= self.greedy_ema < 1.0, "greedy_ema", "in [0, 1) (0: no average)")
         need(self.huber_delta > 0, "huber_delta", "> 0 (δ = 0 makes the loss 0: nothing learns)")
+        need(self.quantiles >= 0, "quantiles", ">= 0 quantiles per action (0: expected values)")
+        need(self.quantile_kappa > 0, "quantile_kappa", "> 0")
         need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm",
              "> 0, or none for no clipping")
         need(self.priority_alpha >= 0, "priority_alpha", ">= 0")
@@ -382,6 +392,8 @@ def build_q_network(
     `fixed_planes` (H, W, K), with config.fixed_planes: channels added to every grid first
     (see env_fixed_planes).
 
+    With config.quantiles = K the head gives (batch, actions, K): K quantiles per action.
+
     The CNN is sized for a CPU: 3x3 convolutions with few channels and a stride that shrinks
     the grid before the dense layer: one batch-32 update of the Small-v1 preset's network takes
     ~6 ms on one core (session 13), three forward passes and one backward pass of ~1 ms each.
@@ -448,11 +460,15 @@ def build_q_network(
         layers.append((f"fc{i}", nets.Dense(width, units, init="he", rng=rng)))
         layers.append((f"relu{i}", nets.ReLU()))
         width = units
+    atoms = max(config.quantiles, 1)  # outputs per action (and per state value)
     if config.dueling:
-        layers.append(("head", nets.Dense(width, 1 + n_actions, init="xavier", rng=rng)))
-        layers.append(("dueling", nets.DuelingCombine()))
+        layers.append(("head", nets.Dense(width, (1 + n_actions) * atoms, init="xavier",
+                                          rng=rng)))
+        layers.append(("dueling", nets.DuelingCombine(atoms)))
     else:
-        layers.append(("head", nets.Dense(width, n_actions, init="xavier", rng=rng)))
+        layers.append(("head", nets.Dense(width, n_actions * atoms, init="xavier", rng=rng)))
+        if config.quantiles:
+            layers.append(("quantiles", nets.Reshape((n_actions, atoms))))
     return nets.Sequential(layers, input_grad=False)
 
 
@@ -558,7 +574,8 @@ class DQNAgent:
         self.params, self.grads = self.q_net.trainable_params(), self.q_net.trainable_grads()
         self.optimizer = nets.optim.make(config.optimizer, lr=config.learning_rate(0),
                                          clip_norm=config.max_grad_norm)
-        self.loss = nets.losses.Huber(delta=config.huber_delta)
+        self.loss = (nets.losses.QuantileHuber(config.quantile_kappa) if config.quantiles
+                     else nets.losses.Huber(delta=config.huber_delta))
 
         # Replay: 0/1 grids (the Pac-Man channels) are bit-packed, everything else kept as is.
         space = observation_space
@@ -596,10 +613,10 @@ class DQNAgent:
         otherwise break the tie by how many games are played side by side, and by machine.
         """
         if not self.config.mirror_greedy:
-            return self.greedy_net.forward(obs_batch)
+            return self._values(self.greedy_net, obs_batch)
         n = len(obs_batch)
         views = [symmetry.images(obs_batch) for symmetry in self.symmetries]
-        q = self.greedy_net.forward(np.concatenate([obs_batch, *views]))
+        q = self._values(self.greedy_net, np.concatenate([obs_batch, *views]))
         own = q[:n]
         total = own.copy()
         for k, (symmetry, view) in enumerate(zip(self.symmetries, views, strict=True), 1):
@@ -607,6 +624,12 @@ class DQNAgent:
             other = np.where(symmetric[:, None], own, q[k * n:(k + 1) * n])
             total += other[:, symmetry.actions]
         return total / (len(views) + 1)
+
+    def _values(self, net: nets.Sequential, obs_batch: np.ndarray) -> np.ndarray:
+        """Q-values (batch, actions) from a forward pass of `net`: its outputs, or with
+        quantiles the mean of each action's quantiles (the expected return)."""
+        out = net.forward(obs_batch)
+        return out.mean(axis=-1) if self.config.quantiles else out
 
     @property
     def uses_action_masks(self) -> bool:
@@ -631,7 +654,7 @@ class DQNAgent:
         """ε-greedy action for training, or the greedy one (random ties) when `greedy`; with
         action masks (config.action_mask), among the actions `mask` marks legal."""
         obs_batch = np.asarray(obs)[None]
-        q_values = self._greedy_q(obs_batch) if greedy else self.q_net.forward(obs_batch)
+        q_values = self._greedy_q(obs_batch) if greedy else self._values(self.q_net, obs_batch)
         return self._choose(q_values[0], greedy, self._legal(mask),
                             self.config.epsilon(self.steps))
 
@@ -639,7 +662,7 @@ class DQNAgent:
         """ε-greedy (or greedy) actions for several environments' observations, from one
         forward pass."""
         obs_batch = np.asarray(obs_batch)
-        q_values = self._greedy_q(obs_batch) if greedy else self.q_net.forward(obs_batch)
+        q_values = self._greedy_q(obs_batch) if greedy else self._values(self.q_net, obs_batch)
         epsilon = self.config.epsilon(self.steps)
         masks = [None] * len(q_values) if masks is None else masks
         return [self._choose(row, greedy, self._legal(mask), epsilon)
@@ -707,20 +730,32 @@ class DQNAgent:
         if config.mirror_augment > 0:
             batch = self._mirror_some(batch)
 
-        # 2. The TD target, bootstrapped from the target network.
-        target = self._munchausen_target(batch) if config.munchausen else self._target(batch)
+        # 2. The TD target, bootstrapped from the target network. With quantiles: samples of
+        #    the target return, (batch, M), and each sample's weight (rows summing to 1).
+        if config.munchausen:
+            target, target_weights = self._munchausen_target(batch)
+        else:
+            target, target_weights = self._target(batch)
         target = target.astype(np.float32, copy=False)
 
-        # 3. TD error of the actions that were taken.
+        # 3. TD error of the actions that were taken (with quantiles: of their means).
         q = self.q_net.forward(batch.obs, train=True)
         q_taken = q[rows, batch.action]
-        td_error = q_taken - target
+        if config.quantiles:
+            td_error = q_taken.mean(axis=1) - np.sum(target * target_weights, axis=1)
+        else:
+            td_error = q_taken - target
 
         # 4. Huber loss (importance-weighted under prioritized replay) and its gradient, which
-        #    flows only into the Q-value of the taken action.
+        #    flows only into the Q-value of the taken action; with quantiles, the quantile
+        #    Huber loss of the taken action's quantiles against the target's samples.
         weights = batch.weights if config.prioritized else None  # uniform replay: all 1
         #    The loss raises NonFiniteLossError if it is NaN or infinite: training diverged.
-        loss = float(self.loss.forward(q_taken, target, weights=weights))
+        if config.quantiles:
+            loss = float(self.loss.forward(q_taken, target, weights=weights,
+                                           target_weights=target_weights))
+        else:
+            loss = float(self.loss.forward(q_taken, target, weights=weights))
         dq = np.zeros_like(q)
         dq[rows, batch.action] = self.loss.backward()
 
@@ -740,7 +775,7 @@ class DQNAgent:
             nets.polyak_update(self.target_net, self.q_net, config.tau)
         elif self.updates % config.target_update_interval == 0:
             self.q_net.copy_to(self.target_net)
-        return {"loss": loss, "q_mean": float(q_taken.mean())}
+        return {"loss": loss, "q_mean": float(q_taken.mean())}  # (of all the quantiles)
 
     def _mirror_some(self, batch: Batch) -> Batch:
         """Each transition of the minibatch, with chance mirror_augment, as its mirror image:
@@ -767,34 +802,66 @@ class DQNAgent:
                     mask[rows] = mask[rows][:, symmetry.actions]
         return batch._replace(obs=obs, next_obs=next_obs, action=action, **masks)
 
-    def _target(self, batch) -> np.ndarray:
+    def _target(self, batch) -> tuple[np.ndarray, np.ndarray | None]:
         """r + γ^k·Q_target(s', a'), a' the greedy next action: by the target network, or by the
-        online one under Double DQN. With action masks a' is among the actions legal in s'."""
-        next_q_target = self.target_net.forward(batch.next_obs)
-        chooser = self.q_net.forward(batch.next_obs) if self.config.double_dqn else next_q_target
+        online one under Double DQN. With action masks a' is among the actions legal in s'.
+
+        With quantiles, r + γ^k·θ_j(s', a') for each quantile θ_j of the target network's
+        (batch, K), equally weighted; a' by the quantiles' means. Returns (target, weights):
+        weights None without quantiles."""
+        next_out = self.target_net.forward(batch.next_obs)
+        next_q_target = next_out.mean(axis=-1) if self.config.quantiles else next_out
+        chooser = (self._values(self.q_net, batch.next_obs) if self.config.double_dqn
+                   else next_q_target)
         if batch.next_mask is not None:
             chooser = np.where(batch.next_mask, chooser, -np.inf)
-        next_q_value = np.take_along_axis(next_q_target, chooser.argmax(axis=1)[:, None], 1)
-        return td_target(batch.reward, next_q_value[:, 0], batch.discount, batch.terminated)
+        best = chooser.argmax(axis=1)
+        if self.config.quantiles:
+            next_quantiles = next_out[np.arange(len(best)), best]  # (batch, K)
+            target = td_target(batch.reward[:, None], next_quantiles, batch.discount[:, None],
+                               batch.terminated[:, None])
+            return target, np.full(target.shape, 1.0 / target.shape[1], dtype=np.float32)
+        next_q_value = np.take_along_axis(next_q_target, best[:, None], 1)
+        return td_target(batch.reward, next_q_value[:, 0], batch.discount, batch.terminated), None
 
-    def _munchausen_target(self, batch) -> np.ndarray:
+    def _munchausen_target(self, batch) -> tuple[np.ndarray, np.ndarray | None]:
         """Munchausen DQN (Vieillard et al., 2020): with π = softmax(Q_target / τ),
         r + α·clip(τ·log π(a|s), l0, 0) + γ^k·Σ_a' π(a'|s')·(Q_target(s', a') − τ·log π(a'|s')).
 
         The bonus rewards the action taken by how likely the current policy finds it, which
         keeps each update close to the last policy (an implicit KL penalty); the soft value
         replaces the max. With n-step returns the bonus is the first action's only. With
-        action masks both softmaxes run over the legal actions.
+        action masks both softmaxes run over the legal actions. Returns (target, weights) as
+        _target does.
         """
         config, tau = self.config, self.config.munchausen_tau
         # One pass of the target network over next_obs and obs together (half the per-layer
         # overhead of two passes; the same numbers up to float32 rounding).
-        both = self.target_net.forward(np.concatenate([batch.next_obs, batch.obs]))
-        next_q, q = both[:len(batch.obs)], both[len(batch.obs):]
+        both_out = self.target_net.forward(np.concatenate([batch.next_obs, batch.obs]))
+        both = both_out.mean(axis=-1) if config.quantiles else both_out
+        n = len(batch.obs)
+        next_q, q = both[:n], both[n:]
         next_value = soft_max_value(next_q, tau, batch.next_mask)
-        log_pi = q[np.arange(len(q)), batch.action] - soft_max_value(q, tau, batch.mask)
+        log_pi = q[np.arange(n), batch.action] - soft_max_value(q, tau, batch.mask)
         bonus = config.munchausen_alpha * np.clip(log_pi, config.munchausen_clip, 0.0)
-        return td_target(batch.reward + bonus, next_value, batch.discount, batch.terminated)
+        if not config.quantiles:
+            return td_target(batch.reward + bonus, next_value, batch.discount,
+                             batch.terminated), None
+        # With quantiles (as M-IQN, Vieillard et al., 2020): the target return is the mixture
+        # over a' ~ π(·|s') of r + bonus + γ^k·(θ_j(s', a') − τ·log π(a'|s')), so its samples
+        # are every (a', j), weighted π(a'|s') / K; its mean is the target above.
+        next_tau_log_pi = next_q - soft_max_value(next_q, tau, batch.next_mask)[:, None]
+        next_pi = np.exp(next_tau_log_pi / tau)
+        if batch.next_mask is not None:  # illegal actions: probability 0, finite samples
+            next_pi = np.where(batch.next_mask, next_pi, 0.0)
+            next_tau_log_pi = np.where(batch.next_mask, next_tau_log_pi, 0.0)
+        next_pi /= next_pi.sum(axis=1, keepdims=True)
+        k = both_out.shape[-1]
+        samples = both_out[:n] - next_tau_log_pi[:, :, None]  # (batch, A, K)
+        target = td_target((batch.reward + bonus)[:, None, None], samples,
+                           batch.discount[:, None, None], batch.terminated[:, None, None])
+        weights = np.broadcast_to(next_pi[:, :, None] / k, target.shape)
+        return target.reshape(n, -1), weights.reshape(n, -1).astype(np.float32)
 
     def _store_held(self, env_index: int) -> None:
         for transition in self._episodes.pop(env_index, []):

@@ -9,7 +9,8 @@ import numpy as np
 
 from nets.errors import ShapeError, check_finite
 
-__all__ = ["MSE", "Huber", "Loss", "SoftmaxCrossEntropy", "SumSquares", "check_finite"]
+__all__ = ["MSE", "Huber", "Loss", "QuantileHuber", "SoftmaxCrossEntropy", "SumSquares",
+           "check_finite"]
 
 
 class Loss:
@@ -91,6 +92,57 @@ class Huber(Loss):
 
     def backward(self) -> np.ndarray:
         return self._weighted(self.grad) * np.asarray(1.0 / self.grad.size, self.grad.dtype)
+
+
+class QuantileHuber(Loss):
+    """The quantile Huber loss of distributional RL (Dabney et al., 2018, "Distributional
+    Reinforcement Learning with Quantile Regression").
+
+    pred (N, K): K quantile estimates per sample, of the fractions τ_i = (2i + 1) / 2K.
+    target (N, M): M samples of the target distribution, equally likely or weighted by
+    `target_weights` (N, M), rows summing to 1. A sample's loss is
+    Σ_i Σ_j w_j |τ_i − 1{u_ij < 0}| · H_κ(u_ij) / κ with u_ij = target_j − pred_i and H_κ the
+    Huber loss of threshold κ: under- and overestimates are priced τ_i and 1 − τ_i, so each
+    pred_i settles at the τ_i-quantile of the targets (for small κ; large κ gives expectiles).
+    The batch reduction is the mean over samples, as the other losses'.
+    """
+
+    def __init__(self, kappa: float = 1.0) -> None:
+        if not kappa > 0:
+            raise ValueError(f"kappa must be > 0, got {kappa}")
+        self.kappa = float(kappa)
+
+    @staticmethod
+    def fractions(k: int, dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """The K quantile fractions τ_i = (2i + 1) / 2K, the midpoints of K equal slices."""
+        return ((2 * np.arange(k) + 1) / (2 * k)).astype(dtype)
+
+    def forward(self, pred: np.ndarray, target: np.ndarray, weights=None,
+                target_weights=None) -> float:
+        target = np.asarray(target, dtype=pred.dtype)
+        if pred.ndim != 2 or target.ndim != 2 or len(target) != len(pred):
+            raise ShapeError(f"QuantileHuber expected pred (N, K) and target (N, M), received "
+                             f"{pred.shape} and {target.shape}")
+        if target_weights is None:
+            target_weights = np.full(target.shape, 1.0 / target.shape[1], dtype=pred.dtype)
+        target_weights = np.asarray(target_weights, dtype=pred.dtype)
+        if target_weights.shape != target.shape:
+            raise ShapeError(f"QuantileHuber expected target_weights of the target's shape "
+                             f"{target.shape}, received {target_weights.shape}")
+        self._setup(pred, target, weights)
+        tau = self.fractions(pred.shape[1], pred.dtype)[None, :, None]
+        u = target[:, None, :] - pred[:, :, None]  # (N, K, M)
+        price = np.abs(tau - (u < 0)) * target_weights[:, None, :] / self.kappa
+        capped = np.minimum(np.abs(u), self.kappa)
+        per_sample = np.sum(price * capped * (np.abs(u) - 0.5 * capped), axis=(1, 2))
+        # d/dpred_i of the sample's loss: −Σ_j price_ij · clip(u_ij, −κ, κ).
+        self.grad = -np.sum(price * np.clip(u, -self.kappa, self.kappa), axis=2)
+        self.per_sample = per_sample
+        weighted = per_sample if self.weights is None else per_sample * self.weights[:, 0]
+        return check_finite(float(np.mean(weighted)))
+
+    def backward(self) -> np.ndarray:
+        return self._weighted(self.grad) * np.asarray(1.0 / self.n, self.grad.dtype)
 
 
 class SoftmaxCrossEntropy(Loss):

@@ -54,6 +54,8 @@ CASES = {
     "AgentPosition": (lambda: nets.AgentPosition(6, 2, 1), marked_grids(), True),
     "FixedPlanes": (lambda: nets.FixedPlanes(RNG.integers(0, 2, (2, 6, 5))), images(), True),
     "DuelingCombine": (nets.DuelingCombine, vectors(), True),
+    "DuelingCombine_quantiles": (lambda: nets.DuelingCombine(3), vectors(d=9), True),
+    "Reshape": (lambda: nets.Reshape((2, 3)), vectors(d=6), True),
     "Dropout_train": (lambda: nets.Dropout(0.4, rng=np.random.default_rng(1)), vectors(), True),
     "Dropout_eval": (lambda: nets.Dropout(0.4, rng=np.random.default_rng(1)), vectors(), False),
     "Conv2D": (lambda: nets.Conv2D(3, 2, 3, rng=RNG), images(), True),
@@ -125,10 +127,25 @@ def test_step_gradient_is_zero_almost_everywhere():
     assert not layer.backward(np.ones_like(x)).any()
 
 
+def _with_target_weights(loss):
+    target_weights = RNG.uniform(0.1, 1.0, (4, 6))
+    target_weights /= target_weights.sum(axis=1, keepdims=True)
+    forward = loss.forward
+    loss.forward = lambda pred, t, weights=None: forward(pred, t, weights,
+                                                         target_weights=target_weights)
+    return loss
+
+
 LOSS_CASES = {
     "SumSquares": (losses.SumSquares, lambda: RNG.standard_normal((4, 3))),
     "MSE": (losses.MSE, lambda: RNG.standard_normal((4, 3))),
     "Huber": (lambda: losses.Huber(delta=0.5), lambda: RNG.standard_normal((4, 3)) * 2),
+    # Targets of another width than the prediction (M samples against K quantiles), and
+    # weighted samples (a mixture target, rows summing to 1).
+    "QuantileHuber": (lambda: losses.QuantileHuber(kappa=0.5),
+                      lambda: RNG.standard_normal((4, 5)) * 2),
+    "QuantileHuber_weighted_samples": (lambda: _with_target_weights(losses.QuantileHuber(2.0)),
+                                       lambda: RNG.standard_normal((4, 6))),
     "SoftmaxCrossEntropy_labels": (losses.SoftmaxCrossEntropy, lambda: RNG.integers(0, 3, 4)),
     "SoftmaxCrossEntropy_onehot": (losses.SoftmaxCrossEntropy,
                                    lambda: np.eye(3)[RNG.integers(0, 3, 4)]),

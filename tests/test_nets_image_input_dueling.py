@@ -27,6 +27,16 @@ def test_dueling_head_keeps_the_argmax_of_the_advantages():
     np.testing.assert_allclose(out, [[9.0, 11.0, 10.0]])
 
 
+def test_dueling_head_with_atoms_combines_each_atom_alike():
+    """(N, (1 + A) * atoms) read as (N, 1 + A, atoms): atom k is DuelingCombine of column k."""
+    x = np.arange(24, dtype=np.float64).reshape(2, 12) ** 1.5  # 1 + 3 rows of 3 atoms
+    out = nets.DuelingCombine(atoms=3).forward(x)
+    assert out.shape == (2, 3, 3)
+    for k in range(3):
+        np.testing.assert_allclose(out[:, :, k],
+                                   nets.DuelingCombine().forward(x.reshape(2, 4, 3)[:, :, k]))
+
+
 def test_center_on_moves_the_agent_cell_to_the_centre_and_back():
     rng = np.random.default_rng(3)
     # Two stacked frames of 3 channels on a 6x7 grid; channel 1 marks the agent, channel 0 walls.
@@ -164,6 +174,8 @@ def test_fixed_planes_follow_the_channels_of_every_grid():
     nets.CenteredConv2D(12, 16, 3, stride=2, frames=2, center=3, outside=0),
     nets.CenterOn(channels=12, frames=2, center=3, outside=0),
     nets.DuelingCombine(),
+    nets.DuelingCombine(atoms=4),
+    nets.Reshape((5, 4)),
 ])
 def test_the_layers_rebuild_from_their_config_under_the_same_type_name(layer):
     """Saved DQN networks name these types: the names and arguments must not change."""

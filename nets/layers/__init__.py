@@ -8,7 +8,7 @@ layers a DQN's Q-network puts around the others.
 """
 
 from nets.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
-from nets.layers.basic import Dense, Dropout, Flatten, Identity, Scale
+from nets.layers.basic import Dense, Dropout, Flatten, Identity, Reshape, Scale
 from nets.layers.conv import Conv2D
 from nets.layers.dueling import DuelingCombine
 from nets.layers.fused import CenteredConv2D, ConvReLUPool
@@ -28,5 +28,6 @@ __all__ = [
     "Affine", "AgentPosition", "AgentWindow", "AvgPool2D", "BatchNorm", "CenterOn",
     "CenteredConv2D", "Conv2D", "ConvReLUPool", "Dense", "Dropout", "DuelingCombine",
     "FixedPlanes", "Flatten", "GlobalAvgPool", "Identity", "ImageInput", "LeakyReLU",
-    "LocalResponseNorm", "MaxPool2D", "ReLU", "Scale", "Sigmoid", "Softmax", "Step", "Tanh",
+    "LocalResponseNorm", "MaxPool2D", "ReLU", "Reshape", "Scale", "Sigmoid", "Softmax", "Step",
+    "Tanh",
 ]

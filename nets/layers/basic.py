@@ -1,6 +1,7 @@
-"""Dense (affine), Flatten, Scale, Identity and Dropout layers."""
+"""Dense (affine), Flatten, Reshape, Scale, Identity and Dropout layers."""
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,27 @@ class Flatten(Layer):
         # Hand back the gradient in the input's memory layout (see im2col_fast.to_channel_major).
         dx = dout.reshape(self.x_shape)
         return to_channel_major(dx) if self.channel_major else dx
+
+
+@register
+class Reshape(Layer):
+    """(N, d1*d2*...) -> (N, d1, d2, ...): e.g. a head's A*K outputs as A actions' K quantiles."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(int(d) for d in shape)
+
+    def config_args(self) -> dict[str, Any]:
+        return {"shape": list(self.shape)}
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        self.expect(x, x.ndim, f"(N, {math.prod(self.shape)})",
+                    ok=math.prod(x.shape[1:]) == math.prod(self.shape))
+        self.x_shape = x.shape
+        return x.reshape(len(x), *self.shape)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout.reshape(self.x_shape)
 
 
 @register
