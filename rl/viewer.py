@@ -133,7 +133,7 @@ class FrameComposer:
         q_values = np.asarray(q_values, dtype=np.float64)
         low, high = float(q_values.min()), float(q_values.max())
         span = high - low if high > low else 1.0
-        bar_left, bar_room = x + 80, PANEL_WIDTH - 80 - 66
+        bar_left, bar_room = x + 80, PANEL_WIDTH - 80 - 76
         for action, (name, value) in enumerate(zip(self.action_names, q_values, strict=True)):
             y = 12 + CAPTION_LINE + action * PANEL_ROW
             is_chosen = action == chosen
@@ -143,8 +143,9 @@ class FrameComposer:
             length = 4 + round((bar_room - 4) * (value - low) / span)
             pygame.draw.rect(surface, CHOSEN_BAR if is_chosen else BAR,
                              (bar_left, y + 2, length, CAPTION_LINE - 8))
-            surface.blit(font.render(f"{value:+.3g}", True, colour),
-                         (bar_left + bar_room + 6, y))
+            number = font.render(f"{value:+.3g}", True, colour)  # right-aligned in the panel
+            surface.blit(number, (max(bar_left + bar_room + 4, left + PANEL_WIDTH - 4
+                                      - number.get_width()), y))
         if chosen is not None:
             y = 12 + CAPTION_LINE + len(self.action_names) * PANEL_ROW + 6
             surface.blit(font.render(f"chosen: {self.action_names[chosen]}", True, CHOSEN_BAR),
