@@ -137,7 +137,6 @@ class QuantileHuber(Loss):
         per_sample = np.sum(price * capped * (np.abs(u) - 0.5 * capped), axis=(1, 2))
         # d/dpred_i of the sample's loss: −Σ_j price_ij · clip(u_ij, −κ, κ).
         self.grad = -np.sum(price * np.clip(u, -self.kappa, self.kappa), axis=2)
-        self.per_sample = per_sample
         weighted = per_sample if self.weights is None else per_sample * self.weights[:, 0]
         return check_finite(float(np.mean(weighted)))
 
