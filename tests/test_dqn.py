@@ -568,12 +568,17 @@ def test_a_network_saved_before_the_fused_centred_convolution_still_loads():
 # --- learning ---
 
 
-def test_learns_the_chain():
+@pytest.mark.parametrize("settings", [
+    {},
+    {"quantiles": 8},  # the distributional head (tests/test_dqn_quantiles.py)
+    {"quantiles": 8, "munchausen": True, "munchausen_tau": 0.03},
+])
+def test_learns_the_chain(settings):
     env = gym.wrappers.TimeLimit(ChainEnv(8), max_episode_steps=24)
     config = DQNConfig(
         hidden=(32,), batch_size=32, learning_starts=200, train_freq=1, gamma=0.95,
         learning_rate=schedules.constant(3e-3), target_update_interval=50,
-        epsilon=schedules.linear(1.0, 0.1, 1500), buffer_size=5000,
+        epsilon=schedules.linear(1.0, 0.1, 1500), buffer_size=5000, **settings,
     )
     agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(0))
     assert greedy_return(env, agent) < 1.0  # the untrained greedy policy does not reach +1

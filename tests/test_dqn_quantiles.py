@@ -1,10 +1,10 @@
 """The distributional DQN head (--quantiles K, QR-DQN): targets by hand, the Munchausen mixture
-target, quantiles that learn a return's spread, learning, checkpoints."""
+target, quantiles that learn a return's spread, checkpoints (learning the chain: test_dqn.py)."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from test_dqn import ChainEnv, greedy_return, run_agent
+from test_dqn import run_agent
 
 import nets
 from agents.dqn import DQNAgent, DQNConfig
@@ -114,20 +114,6 @@ def test_quantiles_learn_the_spread_of_a_return_and_act_on_its_mean(dueling):
     assert abs(coin.mean()) < 0.2
     np.testing.assert_allclose(sure, 0.2, atol=0.1)  # a sure 0.2: every quantile at it
     assert agent.act(np.ones(1, np.float32), greedy=True) == 1  # 0.2 beats a mean of 0
-
-
-@pytest.mark.parametrize("settings", [{}, {"munchausen": True, "munchausen_tau": 0.03}])
-def test_quantile_dqn_learns_the_chain(settings):
-    env = gym.wrappers.TimeLimit(ChainEnv(8), max_episode_steps=24)
-    config = DQNConfig(
-        hidden=(32,), batch_size=32, learning_starts=200, train_freq=1, gamma=0.95,
-        learning_rate=schedules.constant(3e-3), target_update_interval=50,
-        epsilon=schedules.linear(1.0, 0.1, 1500), buffer_size=5000, quantiles=8, **settings,
-    )
-    agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(0))
-    assert greedy_return(env, agent) < 1.0
-    run_agent(env, agent, 3000, seed=0)
-    assert greedy_return(env, agent) == pytest.approx(1.0)
 
 
 def test_a_quantile_agent_round_trips_its_checkpoint_and_refuses_an_expected_value_one():
