@@ -92,6 +92,14 @@ class DQNConfig:
     greedy_ema: float = 0.0
     # Dueling head: Q = V + A - mean(A) from one shared hidden layer.
     dueling: bool = False
+    # NoisyNet exploration (Fortunato et al., 2018): the dense layers after the encoder are
+    # nets.NoisyDense, whose weights carry learned Gaussian noise, drawn anew for every ε-greedy
+    # action and, for the online and target networks apart, for every update. Greedy acting
+    # (evaluations, best checkpoints, scripts/watch.py) uses the mean weights. ε-greedy acting
+    # still applies: give --epsilon 0 to explore by the noise alone, as Rainbow does.
+    noisy: bool = False
+    # With noisy: the noise's starting scale σ0 (each weight's σ = σ0 / √fan-in; 0.5 in the paper).
+    noisy_sigma: float = 0.5
     # n of n-step returns (1 = the one-step TD target).
     n_step: int = 1
     # Huber loss threshold δ (quadratic below, linear above).
@@ -212,6 +220,7 @@ class DQNConfig:
         need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm",
              "> 0, or none for no clipping")
         need(self.priority_alpha >= 0, "priority_alpha", ">= 0")
+        need(self.noisy_sigma >= 0, "noisy_sigma", ">= 0 (the noise's starting scale)")
         need(self.munchausen_tau > 0, "munchausen_tau", "> 0")
         need(self.munchausen_clip < 0, "munchausen_clip", "< 0")
         need(0.0 <= self.food_shaping < math.inf, "food_shaping", ">= 0 points a move (0: off)")
@@ -456,17 +465,21 @@ def build_q_network(
             layers.append(("features", nets.Concat([("cnn", cnn), *beside])))
     else:
         raise ValueError(f"DQN supports 1-D vectors and 3-D images, got observations {shape}")
+    def dense(fan_in: int, fan_out: int, init: str) -> nets.Layer:
+        if config.noisy:
+            return nets.NoisyDense(fan_in, fan_out, config.noisy_sigma, init=init, rng=rng)
+        return nets.Dense(fan_in, fan_out, init=init, rng=rng)
+
     for i, units in enumerate(config.hidden, start=1):
-        layers.append((f"fc{i}", nets.Dense(width, units, init="he", rng=rng)))
+        layers.append((f"fc{i}", dense(width, units, "he")))
         layers.append((f"relu{i}", nets.ReLU()))
         width = units
     atoms = max(config.quantiles, 1)  # outputs per action (and per state value)
     if config.dueling:
-        layers.append(("head", nets.Dense(width, (1 + n_actions) * atoms, init="xavier",
-                                          rng=rng)))
+        layers.append(("head", dense(width, (1 + n_actions) * atoms, "xavier")))
         layers.append(("dueling", nets.DuelingCombine(atoms)))
     else:
-        layers.append(("head", nets.Dense(width, n_actions * atoms, init="xavier", rng=rng)))
+        layers.append(("head", dense(width, n_actions * atoms, "xavier")))
         if config.quantiles:
             layers.append(("quantiles", nets.Reshape((n_actions, atoms))))
     return nets.Sequential(layers, input_grad=False)
@@ -625,9 +638,13 @@ class DQNAgent:
             total += other[:, symmetry.actions]
         return total / (len(views) + 1)
 
-    def _values(self, net: nets.Sequential, obs_batch: np.ndarray) -> np.ndarray:
+    def _values(self, net: nets.Sequential, obs_batch: np.ndarray,
+                noise: bool = False) -> np.ndarray:
         """Q-values (batch, actions) from a forward pass of `net`: its outputs, or with
-        quantiles the mean of each action's quantiles (the expected return)."""
+        quantiles the mean of each action's quantiles (the expected return). With noisy layers,
+        `noise` chooses their noise in use or their mean weights (greedy acting)."""
+        if self.config.noisy:
+            nets.set_noise(net, noise)
         out = net.forward(obs_batch)
         return out.mean(axis=-1) if self.config.quantiles else out
 
@@ -654,7 +671,7 @@ class DQNAgent:
         """ε-greedy action for training, or the greedy one (random ties) when `greedy`; with
         action masks (config.action_mask), among the actions `mask` marks legal."""
         obs_batch = np.asarray(obs)[None]
-        q_values = self._greedy_q(obs_batch) if greedy else self._values(self.q_net, obs_batch)
+        q_values = self._greedy_q(obs_batch) if greedy else self._exploring_q(obs_batch)
         return self._choose(q_values[0], greedy, self._legal(mask),
                             self.config.epsilon(self.steps))
 
@@ -662,11 +679,18 @@ class DQNAgent:
         """ε-greedy (or greedy) actions for several environments' observations, from one
         forward pass."""
         obs_batch = np.asarray(obs_batch)
-        q_values = self._greedy_q(obs_batch) if greedy else self._values(self.q_net, obs_batch)
+        q_values = self._greedy_q(obs_batch) if greedy else self._exploring_q(obs_batch)
         epsilon = self.config.epsilon(self.steps)
         masks = [None] * len(q_values) if masks is None else masks
         return [self._choose(row, greedy, self._legal(mask), epsilon)
                 for row, mask in zip(q_values, masks, strict=True)]
+
+    def _exploring_q(self, obs_batch: np.ndarray) -> np.ndarray:
+        """The online network's Q-values for ε-greedy acting; with noisy layers, under noise
+        drawn for this step (one draw for all the batch's environments)."""
+        if self.config.noisy:
+            nets.resample_noise(self.q_net, self.rng)
+        return self._values(self.q_net, obs_batch, noise=True)
 
     def _choose(self, q_values: np.ndarray, greedy: bool, legal: np.ndarray | None,
                 epsilon: float) -> int:
@@ -729,6 +753,11 @@ class DQNAgent:
             batch = self.buffer.sample(config.batch_size, self.rng)
         if config.mirror_augment > 0:
             batch = self._mirror_some(batch)
+        if config.noisy:  # fresh noise for this update, the online and target networks' own
+            nets.resample_noise(self.q_net, self.rng)
+            nets.resample_noise(self.target_net, self.rng)
+            nets.set_noise(self.q_net, True)
+            nets.set_noise(self.target_net, True)
 
         # 2. The TD target, bootstrapped from the target network. With quantiles: samples of
         #    the target return, (batch, M), and each sample's weight (rows summing to 1).
@@ -775,7 +804,12 @@ class DQNAgent:
             nets.polyak_update(self.target_net, self.q_net, config.tau)
         elif self.updates % config.target_update_interval == 0:
             self.q_net.copy_to(self.target_net)
-        return {"loss": loss, "q_mean": float(q_taken.mean())}  # (of all the quantiles)
+        metrics = {"loss": loss, "q_mean": float(q_taken.mean())}  # (of all the quantiles)
+        if config.noisy:  # how noisy the weights still are: the learned σ, mean over weights
+            sigmas = [layer.params["W_sigma"] for layer in nets.noisy_layers(self.q_net)]
+            metrics["noise_sigma"] = float(sum(np.abs(s).sum() for s in sigmas)
+                                           / sum(s.size for s in sigmas))
+        return metrics
 
     def _mirror_some(self, batch: Batch) -> Batch:
         """Each transition of the minibatch, with chance mirror_augment, as its mirror image:
@@ -811,8 +845,8 @@ class DQNAgent:
         weights None without quantiles."""
         next_out = self.target_net.forward(batch.next_obs)
         next_q_target = next_out.mean(axis=-1) if self.config.quantiles else next_out
-        chooser = (self._values(self.q_net, batch.next_obs) if self.config.double_dqn
-                   else next_q_target)
+        chooser = (self._values(self.q_net, batch.next_obs, noise=True)
+                   if self.config.double_dqn else next_q_target)
         if batch.next_mask is not None:
             chooser = np.where(batch.next_mask, chooser, -np.inf)
         best = chooser.argmax(axis=1)

@@ -499,6 +499,32 @@ def test_nan_reward_stops_with_a_clear_error():
         np.testing.assert_array_equal(value, before[name])
 
 
+# --- noisy networks ---
+
+
+def test_noisy_dqn_explores_by_weight_noise_and_acts_greedily_on_the_mean_weights():
+    env, agent = small_cartpole_agent(noisy=True, epsilon=schedules.constant(0.0))
+    assert [type(layer).__name__ for _, layer in agent.q_net.named_leaves()
+            if "Dense" in type(layer).__name__] == ["NoisyDense", "NoisyDense"]
+    obs = np.stack([env.reset(seed=seed)[0] for seed in range(16)])
+    means = agent.q_net.predict(obs)  # the noise starts at zero
+    exploring = [agent._exploring_q(obs) for _ in range(2)]
+    assert not np.allclose(exploring[0], means) and not np.allclose(exploring[0], exploring[1])
+    np.testing.assert_array_equal(agent._greedy_q(obs), means)  # greedy: the mean weights
+    sigma = agent.q_net.state_dict()["fc1.W_sigma"]
+    run_agent(env, agent, 60, seed=0)
+    assert agent.updates > 0
+    assert not np.array_equal(agent.q_net.state_dict()["fc1.W_sigma"], sigma)  # σ is learned
+    # the online and target networks draw their own noise for each update
+    assert not np.array_equal(agent.q_net.state_dict()["fc1.noise_in"],
+                              agent.target_net.state_dict()["fc1.noise_in"])
+
+
+def test_noisy_sigma_must_not_be_negative():
+    with pytest.raises(ValueError, match="--noisy-sigma"):
+        DQNConfig(noisy=True, noisy_sigma=-0.1)
+
+
 # --- reproducibility and state ---
 
 
@@ -512,12 +538,12 @@ def test_same_seed_gives_identical_parameters():
         np.testing.assert_array_equal(finals[0][name], finals[1][name])
 
 
-@pytest.mark.parametrize("prioritized", [False, True])
-def test_state_dict_round_trip_continues_identically(prioritized):
-    env, agent = small_cartpole_agent(prioritized=prioritized, n_step=3)
+@pytest.mark.parametrize(("prioritized", "noisy"), [(False, False), (True, False), (False, True)])
+def test_state_dict_round_trip_continues_identically(prioritized, noisy):
+    env, agent = small_cartpole_agent(prioritized=prioritized, n_step=3, noisy=noisy)
     run_agent(env, agent, 200, seed=6)
     arrays, meta = agent.state_dict()
-    _, clone = small_cartpole_agent(prioritized=prioritized, n_step=3)
+    _, clone = small_cartpole_agent(prioritized=prioritized, n_step=3, noisy=noisy)
     clone.load_state_dict(arrays, meta)
     results = []
     for each in (agent, clone):
@@ -572,14 +598,15 @@ def test_a_network_saved_before_the_fused_centred_convolution_still_loads():
     {},
     {"quantiles": 8},  # the distributional head (tests/test_dqn_quantiles.py)
     {"quantiles": 8, "munchausen": True, "munchausen_tau": 0.03},
+    {"noisy": True, "epsilon": schedules.constant(0.0)},  # explores by weight noise alone
 ])
 def test_learns_the_chain(settings):
     env = gym.wrappers.TimeLimit(ChainEnv(8), max_episode_steps=24)
-    config = DQNConfig(
-        hidden=(32,), batch_size=32, learning_starts=200, train_freq=1, gamma=0.95,
-        learning_rate=schedules.constant(3e-3), target_update_interval=50,
-        epsilon=schedules.linear(1.0, 0.1, 1500), buffer_size=5000, **settings,
-    )
+    config = DQNConfig(**{
+        "hidden": (32,), "batch_size": 32, "learning_starts": 200, "train_freq": 1,
+        "gamma": 0.95, "learning_rate": schedules.constant(3e-3), "target_update_interval": 50,
+        "epsilon": schedules.linear(1.0, 0.1, 1500), "buffer_size": 5000, **settings,
+    })
     agent = DQNAgent(env.observation_space, env.action_space, config, np.random.default_rng(0))
     assert greedy_return(env, agent) < 1.0  # the untrained greedy policy does not reach +1
     run_agent(env, agent, 3000, seed=0)

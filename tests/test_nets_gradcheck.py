@@ -28,10 +28,21 @@ def marked_grids(n=2, frames=2, c=3, h=4, w=5, marker=1):
     return x
 
 
+def noisy_dense(in_features, out_features, noisy=True):
+    """A NoisyDense with drawn noise (it starts at zero), on or off."""
+    layer = nets.NoisyDense(in_features, out_features, sigma0=0.8, rng=RNG)
+    layer.resample(np.random.default_rng(2))
+    layer.noisy = noisy
+    return layer
+
+
 # name -> (factory, input, forward in training mode?). Factories so each test gets a fresh layer.
 CASES = {
     "Dense": (lambda: nets.Dense(5, 3, rng=RNG), vectors(), True),
     "Dense_from_images": (lambda: nets.Dense(3 * 6 * 5, 4, rng=RNG), images(), True),
+    "NoisyDense": (lambda: noisy_dense(5, 3), vectors(), True),
+    "NoisyDense_from_images": (lambda: noisy_dense(3 * 6 * 5, 4), images(), True),
+    "NoisyDense_means": (lambda: noisy_dense(5, 3, noisy=False), vectors(), True),
     "ReLU": (nets.ReLU, vectors(), True),
     "LeakyReLU": (lambda: nets.LeakyReLU(0.1), vectors(), True),
     "Sigmoid": (nets.Sigmoid, vectors(), True),

@@ -4,7 +4,8 @@ The convolution's im2col comes twice: `nets.layers.im2col` is the book's plain v
 reference convolution and pooling built from it), `nets.layers.im2col_fast` the memory layout and
 kernels that the layers run; the tests check the two equal. `image_input` (ImageInput,
 CenterOn, AgentWindow, AgentPosition, FixedPlanes) and `dueling` (DuelingCombine) hold the
-layers a DQN's Q-network puts around the others.
+layers a DQN's Q-network puts around the others; `noisy` (NoisyDense) the dense layers of a
+DQN that explores by weight noise.
 """
 
 from nets.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
@@ -19,6 +20,7 @@ from nets.layers.image_input import (
     FixedPlanes,
     ImageInput,
 )
+from nets.layers.noisy import NoisyDense, noisy_layers, resample_noise, set_noise
 from nets.layers.normalization import BatchNorm, LocalResponseNorm
 from nets.layers.pooling import AvgPool2D, GlobalAvgPool, MaxPool2D
 
@@ -28,6 +30,6 @@ __all__ = [
     "Affine", "AgentPosition", "AgentWindow", "AvgPool2D", "BatchNorm", "CenterOn",
     "CenteredConv2D", "Conv2D", "ConvReLUPool", "Dense", "Dropout", "DuelingCombine",
     "FixedPlanes", "Flatten", "GlobalAvgPool", "Identity", "ImageInput", "LeakyReLU",
-    "LocalResponseNorm", "MaxPool2D", "ReLU", "Reshape", "Scale", "Sigmoid", "Softmax", "Step",
-    "Tanh",
+    "LocalResponseNorm", "MaxPool2D", "NoisyDense", "ReLU", "Reshape", "Scale", "Sigmoid",
+    "Softmax", "Step", "Tanh", "noisy_layers", "resample_noise", "set_noise",
 ]
