@@ -465,6 +465,7 @@ def build_q_network(
             layers.append(("features", nets.Concat([("cnn", cnn), *beside])))
     else:
         raise ValueError(f"DQN supports 1-D vectors and 3-D images, got observations {shape}")
+
     def dense(fan_in: int, fan_out: int, init: str) -> nets.Layer:
         if config.noisy:
             return nets.NoisyDense(fan_in, fan_out, config.noisy_sigma, init=init, rng=rng)
