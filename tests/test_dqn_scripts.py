@@ -409,3 +409,22 @@ def test_init_from_starts_a_run_from_another_runs_network(tmp_path, capsys):
         train_small_dqn("PacGrid/Small-v1", tmp_path / "small", 50, "--init-from", str(first))
     assert stopped.value.code == 2
     assert "trained on other spaces" in capsys.readouterr().err
+
+
+def test_chasing_ghosts_on_medium_get_the_noisy_variant_of_the_preset(tmp_path):
+    """--env-kwargs '{"ghosts": "directional"}' alone gives the settings session 24 trained
+    with flags (docs/results.md); random ghosts keep the Medium preset."""
+    from agents.registry import new_run
+
+    def agent_config(env_kwargs, values=None):
+        return new_run("dqn", "PacGrid/Medium-v1", values or {}, env_kwargs=env_kwargs,
+                       run_dir=tmp_path / "unused").agent_config
+
+    chasing = agent_config({"ghosts": "directional"})
+    flags = agent_config({"ghosts": "directional"}, {
+        "munchausen": True, "huber_delta": 20.0, "agent_window": 9, "noisy": True,
+        "epsilon": schedules.constant(0.0)})
+    assert chasing == flags
+    assert chasing.noisy and chasing.epsilon(0) == chasing.epsilon(10**6) == 0.0
+    random = agent_config({"ghosts": "random"})
+    assert not random.noisy and random.agent_window == 0 and not random.munchausen
