@@ -756,9 +756,8 @@ class DQNAgent:
             batch = self._mirror_some(batch)
         if config.noisy:  # fresh noise for this update, the online and target networks' own
             nets.resample_noise(self.q_net, self.rng)
-            nets.resample_noise(self.target_net, self.rng)
-            nets.set_noise(self.q_net, True)
-            nets.set_noise(self.target_net, True)
+            nets.resample_noise(self.target_net, self.rng)  # (whose noise is never switched off)
+            nets.set_noise(self.q_net, True)  # greedy acting may have left it off
 
         # 2. The TD target, bootstrapped from the target network. With quantiles: samples of
         #    the target return, (batch, M), and each sample's weight (rows summing to 1).

@@ -74,7 +74,8 @@ class NoisyDense(Layer):
         self.used_noise = self.noisy
         if self.noisy:
             self.outer = np.outer(self.buffers["noise_in"], self.buffers["noise_out"])
-            self.weights = self.params["W"] + self.params["W_sigma"] * self.outer
+            self.weights = self.params["W_sigma"] * self.outer
+            self.weights += self.params["W"]
             bias = self.params["b"] + self.params["b_sigma"] * self.buffers["noise_out"]
         else:
             self.weights, bias = self.params["W"], self.params["b"]
