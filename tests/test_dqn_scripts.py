@@ -412,7 +412,7 @@ def test_init_from_starts_a_run_from_another_runs_network(tmp_path, capsys):
 
 
 def test_chasing_ghosts_on_medium_get_the_noisy_variant_of_the_preset(tmp_path):
-    """--env-kwargs '{"ghosts": "directional"}' alone gives the settings session 24 trained
+    """--env-kwargs '{"ghosts": "directional"}' alone gives the settings session 26 trained
     with flags (docs/results.md); random ghosts keep the Medium preset."""
     from agents.registry import new_run
 
@@ -422,9 +422,10 @@ def test_chasing_ghosts_on_medium_get_the_noisy_variant_of_the_preset(tmp_path):
 
     chasing = agent_config({"ghosts": "directional"})
     flags = agent_config({"ghosts": "directional"}, {
-        "munchausen": True, "huber_delta": 20.0, "agent_window": 9, "noisy": True,
+        "munchausen": True, "huber_delta": 20.0, "agent_window": 9, "n_step": 5, "noisy": True,
         "epsilon": schedules.constant(0.0)})
     assert chasing == flags
     assert chasing.noisy and chasing.epsilon(0) == chasing.epsilon(10**6) == 0.0
     random = agent_config({"ghosts": "random"})
     assert not random.noisy and random.agent_window == 0 and not random.munchausen
+    assert random.n_step == 3
