@@ -14,8 +14,17 @@ machine the wall clock also counts the time the worker waited for a core), and `
 tree's ms / the other's) is the median of the per-round ratios: the figures move with the load,
 the ratios much less.
 
+`--breakdown` says instead where one update's time goes, in this tree: the update's parts
+(sampling, the TD target, the online network's forward and backward passes, the optimizer, ...)
+and each layer's forward and backward passes in each network (its leaves, named as in the
+checkpoint, e.g. features.cnn.conv1), measured inside real
+updates (the methods wrapped with timers) and given in ms of CPU time per update. A layer's
+figure adds up all its passes in an update (the online network's forward runs over next_obs for
+Double DQN's choice and over obs for the loss); `other` is what the parts leave out (the loss,
+indexing, the target sync).
+
 Prints ONE JSON object. One BLAS thread (OPENBLAS_NUM_THREADS=1 unless already set).
-Usage: `python scripts/bench_update.py [--against ../main] [--envs PacGrid/Small-v1]`.
+Usage: `python scripts/bench_update.py [--against ../main | --breakdown] [--envs ID ...]`.
 """
 
 from __future__ import annotations
@@ -27,13 +36,18 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
+
+# One BLAS thread (set before NumPy loads in this process; workers get it in their environment).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent.parent  # this checkout's root
 
 
-def worker(env_id: str, transitions: int, settings: dict) -> None:
-    """Build and fill an agent, then answer "N" lines on stdin with the ms of N updates."""
+def filled_agent(env_id: str, transitions: int, settings: dict):
+    """The DQN agent of env_id's preset (with `settings` over it), its replay buffer filled
+    with `transitions` uniformly random legal moves, after 5 warm-up updates."""
     import numpy as np
 
     import envs  # noqa: F401  (registers the PacGrid ids)
@@ -54,6 +68,12 @@ def worker(env_id: str, transitions: int, settings: dict) -> None:
         obs, info = (env.reset() if terminated or truncated else (next_obs, next_info))
     for _ in range(5):  # warm caches and buffers
         agent.update()
+    return agent
+
+
+def worker(env_id: str, transitions: int, settings: dict) -> None:
+    """Build and fill an agent, then answer "N" lines on stdin with the ms of N updates."""
+    agent = filled_agent(env_id, transitions, settings)
     print("ready", flush=True)
     for line in sys.stdin:
         updates, wall, cpu = int(line), time.perf_counter(), time.process_time()
@@ -108,6 +128,66 @@ def measure(env_id: str, trees: dict[str, Path], args: argparse.Namespace) -> di
     return entry
 
 
+def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> dict:
+    """ms of CPU time per update: the update's parts and each network's layers, by pass."""
+    agent = filled_agent(env_id, transitions, settings)
+    spent: dict[str, float] = defaultdict(float)
+
+    def timed(owner, method: str, key) -> None:
+        """Replace owner.method by a wrapper that adds its CPU time to spent[key(args)]."""
+        inner = getattr(owner, method)
+
+        def wrapper(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[key(*args, **kwargs)] += time.process_time() - start
+        setattr(owner, method, wrapper)
+
+    def fixed(name: str):
+        return lambda *args, **kwargs: name
+
+    timed(agent.buffer, "sample", fixed("sample"))
+    if agent.config.prioritized:
+        timed(agent.buffer, "update_priorities", fixed("priorities"))
+    timed(agent, "_mirror_some", fixed("mirror"))
+    target_method = "_munchausen_target" if agent.config.munchausen else "_target"
+    timed(agent, target_method, fixed("td_target"))  # includes the passes over next_obs
+    timed(agent.optimizer, "update", fixed("optimizer"))
+    timed(agent.q_net, "backward", fixed("backward"))
+    timed(agent.q_net, "forward",
+          lambda x, train=False: "online_forward_train" if train else "online_forward")
+    timed(agent.target_net, "forward", fixed("target_forward"))
+    networks = {"online": agent.q_net, "target": agent.target_net}
+    for net_name, net in networks.items():
+        for layer_name, layer in net.named_leaves():
+            timed(layer, "forward", fixed((net_name, layer_name, "forward")))
+            timed(layer, "backward", fixed((net_name, layer_name, "backward")))
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(updates):
+        agent.update()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    per_update = {key: round(1e3 * seconds / updates, 3) for key, seconds in spent.items()}
+    # The parts, each counted once (the online network's pass over next_obs and the target
+    # network's pass are inside td_target).
+    parts = {name: per_update.get(name, 0.0) for name in
+             ("sample", "mirror", "td_target", "online_forward_train", "backward", "optimizer",
+              "priorities")}
+    parts["other"] = round(1e3 * cpu / updates - sum(parts.values()), 3)
+    layers = {net_name: {layer_name: {p: per_update[(net_name, layer_name, p)]
+                                      for p in ("forward", "backward")
+                                      if (net_name, layer_name, p) in per_update}
+                         for layer_name, _ in net.named_leaves()}
+              for net_name, net in networks.items()}
+    return {"update_ms": round(1e3 * wall / updates, 3),
+            "update_cpu_ms": round(1e3 * cpu / updates, 3), "parts_cpu_ms": parts,
+            "passes_cpu_ms": {name: per_update.get(name, 0.0) for name in
+                              ("online_forward", "target_forward")},
+            "layers_cpu_ms": layers}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="random transitions in the replay buffer (default: 3000)")
     parser.add_argument("--settings", default="{}", metavar="JSON",
                         help='config fields over the preset, e.g. \'{"munchausen": true}\'')
+    parser.add_argument("--breakdown", action="store_true",
+                        help="where one update's time goes in this tree: its parts and each "
+                             "layer's passes, over --rounds x --updates updates")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -141,6 +224,17 @@ def main(argv: list[str] | None = None) -> int:
             new_run("dqn", env_id, {"seed": 0, **settings})
         except (ValueError, TypeError) as err:
             parser.error(f"--settings for {env_id}: {err}")
+    if args.breakdown:
+        if args.against is not None:
+            parser.error("--breakdown times this tree alone: leave out --against")
+        result = {"benchmark": "dqn_update_breakdown", "this": str(HERE),
+                  "openblas_num_threads": os.environ["OPENBLAS_NUM_THREADS"],
+                  "updates": args.rounds * args.updates, "settings": settings}
+        for env_id in args.envs:
+            result[env_id] = breakdown(env_id, args.transitions, settings,
+                                       args.rounds * args.updates)
+        print(json.dumps(result))
+        return 0
     trees = {"this": HERE}
     if args.against is not None:
         trees["against"] = args.against.resolve()

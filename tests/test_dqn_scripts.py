@@ -91,6 +91,30 @@ def test_update_benchmark_times_two_checkouts_side_by_side(capsys):
     assert entry["this_update_ms"] > 0 and entry["against_update_cpu_ms"] > 0
     assert entry["ratio"] > 0 and len(entry["ratio_cpu_range"]) == 2
 
+
+def test_update_breakdown_says_where_an_update_goes(capsys):
+    assert bench_update.main(["--envs", "PacGrid/Tiny-v1", "--breakdown", "--rounds", "1",
+                              "--updates", "3", "--transitions", "100"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    result = json.loads(out[0])
+    assert result["benchmark"] == "dqn_update_breakdown" and result["updates"] == 3
+    entry = result["PacGrid/Tiny-v1"]
+    parts = entry["parts_cpu_ms"]
+    # The parts, "other" included, add up to the update's CPU time (up to the rounding).
+    assert sum(parts.values()) == pytest.approx(entry["update_cpu_ms"], abs=0.01)
+    assert min(parts[name] for name in ("sample", "td_target", "online_forward_train",
+                                        "backward", "optimizer")) > 0
+    online, target = entry["layers_cpu_ms"]["online"], entry["layers_cpu_ms"]["target"]
+    assert online["conv1"]["forward"] > 0 and online["conv1"]["backward"] > 0
+    assert target["conv1"]["forward"] > 0 and "backward" not in target["conv1"]  # no gradients
+    assert entry["passes_cpu_ms"]["target_forward"] > 0
+
+
+def test_update_breakdown_times_this_tree_alone():
+    with pytest.raises(SystemExit):
+        bench_update.main(["--breakdown", "--against", "."])
+
 @pytest.mark.parametrize(("num_envs", "train_freq", "sb3_freq", "sb3_gradient_steps"),
                          [(1, 4, 4, 1), (4, 4, 1, 1), (8, 4, 1, 2), (2, 3, 3, 2)])
 def test_benchmark_gives_sb3_the_same_updates_per_env_step(num_envs, train_freq, sb3_freq,
