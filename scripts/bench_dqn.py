@@ -14,8 +14,8 @@ Prints ONE JSON object. Workloads (--workloads):
                   every step: a cheap case where the per-step overheads show)
 
 Only `learning_starts` differs from the presets: --learning-starts (default 1000) instead of
-5000, so that most of a short budget trains. `--no-double-dqn` and `--epsilon` change the
-settings of both sides.
+5000, so that most of a short budget trains. `--no-double-dqn`, `--epsilon` and `--settings`
+(any config fields, e.g. a smaller network) change the settings of both sides.
 
 What is measured, per workload and library, for the same step budget (--steps):
 
@@ -121,11 +121,11 @@ WORKLOADS = {
 
 def make_run(workload: Workload, steps: int, learning_starts: int = LEARNING_STARTS,
              seed: int = 0, double_dqn: bool | None = None,
-             epsilon: float | None = None) -> Run:
-    """The run (agent and loop configs) of a workload; double_dqn and a constant ε, if given,
-    replace the workload's."""
-    values = {**workload.changes(steps, learning_starts), "seed": seed, "total_steps": steps,
-              "progress": False}
+             epsilon: float | None = None, settings: dict[str, Any] | None = None) -> Run:
+    """The run (agent and loop configs) of a workload; double_dqn, a constant ε and `settings`
+    (config fields, e.g. a smaller network), if given, replace the workload's."""
+    values = {**workload.changes(steps, learning_starts), **(settings or {}), "seed": seed,
+              "total_steps": steps, "progress": False}
     if double_dqn is not None:
         values["double_dqn"] = double_dqn
     if epsilon is not None:
@@ -557,6 +557,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a constant ε for both sides instead of the schedule, e.g. 0.02 to "
                              "time the greedy phase that follows the preset's exploration "
                              "(default: the schedule; early in it nearly every action is random)")
+    parser.add_argument("--settings", default="{}", metavar="JSON",
+                        help="config fields over every workload, on both sides, e.g. a smaller "
+                             "network: '{\"conv_channels\": [8, 16], \"hidden\": [64]}' "
+                             "(default: none)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads for SB3; 1 matches our single BLAS thread, 0 keeps "
                              "torch's default (default: 1)")
@@ -570,6 +574,19 @@ def main(argv: list[str] | None = None) -> int:
                      "updates happen: raise --steps or lower --learning-starts")
     if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
         parser.error(f"--epsilon must be in [0, 1], got {args.epsilon}")
+    try:
+        settings = json.loads(args.settings)
+    except json.JSONDecodeError as err:
+        parser.error(f"--settings is not JSON ({err}): {args.settings!r}")
+    if not isinstance(settings, dict):
+        parser.error(f"--settings must be a JSON object of config fields, got {args.settings!r}")
+    runs = {}
+    for name in args.workloads:  # a bad setting is an error here, before any timing
+        try:
+            runs[name] = make_run(WORKLOADS[name], args.steps, args.learning_starts, args.seed,
+                                  False if args.no_double_dqn else None, args.epsilon, settings)
+        except (ValueError, TypeError) as err:
+            parser.error(f"--settings for {name}: {err}")
 
     result: dict[str, object] = {
         "benchmark": "dqn", "steps": args.steps, "learning_starts": args.learning_starts,
@@ -578,9 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         "numpy_blas_threads": numpy_blas_threads(),
     }
     sb3_ran = False
-    for name in args.workloads:
-        run = make_run(WORKLOADS[name], args.steps, args.learning_starts, args.seed,
-                       False if args.no_double_dqn else None, args.epsilon)
+    for name, run in runs.items():
         entry: dict[str, Any] = {"env": run.env_id, "settings": settings_of(run)}
         # Alternate the libraries and keep each one's best round: on a shared machine the load
         # changes over a run, and the best round is the least disturbed one.

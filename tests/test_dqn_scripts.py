@@ -78,6 +78,23 @@ def test_benchmark_times_the_pacman_preset_in_its_number_of_envs(capsys):
     assert entry["ours"]["update_ms"] > 0
 
 
+def test_benchmark_settings_change_the_network_of_every_workload(capsys):
+    assert bench_dqn.main(["--steps", "300", "--learning-starts", "200", "--workloads",
+                           "pacgrid_small", "--no-sb3", "--repeats", "1", "--settings",
+                           '{"conv_channels": [8, 16], "hidden": [64]}']) == 0
+    entry = json.loads(capsys.readouterr().out)["pacgrid_small"]
+    assert entry["settings"]["conv_channels"] == [8, 16] and entry["settings"]["hidden"] == [64]
+    assert dqn_presets.presets["PacGrid/Small-v1"]["conv_channels"] == (16, 32)  # a change
+    assert 0 < entry["ours"]["params"] < 100_000  # the preset's network has 249,318
+
+
+@pytest.mark.parametrize("settings", ['{"conv_channels": ', '[8, 16]', '{"no_such_field": 1}'])
+def test_benchmark_refuses_bad_settings_before_timing(settings, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bench_dqn.main(["--workloads", "pacgrid_small", "--no-sb3", "--settings", settings])
+    assert stopped.value.code == 2 and "--settings" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # two worker processes, each building and filling an agent
 def test_update_benchmark_times_two_checkouts_side_by_side(capsys):
     # This checkout against itself: two worker processes taking turns.
