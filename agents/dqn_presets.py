@@ -107,7 +107,8 @@ variants: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {
     # ε-greedy runs did at 1.4M, and won 0.464 of 500 held-out games with its final checkpoint
     # (0.382 with best.npz), where no ε-greedy run passed 0.336 (docs/results.md, "Session 24");
     # seed 1: 0.44. 5-step returns instead of 3 (session 26): seed 0 won 0.484 of 500 (its final
-    # checkpoint, also its best.npz), over the 0.48 line but within the 3-step runs' spread.
+    # checkpoint, also its best.npz), over the 0.48 line but within the 3-step runs' spread;
+    # seeds 1 and 2 (session 27): 0.394 and 0.416, so 0.39-0.48 over seeds 0-2.
     "PacGrid/Medium-v1": [({"ghosts": "directional"}, {
         "munchausen": True, "huber_delta": 20.0, "agent_window": 9, "n_step": 5,
         "noisy": True, "epsilon": schedules.constant(0.0)})],
