@@ -100,6 +100,15 @@ def _json_value(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {text!r}") from None
 
 
+def json_object(text: str) -> dict:
+    """argparse type of a flag that takes a JSON object (--env-kwargs, a benchmark's
+    --settings)."""
+    value = _json_value(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as {{}}, got {text!r}")
+    return value
+
+
 def parse_schedule(text: str) -> Schedule:
     """argparse type of a Schedule field: a schedule's JSON, or a bare number (a constant)."""
     try:

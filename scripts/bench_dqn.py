@@ -83,6 +83,7 @@ import envs  # noqa: F401  (registers the PacGrid ids)
 from agents.dqn import DQNConfig, env_fixed_planes, guess_image_layout, input_scale
 from agents.registry import Run, new_run
 from rl import schedules
+from rl.config import json_object
 from rl.loop import LoopState, run_steps
 from rl.protocol import choose_action
 from rl.seeding import make_rng
@@ -557,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a constant ε for both sides instead of the schedule, e.g. 0.02 to "
                              "time the greedy phase that follows the preset's exploration "
                              "(default: the schedule; early in it nearly every action is random)")
-    parser.add_argument("--settings", default="{}", metavar="JSON",
+    parser.add_argument("--settings", type=json_object, default={}, metavar="JSON",
                         help="config fields over every workload, on both sides, e.g. a smaller "
                              "network: '{\"conv_channels\": [8, 16], \"hidden\": [64]}' "
                              "(default: none)")
@@ -574,13 +575,7 @@ def main(argv: list[str] | None = None) -> int:
                      "updates happen: raise --steps or lower --learning-starts")
     if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
         parser.error(f"--epsilon must be in [0, 1], got {args.epsilon}")
-    try:
-        settings = json.loads(args.settings)
-    except json.JSONDecodeError as err:
-        parser.error(f"--settings is not JSON ({err}): {args.settings!r}")
-    if not isinstance(settings, dict):
-        parser.error(f"--settings must be a JSON object of config fields, got {args.settings!r}")
-    runs = {}
+    settings, runs = args.settings, {}
     for name in args.workloads:  # a bad setting is an error here, before any timing
         try:
             runs[name] = make_run(WORKLOADS[name], args.steps, args.learning_starts, args.seed,

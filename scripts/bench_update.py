@@ -207,15 +207,14 @@ def main(argv: list[str] | None = None) -> int:
                              "layer's passes, over --rounds x --updates updates")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    try:
-        settings = json.loads(args.settings)
-    except json.JSONDecodeError as err:
-        parser.error(f"--settings is not JSON ({err}): {args.settings!r}")
-    if not isinstance(settings, dict):
-        parser.error(f"--settings must be a JSON object of config fields, got {args.settings!r}")
-    if args.worker is not None:
-        worker(args.worker, args.transitions, settings)
+    if args.worker is not None:  # (runs the other tree's code: its settings were checked here)
+        worker(args.worker, args.transitions, json.loads(args.settings))
         return 0
+    from rl.config import json_object
+    try:
+        settings = json_object(args.settings)
+    except argparse.ArgumentTypeError as err:
+        parser.error(f"--settings: {err}")
     if min(args.rounds, args.updates, args.transitions) < 1:
         parser.error("--rounds, --updates and --transitions must be positive")
     from agents.registry import new_run

@@ -41,19 +41,8 @@ from agents.registry import (
 )
 from rl import hints
 from rl import run as run_folder
-from rl.config import ArgumentParser, add_dataclass_args, given_fields
+from rl.config import ArgumentParser, add_dataclass_args, given_fields, json_object
 from rl.loop import LoopConfig, NonFiniteMetricError, describe_evaluation
-
-
-def json_object(text: str) -> dict:
-    """argparse type for --env-kwargs: a JSON object."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object such as {{}}, got {text!r}")
-    return value
 
 
 def describe_os_error(err: OSError) -> str:
