@@ -17,11 +17,10 @@ the ratios much less.
 `--breakdown` says instead where one update's time goes, in this tree: the update's parts
 (sampling, the TD target, the online network's forward and backward passes, the optimizer, ...)
 and each layer's forward and backward passes in each network (its leaves, named as in the
-checkpoint, e.g. features.cnn.conv1), measured inside real
-updates (the methods wrapped with timers) and given in ms of CPU time per update. A layer's
-figure adds up all its passes in an update (the online network's forward runs over next_obs for
-Double DQN's choice and over obs for the loss); `other` is what the parts leave out (the loss,
-indexing, the target sync).
+checkpoint, e.g. features.cnn.conv1), measured inside real updates (the methods wrapped with
+timers) and given in ms of CPU time per update. A layer's figure adds up all its passes in an
+update (the online network's forward runs over next_obs for Double DQN's choice and over obs for
+the loss); `other` is what the parts leave out (the loss, indexing, the target sync).
 
 Prints ONE JSON object. One BLAS thread (OPENBLAS_NUM_THREADS=1 unless already set).
 Usage: `python scripts/bench_update.py [--against ../main | --breakdown] [--envs ID ...]`.
