@@ -87,7 +87,8 @@ presets: dict[str, dict[str, Any]] = {
     # Half the convolution channels, 8 and 16 (session 28): seed 0 won 87 and 81 of 100 held-out
     # games (best.npz, final; 0.862 and 0.848 of 500) where 16 and 32 won 85 and 84, and an update
     # takes about a fifth less time (1.02x SB3's steps per CPU-second instead of 0.90). On Small
-    # the same cut lost 2-5 points over seeds 0-1, so Small keeps 16 and 32.
+    # the same cut lost 1 (best.npz) to 4 (final) points over seeds 0-2 and 500 held-out games,
+    # so Small keeps 16 and 32.
     "PacGrid/Medium-v1": {**_pacman_preset(1_500_000, 375_000), "num_envs": 4, "gamma": 0.95,
                           "conv_channels": (8, 16),
                           "buffer_size": 300_000, "conv_strides": (2, 2), "eval_episodes": 100,
