@@ -135,6 +135,7 @@ def test_update_breakdown_times_this_tree_alone(capsys):
         bench_update.main(["--breakdown", "--against", "."])
     assert stopped.value.code == 2 and "leave out --against" in capsys.readouterr().err
 
+
 @pytest.mark.parametrize(("num_envs", "train_freq", "sb3_freq", "sb3_gradient_steps"),
                          [(1, 4, 4, 1), (4, 4, 1, 1), (8, 4, 1, 2), (2, 3, 3, 2)])
 def test_benchmark_gives_sb3_the_same_updates_per_env_step(num_envs, train_freq, sb3_freq,
