@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import nets
+from nets.layers import fused
 
 from tolerance import assert_close_f32
 
@@ -111,6 +112,58 @@ def test_centered_conv_computes_center_on_then_conv(kernel, stride, outside, fra
         assert_close_f32(fused.grads["b"], reference["conv"].grads["b"], out[0, 0].size * n)
     with pytest.raises(ValueError, match="odd"):
         nets.CenteredConv2D(3, 4, 2)
+
+
+@pytest.mark.parametrize("stride, frames, outside", [
+    (2, 1, 0), (1, 1, 0), (2, 2, 0), ((1, 2), 1, 0), (2, 1, None)])
+def test_centered_conv_splits_a_batchs_channels_by_kind_and_computes_the_same(stride, frames,
+                                                                              outside):
+    """Without an input gradient (a network's first layer) and for batches of SPLIT_BATCH grids
+    or more, channels go three ways: dense ones by the product, sparse ones through their
+    nonzero cells, ones uniform over each grid through the taps that read the grid. The output
+    and the weight and bias gradients equal CenterOn and a Conv2D's, for grids with each kind:
+    a dense outside channel, a dense channel, the agent's, sparse ones with values other than 1,
+    a uniform one (0 on some grids, 0.5 or 2 on others) and one that is uniform on every grid
+    but one (so not uniform: it goes dense)."""
+    rng = np.random.default_rng(8)
+    per_frame, n, h, w = 7, 2 * fused.SPLIT_BATCH, 7, 11
+    channels, marker = per_frame * frames, per_frame * (frames - 1) + 2
+    layer = nets.CenteredConv2D(channels, 4, 3, stride=stride, frames=frames, center=2,
+                                outside=outside, rng=np.random.default_rng(1))
+    layer.input_grad = False
+    layer.params["b"][:] = rng.standard_normal(4)
+    reference = nets.Sequential([
+        ("center", nets.CenterOn(channels, frames, 2, outside)),
+        ("conv", nets.Conv2D(channels, 4, 3, stride=stride, padding=1))])
+    reference["conv"].params["W"][...] = layer.params["W"]
+    reference["conv"].params["b"][...] = layer.params["b"]
+    for _ in range(3):
+        x = grids_with_agents(rng, n, channels, h, w, marker)  # every channel dense
+        for frame in range(frames):
+            c = per_frame * frame
+            x[:, c + 3:c + 7] = 0.0
+            x[np.arange(n), c + 3, rng.integers(h, size=n), rng.integers(w, size=n)] = 1.5
+            x[:4, c + 4, 0, :3] = -2.0
+            x[:, c + 5] = rng.choice([0.0, 0.5, 2.0], size=n)[:, None, None]
+            x[:, c + 6] = 1.0
+            x[3, c + 6, 1, 1] = 0.0
+        kinds = layer.split_channels(x)
+        assert list(kinds.uniform) == [per_frame * f + 5 for f in range(frames)]
+        starts = [per_frame * f for f in range(frames)]
+        assert {c + k for c in starts for k in (0, 1, 6)} <= set(kinds.dense)
+        assert {marker} | {c + k for c in starts for k in (3, 4)} == set(kinds.cells[1])
+        out = layer.forward(x, train=True)
+        expected = reference.forward(x, train=True)
+        assert_close_f32(out, expected, channels * 9 + 1)
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        assert layer.backward(dout) is None
+        reference.backward(dout)
+        assert_close_f32(layer.grads["W"], reference["conv"].grads["W"], out[0, 0].size * n)
+        assert_close_f32(layer.grads["b"], reference["conv"].grads["b"], out[0, 0].size * n)
+    # Under SPLIT_BATCH grids (acting), and with an input gradient, all go by the product.
+    assert layer.split_channels(x[:fused.SPLIT_BATCH - 1]) is fused.ALL_DENSE
+    layer.input_grad = True
+    assert layer.split_channels(x) is fused.ALL_DENSE
 
 
 def test_agent_window_reads_the_cells_around_the_agent_and_the_outside_beyond_the_grid():

@@ -1,7 +1,7 @@
 """Layers that compute two layers in one, for speed: conv -> ReLU -> max-pool (the block of the
 book's SimpleConvNet) and CenterOn -> conv (the front of the PacGrid DQN)."""
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -124,6 +124,28 @@ class ConvReLUPool(Conv2D):
         return plain
 
 
+# CenteredConv2D's channel kinds (see its docstring): a channel is sparse when at most this
+# share of its cells in the batch are nonzero, and channels are told apart only in batches of at
+# least SPLIT_BATCH grids (under it, acting's few grids, telling them apart costs more than it
+# saves: a forward pass of the Medium-v1 network was level at 8 grids and slower below).
+SPARSE_SHARE = 1 / 64
+SPLIT_BATCH = 16
+NO_CHANNELS = np.zeros(0, dtype=np.intp)
+
+
+class ChannelKinds(NamedTuple):
+    """How CenteredConv2D computes each channel of a batch."""
+
+    dense: np.ndarray | slice  # by the convolution's product (slice(None): all of them)
+    uniform: np.ndarray  # (Cu,) channels that are one value over each grid...
+    values: np.ndarray | None  # ... (N, Cu) those values
+    # The other channels (sparse): their nonzero cells as (grid, channel, row, column, value).
+    cells: tuple[np.ndarray, ...] | None
+
+
+ALL_DENSE = ChannelKinds(slice(None), NO_CHANNELS, None, None)
+
+
 @register
 class CenteredConv2D(Conv2D):
     """conv(center_on(x)): CenterOn's agent-centred view, then a convolution with "same" padding
@@ -134,16 +156,30 @@ class CenteredConv2D(Conv2D):
     background), and view - background is zero outside the placed grid: it is the grid x with
     1 taken from its `outside` channel. The first term is one map for the whole batch (the bias
     plus the outside channel's weights over the taps that fall inside the view); the second is
-    a convolution of the grids alone, on a canvas a little larger than a grid, whose outputs are
-    added at each grid's place in the view's output. With the DQN's 3x3 stride-2 convolution
-    that is 2.2-2.7x fewer output positions than convolving the whole view (and no view).
+    a convolution of the grids alone, on a canvas a little larger than a grid, whose outputs
+    ("the part") are added at each grid's place in the view's output, by one gather for the
+    batch. With the DQN's 3x3 stride-2 convolution that is 2.2-2.7x fewer output positions than
+    convolving the whole view (and no view).
 
     Strides: a grid at view row r has the outputs centred on view rows s*oy, i.e. on its own
     rows y = s*oy - r, and the ones that touch it have y from -p to H - 1 + p (p = KH // 2).
     Placing it on the canvas at row a = 2p + (r - p) % s puts those centres on canvas rows
     s*k + p, where a convolution with stride s and no padding has them: canvas output k is
     view output oy = k + (r - p) // s (outputs before the first or past the last are dropped).
-    Columns likewise. The canvas is H + 4p + s - 1 rows high, enough for every such centre.
+    Columns likewise. The canvas is H + 4p + s - 1 rows high, enough for every such centre,
+    and a grid takes one of SH*SW places on it, its "place" (r - p) % SH * SW + (c - p) % SW.
+
+    Channel kinds. In a network's first layer (no gradient for the input) and in batches of
+    SPLIT_BATCH grids or more, the part is computed three ways by channel, which the grids
+    themselves decide (ChannelKinds; only the float rounding depends on it):
+    - sparse channels, at most SPARSE_SHARE of their cells nonzero (in PacGrid's grids Pac-Man,
+      each ghost, its heading, the capsules): each nonzero cell adds its value times its
+      channel's weights to the few outputs whose taps read it;
+    - uniform channels, one value over each grid (PacGrid's bits of the scared time): the value
+      times the channel's weights summed over the taps that read the grid, a map per place;
+    - the others (walls, food), by the convolution's product, as all channels otherwise.
+    On the Pac-Man grids the product then runs over 3 of 19 channels; a training step of the
+    Small-v1 and Medium-v1 DQN presets took about 9% less CPU time (docs/results.md, session 29).
 
     Params W (F, C, KH, KW) and b (F,), as Conv2D: the weights are interchangeable with a
     CenterOn followed by a Conv2D(padding=KH // 2), which is what this layer computes (up to
@@ -197,17 +233,21 @@ class CenteredConv2D(Conv2D):
             self.taps[(h, w, self.dtype)] = inside.reshape(kh * kw, oh * ow).astype(self.dtype)
         return self.taps[(h, w, self.dtype)]
 
-    def canvases(self, x: np.ndarray, tops: np.ndarray, lefts: np.ndarray) -> np.ndarray:
-        """Each grid of x minus the background (1 taken from the outside channels), on its
-        canvas at row tops[i], column lefts[i]; zero elsewhere. In a buffer reused while
-        shapes repeat (the convolution copies it at once)."""
+    def corner(self, place: Any) -> tuple[Any, Any]:
+        """The canvas row and column of the top-left cell of a grid at `place`."""
+        _, (_, sw), (ph, pw) = self.geometry
+        return 2 * ph + place // sw, 2 * pw + place % sw
+
+    def canvases(self, x: np.ndarray, outside: Any, places: np.ndarray) -> np.ndarray:
+        """Each grid of x minus the background (1 taken from its `outside` channels, an index
+        or None; x itself is changed), on its canvas at its place; zero elsewhere. In a buffer
+        reused while shapes repeat (the convolution copies it at once)."""
         n, c, h, w = x.shape
         _, (sh, sw), (ph, pw) = self.geometry
-        outside = self.center_on.outside_channels()
         shape = (n, c, h + 4 * ph + sh - 1, w + 4 * pw + sw - 1)
         canvas = self.canvas_buffers.get((shape, x.dtype))
         if canvas is None:
-            if len(self.canvas_buffers) >= 4:  # e.g. train batch, acting batch, one observation
+            if len(self.canvas_buffers) >= 8:  # batches for training and acting, channel sets
                 self.canvas_buffers.clear()
             canvas = self.canvas_buffers[(shape, x.dtype)] = channel_major(shape, 0.0, x.dtype)
         else:
@@ -219,11 +259,131 @@ class CenteredConv2D(Conv2D):
             for edge in (slice(2 * pw, 2 * pw + sw - 1), slice(2 * pw + w, 2 * pw + w + sw - 1)):
                 canvas[:, :, :, edge] = 0.0
         if outside is not None:
-            x = x.copy()
             x[:, outside] -= 1.0
-        for i, (top, left) in enumerate(zip(tops, lefts, strict=True)):
-            canvas[i, :, top : top + h, left : left + w] = x[i]
+        for place in range(sh * sw):  # one copy for the grids at each place
+            grids = np.flatnonzero(places == place)
+            if len(grids):
+                top, left = self.corner(place)
+                canvas[grids, :, top : top + h, left : left + w] = x[grids]
         return canvas
+
+    def split_channels(self, x: np.ndarray) -> ChannelKinds:
+        """Which way each channel of x goes (ChannelKinds; all by the product while the layer
+        passes a gradient to its input, as dx of a sparse channel is dense, and in batches of
+        fewer than SPLIT_BATCH grids)."""
+        n, c, h, w = x.shape
+        if self.input_grad or n < SPLIT_BATCH:
+            return ALL_DENSE
+        cells = h * w
+        grids = np.ascontiguousarray(x).reshape(n, c, cells)
+        nonzero = grids != 0
+        # Nonzero cells per channel (a product: exact in float32 up to 2**24 cells a grid).
+        counts = (nonzero.reshape(n * c, cells).astype(grids.dtype)
+                  @ np.ones(cells, dtype=grids.dtype)).reshape(n, c).sum(axis=0)
+        sparse = counts <= SPARSE_SHARE * n * cells
+        uniform = ~sparse & (counts % cells == 0)  # (a uniform channel's count is so)
+        outside = self.center_on.outside_channels()
+        if outside is not None:  # dense: 1 is taken from them, so few are 0
+            sparse[outside] = uniform[outside] = False
+        candidates = np.flatnonzero(uniform)
+        if len(candidates):
+            planes = grids[:, candidates]
+            uniform[candidates] = (planes == planes[:, :, :1]).all(axis=(0, 2))
+        dense = ~(sparse | uniform)
+        if not dense.any():  # one channel at least, for the product's shape
+            dense[0], sparse[0], uniform[0] = True, False, False
+        if dense.all():
+            return ALL_DENSE
+        sparse_channels = np.flatnonzero(sparse)
+        where = np.flatnonzero(nonzero[:, sparse_channels])
+        grid, rest = np.divmod(where, len(sparse_channels) * cells)
+        channel, cell = np.divmod(rest, cells)
+        channel = sparse_channels[channel]
+        row, col = np.divmod(cell, w)
+        uniform_channels = np.flatnonzero(uniform)
+        return ChannelKinds(np.flatnonzero(dense), uniform_channels,
+                            grids[:, uniform_channels, 0],
+                            (grid, channel, row, col, grids[grid, channel, cell]))
+
+    def sparse_reach(self, cells: tuple[np.ndarray, ...], places: np.ndarray,
+                     part_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where the nonzero cells of the sparse channels reach the part: one entry per cell
+        and kernel tap that some canvas output reads, as (the output's column in the product's
+        rows, the tap's column in W.reshape(F, -1), the cell's value)."""
+        grid, channel, row, col, value = cells
+        (kh, kw), (sh, sw), _ = self.geometry
+        k_count, l_count = part_shape[2:]
+        # Canvas output k reads canvas rows sh*k .. sh*k + KH - 1: the cell at canvas row u is
+        # tap i of output k = (u - i) / sh where that is a whole number in [0, K).
+        top, left = self.corner(places[grid])
+        down = (top + row)[:, None] - np.arange(kh)
+        across = (left + col)[:, None] - np.arange(kw)
+        row_ok = (down % sh == 0) & (down >= 0) & (down < sh * k_count)
+        col_ok = (across % sw == 0) & (across >= 0) & (across < sw * l_count)
+        entry, tap = np.divmod(np.flatnonzero(row_ok[:, :, None] & col_ok[:, None, :]), kh * kw)
+        i, j = np.divmod(tap, kw)
+        k, l = down[entry, i] // sh, across[entry, j] // sw
+        columns = (grid[entry] * k_count + k) * self.board_kernels.im2col.row_width() + l
+        return columns, channel[entry] * (kh * kw) + tap, value[entry]
+
+    def grid_taps(self, h: int, w: int, part_shape: tuple[int, ...]) -> np.ndarray:
+        """(KH*KW, P*K*L), P = SH*SW places: 1 where a kernel tap of canvas output (k, l) reads
+        a cell of a grid at place p."""
+        key = ("grid", h, w, part_shape[2:], self.dtype)
+        if key not in self.taps:
+            (kh, kw), (sh, sw), _ = self.geometry
+            k_count, l_count = part_shape[2:]
+            rows = sh * np.arange(k_count) + np.arange(kh)[:, None]  # canvas rows read (KH, K)
+            cols = sw * np.arange(l_count) + np.arange(kw)[:, None]  # (KW, L)
+            tops, lefts = self.corner(np.arange(sh * sw))
+            tops, lefts = tops[::sw, None, None], lefts[:sw, None, None]
+            row_in = (rows >= tops) & (rows < tops + h)  # (SH, KH, K)
+            col_in = (cols >= lefts) & (cols < lefts + w)  # (SW, KW, L)
+            inside = row_in[:, None, :, None, :, None] & col_in[None, :, None, :, None, :]
+            # (SH, SW, KH, KW, K, L) -> (KH*KW, SH*SW*K*L)
+            inside = inside.transpose(2, 3, 0, 1, 4, 5).reshape(kh * kw, -1)
+            self.taps[key] = inside.astype(self.dtype)
+        return self.taps[key]
+
+    def uniform_maps(self, uniform: np.ndarray, h: int, w: int, part_shape: tuple[int, ...]
+                     ) -> np.ndarray:
+        """(P*Cu, F*K*L): row p*Cu + c is the part of a grid at place p whose channel uniform[c]
+        is 1 everywhere and whose other channels are 0."""
+        f, k, l = self.out_channels, *part_shape[2:]
+        cu, places = len(uniform), self.geometry[1][0] * self.geometry[1][1]
+        weights = self.params["W"][:, uniform].transpose(1, 0, 2, 3).reshape(cu * f, -1)
+        maps = (weights @ self.grid_taps(h, w, part_shape)).reshape(cu, f, places, k * l)
+        return maps.transpose(2, 0, 1, 3).reshape(places * cu, f * k * l)
+
+    def part(self, x: np.ndarray, kinds: ChannelKinds, places: np.ndarray
+             ) -> tuple[np.ndarray, tuple | None, np.ndarray | None]:
+        """The grids' convolution on their canvases, as the product's rows (F, N*K*row_width)
+        (ConvKernels' layout; `board_kernels.im2col.to_images` views them as (F, N, K, L)),
+        with what backward needs of the sparse and uniform channels."""
+        n, c, h, w = x.shape
+        weights, f = self.params["W"], self.out_channels
+        outside = self.center_on.outside_channels()
+        if kinds is ALL_DENSE:
+            canvas = self.canvases(x.copy() if outside is not None else x, outside, places)
+            return self.board_kernels.product(weights, canvas), None, None
+        own_outside = None if outside is None else np.searchsorted(
+            kinds.dense, np.arange(c)[outside])
+        canvas = self.canvases(x[:, kinds.dense], own_outside, places)  # (a copy)
+        rows = self.board_kernels.product(weights[:, kinds.dense], canvas)
+        part = self.board_kernels.im2col.to_images(rows)  # (F, N, K, L)
+        sparse = self.sparse_reach(kinds.cells, places, part.shape)
+        columns, taps, values = sparse
+        np.add.at(rows.reshape(-1), (np.arange(f)[:, None] * rows.shape[1] + columns).ravel(),
+                  (weights.reshape(f, -1)[:, taps] * values).ravel())
+        spread = None
+        if len(kinds.uniform):
+            # Each grid's values in the block of its place: one product for the batch.
+            spread = np.zeros((n, self.geometry[1][0] * self.geometry[1][1],
+                               len(kinds.uniform)), dtype=part.dtype)
+            spread[np.arange(n), places] = kinds.values
+            part += (spread.reshape(n, -1) @ self.uniform_maps(kinds.uniform, h, w, part.shape)
+                     ).reshape(n, f, *part.shape[2:]).transpose(1, 0, 2, 3)
+        return rows, sparse, spread
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         x = self.check(x)
@@ -231,56 +391,75 @@ class CenteredConv2D(Conv2D):
         _, (sh, sw), (ph, pw) = self.geometry
         weights, f = self.params["W"], self.out_channels
         rows, cols = self.center_on.offsets(x)
-        outside = self.center_on.outside_channels()
+        places = (rows - ph) % sh * sw + (cols - pw) % sw
+        kinds = self.split_channels(x)
+        part_rows, sparse, spread = self.part(x, kinds, places)
+        k_count, l_count = self.board_kernels.im2col.to_images(part_rows).shape[2:]
 
-        tops, lefts = 2 * ph + (rows - ph) % sh, 2 * pw + (cols - pw) % sw
-        canvas = self.canvases(x, tops, lefts)
-        part = self.board_kernels.im2col.to_images(
-            self.board_kernels.product(weights, canvas))  # (F, N, K, L)
-
-        # The background's map, then each grid's part added at its place.
+        # Each grid's part at its place: canvas output k is view output k + (r - p) // s
+        # (outputs before the first or past the last of the view are dropped), columns likewise;
+        # one gather for the batch, where view outputs the part does not reach read its first
+        # entry, times 0. Then the background's map.
         oh, ow = self.view_output_shape(h, w)
-        background = np.broadcast_to(self.params["b"][:, None], (f, oh * ow)).copy()
+        k = np.arange(oh) - ((rows - ph) // sh)[:, None]  # (N, OH): each view row's part row
+        l = np.arange(ow) - ((cols - pw) // sw)[:, None]
+        row_in, col_in = (k >= 0) & (k < k_count), (l >= 0) & (l < l_count)
+        reached = (row_in[:, :, None] & col_in[:, None, :]).reshape(-1)
+        row_starts = ((np.arange(n)[:, None] * k_count + np.where(row_in, k, 0))
+                      * self.board_kernels.im2col.row_width())
+        sources = (row_starts[:, :, None] + np.where(col_in, l, 0)[:, None, :]).reshape(-1)
+        out = np.take(part_rows, sources, axis=1)  # (F, N*OH*OW)
+        out *= reached
+        background = self.params["b"][:, None]
+        outside = self.center_on.outside_channels()
         if outside is not None:
             tap_weights = weights[:, outside].sum(axis=1).reshape(f, -1)  # (F, KH*KW)
-            background += tap_weights @ self.inside_taps(h, w)
-        out = channel_major((n, f, oh, ow), None, x.dtype).transpose(1, 0, 2, 3)
-        out[...] = background.reshape(f, 1, oh, ow)
-        # Canvas output k is view output k + down (those before the first or past the last of
-        # the view are dropped); columns likewise.
-        k, l = part.shape[2:]
-        down, across = (rows - ph) // sh, (cols - pw) // sw
-        row_start, row_stop = np.maximum(-down, 0), np.minimum(k, oh - down)
-        col_start, col_stop = np.maximum(-across, 0), np.minimum(l, ow - across)
-        self.placed = [(slice(row_start[i] + down[i], row_stop[i] + down[i]),
-                        slice(col_start[i] + across[i], col_stop[i] + across[i]),
-                        slice(row_start[i], row_stop[i]), slice(col_start[i], col_stop[i]))
-                       for i in range(n)]
-        for i, (view_rows, view_cols, part_rows, part_cols) in enumerate(self.placed):
-            out[:, i, view_rows, view_cols] += part[:, i, part_rows, part_cols]
-        self.grid = (x.shape, tops, lefts, part.shape)
-        return out.transpose(1, 0, 2, 3)
+            background = background + tap_weights @ self.inside_taps(h, w)
+        out = out.reshape(f, n, oh * ow)
+        out += background[:, None]
+        placed = np.flatnonzero(reached)
+        self.grid = (x.shape, places, part_rows.shape, kinds, sparse, spread, placed,
+                     sources[placed])
+        return out.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         d = to_channel_major(self.cast(dout)).transpose(1, 0, 2, 3)  # (F, N, OH, OW)
-        (n, c, h, w), tops, lefts, part_shape = self.grid
-        f = self.out_channels
+        (n, c, h, w), places, rows_shape, kinds, sparse, spread, placed, sources = self.grid
+        f, grads = self.out_channels, self.grads["W"]
         np.sum(d, axis=(1, 2, 3), out=self.grads["b"])
-        # The grids' part: the output gradient at each grid's place, zero past the view's edge.
-        dpart = np.zeros(part_shape, dtype=d.dtype)
-        for i, (view_rows, view_cols, part_rows, part_cols) in enumerate(self.placed):
-            dpart[:, i, part_rows, part_cols] = d[:, i, view_rows, view_cols]
-        drows = self.board_kernels.im2col.from_images(dpart)
-        self.board_kernels.weight_gradient(drows, out=self.grads["W"])
+        # The part's gradient: the output gradient at each grid's place, zero past the view's
+        # edge (each part output reaches one view output at most).
+        drows = np.zeros(rows_shape, dtype=d.dtype)
+        drows[:, sources] = d.reshape(f, -1)[:, placed]
+        if kinds is ALL_DENSE:
+            self.board_kernels.weight_gradient(drows, out=grads)
+        else:
+            grads[...] = 0.0
+            columns, taps, values = sparse
+            np.add.at(grads.reshape(-1), (np.arange(f)[:, None] * grads[0].size + taps).ravel(),
+                      (drows[:, columns] * values).ravel())
+            dense = np.empty((f, len(kinds.dense), *self.geometry[0]), dtype=grads.dtype)
+            self.board_kernels.weight_gradient(drows, out=dense)
+            grads[:, kinds.dense] = dense
+        if spread is not None:  # through uniform_maps: over each place's grids, then its taps
+            dpart = self.board_kernels.im2col.to_images(drows)  # (F, N, K, L)
+            count, cu, kl = spread.shape[1], spread.shape[2], dpart[0, 0].size
+            per_place = spread.reshape(n, -1).T @ dpart.transpose(1, 0, 2, 3).reshape(n, -1)
+            taps_read = self.grid_taps(h, w, dpart.shape).reshape(-1, count, kl)
+            per_tap = per_place.reshape(count, cu * f, kl) @ taps_read.transpose(1, 2, 0)
+            grads[:, kinds.uniform] = per_tap.sum(axis=0).reshape(
+                cu, f, *self.geometry[0]).transpose(1, 0, 2, 3)
         # The background's part: every outside channel is 1 wherever a tap reads the view.
         outside = self.center_on.outside_channels()
         if outside is not None:
             per_tap = d.sum(axis=1).reshape(f, -1) @ self.inside_taps(h, w).T  # (F, KH*KW)
-            self.grads["W"][:, outside] += per_tap.reshape(f, 1, *self.geometry[0])
+            grads[:, outside] += per_tap.reshape(f, 1, *self.geometry[0])
         if not self.input_grad:
             return None
         dcanvas = self.board_kernels.input_gradient(self.params["W"], drows)
         dx = np.empty((n, c, h, w), dtype=d.dtype)
-        for i in range(n):
-            dx[i] = dcanvas[i, :, tops[i] : tops[i] + h, lefts[i] : lefts[i] + w]
+        for place in range(self.geometry[1][0] * self.geometry[1][1]):
+            grids = np.flatnonzero(places == place)
+            top, left = self.corner(place)
+            dx[grids] = dcanvas[grids, :, top : top + h, left : left + w]
         return dx
