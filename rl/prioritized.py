@@ -57,10 +57,11 @@ class SumTree:
         values = np.array(values, dtype=np.float64)
         nodes = np.ones(len(values), dtype=np.int64)
         for _ in range(self.depth):
-            left = self.nodes[2 * nodes]
+            nodes *= 2  # the left child
+            left = self.nodes[nodes]
             go_right = values >= left
-            values -= np.where(go_right, left, 0.0)
-            nodes = 2 * nodes + go_right
+            np.subtract(values, left, out=values, where=go_right)
+            nodes += go_right
         return nodes - self.leaf_offset
 
     def rebuild(self) -> None:

@@ -121,6 +121,7 @@ class ReplayBuffer:
             self.segment_end = np.zeros(self.capacity, dtype=bool)
             # ready: slot i starts a transition whose whole n-step window is stored.
             self.ready = np.zeros(self.capacity, dtype=bool)
+            self.ready_count = 0  # ready.sum(), kept up to date (a sum per sample cost 0.15 ms)
             # masks[i]: the actions legal in frames[i] (only with n_actions).
             self.masks = (None if self.n_actions is None
                           else np.ones((self.capacity, self.n_actions), dtype=bool))
@@ -166,7 +167,9 @@ class ReplayBuffer:
         return slot
 
     def _set_ready(self, slots: np.ndarray, value: bool) -> None:
-        """Mark slots sampleable or not; the prioritized buffer also updates its tree here."""
+        """Mark slots (distinct) sampleable or not; the prioritized buffer also updates its tree
+        here."""
+        self.ready_count += (len(slots) if value else 0) - np.count_nonzero(self.ready[slots])
         self.ready[slots] = value
 
     def _check_mask(self, mask) -> np.ndarray:
@@ -213,7 +216,7 @@ class ReplayBuffer:
 
     def __len__(self) -> int:
         """Number of transitions that can be sampled now."""
-        return int(self.ready.sum())
+        return self.ready_count
 
     # -- sampling --
 
@@ -334,6 +337,7 @@ class ReplayBuffer:
             target[:n] = arrays[name]
             target[n:] = 0
         self.head, self.size = int(meta["head"]), n
+        self.ready_count = int(np.count_nonzero(self.ready))
         self.num_added = int(meta["num_added"])
         self._last_frame = meta["last_frame"]
         self._pending = deque(int(s) for s in meta["pending"])

@@ -133,6 +133,25 @@ def test_a_non_continuing_obs_starts_a_new_segment():
     assert np.all(batch.reward[first] == 1.0) and np.all(batch.next_obs[first, 0] == 1.0)
 
 
+@pytest.mark.parametrize("buffer_cls", [ReplayBuffer, PrioritizedReplayBuffer])
+def test_len_counts_the_ready_slots_through_episode_ends_wrap_around_and_reload(buffer_cls):
+    """len() is kept up to date as slots turn ready or are overwritten, not summed per call:
+    it equals the ready slots after every add (episodes that end, are cut off, or do not
+    continue; a buffer that wraps around several times) and after a checkpoint is loaded."""
+    rng = np.random.default_rng(3)
+    buffer = buffer_cls(23, (2,), np.float32, n_step=3)
+    for t in range(120):
+        continues = rng.random() < 0.8
+        obs = np.full(2, t, dtype=np.float32) if continues else rng.random(2).astype(np.float32)
+        buffer.add(obs, 0, 1.0, np.full(2, t + 1, dtype=np.float32), rng.random() < 0.1,
+                   rng.random() < 0.05)
+        assert len(buffer) == np.count_nonzero(buffer.ready)
+    arrays, meta = buffer.state_dict()
+    clone = buffer_cls(23, (2,), np.float32, n_step=3)
+    clone.load_state_dict(arrays, meta)
+    assert len(clone) == len(buffer) > 0
+
+
 def test_sampling_is_reproducible_with_the_same_rng():
     buffer = ReplayBuffer(64, (2,), np.float32)
     fill_episode(buffer, 0, 30)
