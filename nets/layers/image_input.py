@@ -174,17 +174,22 @@ class AgentWindow(Layer):
                     x.ndim == 4 and x.shape[1] == self.center_on.channels)
         n, c, h, w = x.shape
         r = self.size // 2
-        padded = np.zeros((n, c, h + 2 * r, w + 2 * r), dtype=x.dtype)
+        rows, cols = self.center_on.offsets(x)  # the agent at (h - 1 - rows, w - 1 - cols)
+        self.corners = (h - 1 - rows, w - 1 - cols)  # window corners in the grid padded by r
+        self.x_shape = x.shape
+        # The window's cells on the grid, read by one gather (clipped there; those beyond the
+        # grid are then set to 0, or to 1 in the outside channels).
+        ys = self.corners[0][:, None] + np.arange(-r, r + 1)  # (N, S)
+        xs = self.corners[1][:, None] + np.arange(-r, r + 1)
+        inside = (((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :])
+        cells = x[np.arange(n)[:, None, None], :, np.clip(ys, 0, h - 1)[:, :, None],
+                  np.clip(xs, 0, w - 1)[:, None, :]]  # (N, S, S, C)
+        beyond = np.zeros(c, dtype=x.dtype)
         outside = self.center_on.outside_channels()
         if outside is not None:
-            padded[:, outside] = 1.0
-        padded[:, :, r : r + h, r : r + w] = x
-        rows, cols = self.center_on.offsets(x)  # the agent at (h - 1 - rows, w - 1 - cols)
-        self.corners = (h - 1 - rows, w - 1 - cols)  # window corners in `padded`
-        self.x_shape = x.shape
-        windows = np.lib.stride_tricks.sliding_window_view(padded, (self.size, self.size),
-                                                           axis=(2, 3))
-        return windows[np.arange(n), :, self.corners[0], self.corners[1]].reshape(n, -1)
+            beyond[outside] = 1.0
+        windows = np.where(inside[:, :, :, None], cells, beyond)
+        return np.ascontiguousarray(windows.transpose(0, 3, 1, 2)).reshape(n, -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         if not self.input_grad:
