@@ -173,13 +173,15 @@ class CenteredConv2D(Conv2D):
     SPLIT_BATCH grids or more, the part is computed three ways by channel, which the grids
     themselves decide (ChannelKinds; only the float rounding depends on it):
     - sparse channels, at most SPARSE_SHARE of their cells nonzero (in PacGrid's grids Pac-Man,
-      each ghost, its heading, the capsules): each nonzero cell adds its value times its
+      each ghost, its heading and its scared flag): each nonzero cell adds its value times its
       channel's weights to the few outputs whose taps read it;
     - uniform channels, one value over each grid (PacGrid's bits of the scared time): the value
       times the channel's weights summed over the taps that read the grid, a map per place;
-    - the others (walls, food), by the convolution's product, as all channels otherwise.
-    On the Pac-Man grids the product then runs over 3 of 19 channels; a training step of the
-    Small-v1 and Medium-v1 DQN presets took about 9% less CPU time (docs/results.md, session 29).
+    - the others (walls, food, the capsules until few are left), by the convolution's product,
+      as all channels are otherwise.
+    On the Pac-Man grids the product then runs over 2 or 3 of 19 channels; with the gather, the
+    training loop of the Small-v1 and Medium-v1 DQN presets ran 11-15% more steps per
+    CPU-second (docs/results.md, session 29).
 
     Params W (F, C, KH, KW) and b (F,), as Conv2D: the weights are interchangeable with a
     CenterOn followed by a Conv2D(padding=KH // 2), which is what this layer computes (up to
