@@ -43,7 +43,7 @@ class ImageInput(Layer):
             x = np.moveaxis(x, -1, -3)  # a view: (..., H, W, C) -> (..., C, H, W)
         out = x.reshape(len(x), *self.output_shape())
         if out.dtype.itemsize < np.dtype(self.dtype).itemsize:
-            out = np.ascontiguousarray(out)  # reordered in the narrow dtype: a quarter faster
+            out = np.ascontiguousarray(out)  # reordered in the narrow dtype, then widened: faster
         out = np.ascontiguousarray(out, dtype=self.dtype)
         if self.scale != 1.0:
             out *= self.scale
