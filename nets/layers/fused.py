@@ -240,6 +240,13 @@ class CenteredConv2D(Conv2D):
         _, (_, sw), (ph, pw) = self.geometry
         return 2 * ph + place // sw, 2 * pw + place % sw
 
+    def grids_by_place(self, places: np.ndarray):
+        """(the grids at a place, their canvas row, column) for each place that has some."""
+        for place in range(self.geometry[1][0] * self.geometry[1][1]):
+            grids = np.flatnonzero(places == place)
+            if len(grids):
+                yield (grids, *self.corner(place))
+
     def canvases(self, x: np.ndarray, outside: Any, places: np.ndarray) -> np.ndarray:
         """Each grid of x minus the background (1 taken from its `outside` channels, an index
         or None; x itself is changed), on its canvas at its place; zero elsewhere. In a buffer
@@ -266,11 +273,8 @@ class CenteredConv2D(Conv2D):
             for i, (top, left) in enumerate(zip(*self.corner(places), strict=True)):
                 canvas[i, :, top : top + h, left : left + w] = x[i]
             return canvas
-        for place in range(sh * sw):  # one copy for the grids at each place
-            grids = np.flatnonzero(places == place)
-            if len(grids):
-                top, left = self.corner(place)
-                canvas[grids, :, top : top + h, left : left + w] = x[grids]
+        for grids, top, left in self.grids_by_place(places):  # one copy for each place's grids
+            canvas[grids, :, top : top + h, left : left + w] = x[grids]
         return canvas
 
     def split_channels(self, x: np.ndarray) -> ChannelKinds:
@@ -464,8 +468,6 @@ class CenteredConv2D(Conv2D):
             return None
         dcanvas = self.board_kernels.input_gradient(self.params["W"], drows)
         dx = np.empty((n, c, h, w), dtype=d.dtype)
-        for place in range(self.geometry[1][0] * self.geometry[1][1]):
-            grids = np.flatnonzero(places == place)
-            top, left = self.corner(place)
+        for grids, top, left in self.grids_by_place(places):
             dx[grids] = dcanvas[grids, :, top : top + h, left : left + w]
         return dx
