@@ -72,7 +72,14 @@ class Concat(Model):
         return self.branches
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        outputs = [branch.forward(x, train) for _, branch in self.branches]
+        return self.join([branch.forward(x, train) for _, branch in self.branches])
+
+    def forward_twin(self, x: np.ndarray, n: int, twin: "Concat") -> np.ndarray:
+        return self.join([branch.forward_twin(x, n, other) for (_, branch), (_, other)
+                          in zip(self.branches, twin.branches, strict=True)])
+
+    def join(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """The branches' outputs concatenated along channels (their sizes kept for backward)."""
         shapes = {(out.shape[0], *out.shape[2:]) for out in outputs}
         if len(shapes) != 1:
             found = {name: out.shape for (name, _), out in zip(self.branches, outputs, strict=True)}

@@ -60,6 +60,17 @@ class Layer:
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
 
+    def forward_twin(self, x: np.ndarray, n: int, twin: "Layer") -> np.ndarray:
+        """forward over two batches stacked in x: its first n rows by this layer in training
+        mode (what `backward` then refers to), the others by `twin`, a layer of the same
+        config whose parameters may differ (a DQN's target network), not in training mode.
+
+        The outputs are stacked likewise. This is two forward passes; layers that can run
+        both in one (shared per-call work, one copy of the input) override it.
+        """
+        other = twin.forward(x[n:])
+        return np.concatenate([self.forward(x[:n], train=True), other])
+
     def config_args(self) -> dict[str, Any]:
         """Constructor arguments (JSON-able) that rebuild this layer."""
         return {}
@@ -114,6 +125,12 @@ class Model:
 
     def children(self) -> list[tuple[str, "Layer | Model"]]:
         raise NotImplementedError
+
+    def forward_twin(self, x: np.ndarray, n: int, twin: "Model") -> np.ndarray:
+        """As Layer.forward_twin: the first n rows of x by this model in training mode, the
+        others by `twin`, a model of the same config."""
+        other = twin.forward(x[n:])
+        return np.concatenate([self.forward(x[:n], train=True), other])
 
     def named_leaves(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
         for name, child in self.children():

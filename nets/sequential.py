@@ -72,6 +72,17 @@ class Sequential(Model):
                 raise ShapeError(f"layer {name!r}: {error}") from None
         return x
 
+    def forward_twin(self, x: np.ndarray, n: int, twin: "Sequential") -> np.ndarray:
+        """The first n rows of x through this network in training mode, the others through
+        `twin` (the same layers, other parameters), layer by layer in one pass where a layer
+        can (Layer.forward_twin): a DQN's online and target networks over obs and next_obs."""
+        for (name, layer), (_, other) in zip(self.layers, twin.layers, strict=True):
+            try:
+                x = layer.forward_twin(x, n, other)
+            except ShapeError as error:
+                raise ShapeError(f"layer {name!r}: {error}") from None
+        return x
+
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         for _, layer in reversed(self.layers[self.first :]):
             dout = layer.backward(dout)

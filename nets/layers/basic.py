@@ -36,14 +36,28 @@ class Dense(Layer):
                 "init": self.init}
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self.cast(x)
-        if x.ndim < 2 or math.prod(x.shape[1:]) != self.in_features:  # math: ~20x faster than np
-            self.expect(x, x.ndim, f"(N, {self.in_features})", ok=False)
+        x = self.check(x)
         self.x_shape = x.shape
         self.x = x.reshape(len(x), self.in_features)
         out = self.x @ self.params["W"]
         out += self.params["b"]
         return out
+
+    def forward_twin(self, x: np.ndarray, n: int, twin: "Dense") -> np.ndarray:
+        x = self.check(x)
+        rows = x.reshape(len(x), self.in_features)  # (one copy for both, if any)
+        out = np.empty((len(x), self.out_features), dtype=rows.dtype)
+        for layer, part in ((twin, slice(n, None)), (self, slice(0, n))):
+            np.matmul(rows[part], layer.params["W"], out=out[part])
+            out[part] += layer.params["b"]
+        self.x_shape, self.x = (n, *x.shape[1:]), rows[:n]
+        return out
+
+    def check(self, x: np.ndarray) -> np.ndarray:
+        x = self.cast(x)
+        if x.ndim < 2 or math.prod(x.shape[1:]) != self.in_features:  # math: ~20x faster than np
+            self.expect(x, x.ndim, f"(N, {self.in_features})", ok=False)
+        return x
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         np.matmul(self.x.T, dout, out=self.grads["W"])
@@ -60,6 +74,11 @@ class Flatten(Layer):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self.x_shape, self.channel_major = x.shape, is_channel_major(x)
         return x.reshape(len(x), -1)
+
+    def forward_twin(self, x: np.ndarray, n: int, twin: "Flatten") -> np.ndarray:
+        out = self.forward(x)
+        self.x_shape = (n, *x.shape[1:])
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         # Hand back the gradient in the input's memory layout (see im2col_fast.to_channel_major).

@@ -54,6 +54,16 @@ class Conv2D(Layer):
         rows += self.params["b"][:, None]
         return self.kernels.to_images(rows)
 
+    def forward_twin(self, x: np.ndarray, n: int, twin: "Conv2D") -> np.ndarray:
+        # One im2col for both; the first n images by this layer's W, the others by twin's.
+        rows = self.kernels.product(self.params["W"], self.check(x), twin.params["W"], n)
+        per_image = rows.shape[1] // len(x)
+        rows[:, : n * per_image] += self.params["b"][:, None]
+        rows[:, n * per_image :] += twin.params["b"][:, None]
+        out = self.kernels.to_images(rows)
+        self.kernels.im2col.keep_first(n)
+        return out
+
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         drows = self.kernels.from_images(dout)  # dout as rows (F, N*OH*OW)
         np.sum(drows, axis=1, out=self.grads["b"])  # db: sum over output positions

@@ -32,6 +32,9 @@ class DuelingCombine(Layer):
         value, advantage = x[:, :1], x[:, 1:]
         return value + advantage - advantage.mean(axis=1, keepdims=True)
 
+    def forward_twin(self, x: np.ndarray, n: int, twin: "DuelingCombine") -> np.ndarray:
+        return self.forward(x)  # no parameters, and backward needs nothing of forward
+
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dvalue = dout.sum(axis=1, keepdims=True)
         dadvantage = dout - dout.mean(axis=1, keepdims=True)

@@ -355,55 +355,76 @@ class CenteredConv2D(Conv2D):
             self.taps[key] = inside.astype(self.dtype)
         return self.taps[key]
 
-    def uniform_maps(self, uniform: np.ndarray, h: int, w: int, part_shape: tuple[int, ...]
-                     ) -> np.ndarray:
+    def uniform_maps(self, uniform: np.ndarray, h: int, w: int, part_shape: tuple[int, ...],
+                     kernel: np.ndarray) -> np.ndarray:
         """(P*Cu, F*K*L): row p*Cu + c is the part of a grid at place p whose channel uniform[c]
-        is 1 everywhere and whose other channels are 0."""
+        is 1 everywhere and whose other channels are 0, convolved with `kernel` (F, C, KH, KW)."""
         f, k, l = self.out_channels, *part_shape[2:]
         cu, places = len(uniform), self.geometry[1][0] * self.geometry[1][1]
-        weights = self.params["W"][:, uniform].transpose(1, 0, 2, 3).reshape(cu * f, -1)
+        weights = kernel[:, uniform].transpose(1, 0, 2, 3).reshape(cu * f, -1)
         maps = (weights @ self.grid_taps(h, w, part_shape)).reshape(cu, f, places, k * l)
         return maps.transpose(2, 0, 1, 3).reshape(places * cu, f * k * l)
 
-    def part(self, x: np.ndarray, kinds: ChannelKinds, places: np.ndarray
-             ) -> tuple[np.ndarray, tuple | None, np.ndarray | None]:
+    def part(self, x: np.ndarray, kinds: ChannelKinds, places: np.ndarray, n: int,
+             twin: "CenteredConv2D") -> tuple[np.ndarray, tuple | None, np.ndarray | None]:
         """The grids' convolution on their canvases, as the product's rows (F, N*K*row_width)
-        (ConvKernels' layout; `board_kernels.im2col.to_images` views them as (F, N, K, L)),
-        with what backward needs of the sparse and uniform channels."""
-        n, c, h, w = x.shape
-        weights, f = self.params["W"], self.out_channels
+        (ConvKernels' layout; `board_kernels.im2col.to_images` views them as (F, N, K, L)):
+        the first n grids by this layer's weights, the others by twin's. With what backward
+        needs of the sparse and uniform channels (the first n grids' sparse cells)."""
+        count, c, h, w = x.shape
+        kernel, f = self.params["W"], self.out_channels
+        # (the twin's kernel, or None when every grid is this layer's)
+        other = twin.params["W"] if n < count else None
         outside = self.center_on.outside_channels()
         if kinds is ALL_DENSE:
             canvas = self.canvases(x.copy() if outside is not None else x, outside, places)
-            return self.board_kernels.product(weights, canvas), None, None
+            return self.board_kernels.product(kernel, canvas, other, n), None, None
         own_outside = None if outside is None else np.searchsorted(
             kinds.dense, np.arange(c)[outside])
         canvas = self.canvases(x[:, kinds.dense], own_outside, places)  # (a copy)
-        rows = self.board_kernels.product(weights[:, kinds.dense], canvas)
+        rows = self.board_kernels.product(kernel[:, kinds.dense], canvas,
+                                          None if other is None else other[:, kinds.dense], n)
         part = self.board_kernels.im2col.to_images(rows)  # (F, N, K, L)
-        sparse = self.sparse_reach(kinds.cells, places, part.shape)
-        columns, taps, values = sparse
-        np.add.at(rows.reshape(-1), (np.arange(f)[:, None] * rows.shape[1] + columns).ravel(),
-                  (weights.reshape(f, -1)[:, taps] * values).ravel())
+        columns, taps, values = self.sparse_reach(kinds.cells, places, part.shape)
+        # The cells come grid by grid: the first n grids' are the first `own` (columns < n*K*R).
+        own = np.count_nonzero(columns < n * (rows.shape[1] // count))
+        flat = rows.reshape(-1)
+        for weights, first, stop in ((kernel, 0, own), (other, own, len(columns))):
+            if weights is not None and first < stop:
+                cells = slice(first, stop)
+                np.add.at(flat, (np.arange(f)[:, None] * rows.shape[1] + columns[cells]).ravel(),
+                          (weights.reshape(f, -1)[:, taps[cells]] * values[cells]).ravel())
         spread = None
         if len(kinds.uniform):
-            # Each grid's values in the block of its place: one product for the batch.
-            spread = np.zeros((n, self.geometry[1][0] * self.geometry[1][1],
+            # Each grid's values in the block of its place: one product per set of weights.
+            spread = np.zeros((count, self.geometry[1][0] * self.geometry[1][1],
                                len(kinds.uniform)), dtype=part.dtype)
-            spread[np.arange(n), places] = kinds.values
-            part += (spread.reshape(n, -1) @ self.uniform_maps(kinds.uniform, h, w, part.shape)
-                     ).reshape(n, f, *part.shape[2:]).transpose(1, 0, 2, 3)
-        return rows, sparse, spread
+            spread[np.arange(count), places] = kinds.values
+            for weights, grids in ((kernel, slice(0, n)), (other, slice(n, None))):
+                if weights is not None:
+                    maps = self.uniform_maps(kinds.uniform, h, w, part.shape, weights)
+                    some = spread[grids].reshape(len(spread[grids]), -1)
+                    part[:, grids] += (some @ maps).reshape(
+                        len(some), f, *part.shape[2:]).transpose(1, 0, 2, 3)
+        return rows, (columns[:own], taps[:own], values[:own]), spread
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         x = self.check(x)
-        n, _, h, w = x.shape
+        return self.convolve(x, len(x), self)
+
+    def forward_twin(self, x: np.ndarray, n: int, twin: "CenteredConv2D") -> np.ndarray:
+        return self.convolve(self.check(x), n, twin)
+
+    def convolve(self, x: np.ndarray, n: int, twin: "CenteredConv2D") -> np.ndarray:
+        """The forward pass over x, its first n grids by this layer's weights (what backward
+        refers to) and the others by twin's (Layer.forward_twin)."""
+        count, _, h, w = x.shape
         _, (sh, sw), (ph, pw) = self.geometry
-        weights, f = self.params["W"], self.out_channels
+        f = self.out_channels
         rows, cols = self.center_on.offsets(x)
         places = (rows - ph) % sh * sw + (cols - pw) % sw
         kinds = self.split_channels(x)
-        part_rows, sparse, spread = self.part(x, kinds, places)
+        part_rows, sparse, spread = self.part(x, kinds, places, n, twin)
         k_count, l_count = self.board_kernels.im2col.to_images(part_rows).shape[2:]
 
         # Each grid's part at its place: canvas output k is view output k + (r - p) // s
@@ -415,22 +436,28 @@ class CenteredConv2D(Conv2D):
         l = np.arange(ow) - ((cols - pw) // sw)[:, None]
         row_in, col_in = (k >= 0) & (k < k_count), (l >= 0) & (l < l_count)
         reached = (row_in[:, :, None] & col_in[:, None, :]).reshape(-1)
-        row_starts = ((np.arange(n)[:, None] * k_count + np.where(row_in, k, 0))
+        row_starts = ((np.arange(count)[:, None] * k_count + np.where(row_in, k, 0))
                       * self.board_kernels.im2col.row_width())
         sources = (row_starts[:, :, None] + np.where(col_in, l, 0)[:, None, :]).reshape(-1)
         out = np.take(part_rows, sources, axis=1)  # (F, N*OH*OW)
         out *= reached
-        background = self.params["b"][:, None]
+        out = out.reshape(f, count, oh * ow)
         outside = self.center_on.outside_channels()
-        if outside is not None:
-            tap_weights = weights[:, outside].sum(axis=1).reshape(f, -1)  # (F, KH*KW)
-            background = background + tap_weights @ self.inside_taps(h, w)
-        out = out.reshape(f, n, oh * ow)
-        out += background[:, None]
-        placed = np.flatnonzero(reached)
-        self.grid = (x.shape, places, part_rows.shape, kinds, sparse, spread, placed,
+        for layer, grids in ((self, slice(0, n)), (twin, slice(n, None))):
+            background = layer.params["b"][:, None]
+            if outside is not None:
+                tap_weights = layer.params["W"][:, outside].sum(axis=1).reshape(f, -1)
+                background = background + tap_weights @ self.inside_taps(h, w)  # (F, OH*OW)
+            out[:, grids] += background[:, None]
+            if n == count:
+                break
+        # What backward needs, of the first n grids.
+        placed = np.flatnonzero(reached[: n * oh * ow])
+        self.grid = ((n, *x.shape[1:]), places[:n], (f, n * (part_rows.shape[1] // count)),
+                     kinds, sparse, None if spread is None else spread[:n], placed,
                      sources[placed])
-        return out.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)
+        self.board_kernels.im2col.keep_first(n)
+        return out.reshape(f, count, oh, ow).transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         d = to_channel_major(self.cast(dout)).transpose(1, 0, 2, 3)  # (F, N, OH, OW)

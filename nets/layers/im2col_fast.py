@@ -285,13 +285,17 @@ class Im2Col:
                                                          writeable)))
         return fields
 
-    def image_blocks(self, whole: bool = False) -> list[slice]:
-        """Slices of the batch whose column matrices take about BLOCK_BYTES (one if whole)."""
+    def image_blocks(self, whole: bool = False, start: int = 0, stop: int | None = None
+                     ) -> list[slice]:
+        """Slices of the batch (of its images start..stop) whose column matrices take about
+        BLOCK_BYTES (one if whole)."""
         n, c = self.x_shape[:2]
+        stop = n if stop is None else stop
         (kh, kw), oh = self.kernel, self.out_shape(self.x_shape)[0]
         image_bytes = c * kh * kw * oh * self.row_width() * self.dtype.itemsize
-        per_block = n if whole else max(1, BLOCK_BYTES // image_bytes)
-        return [slice(start, min(start + per_block, n)) for start in range(0, n, per_block)]
+        per_block = max(1, stop - start if whole else BLOCK_BYTES // image_bytes)
+        return [slice(first, min(first + per_block, stop))
+                for first in range(start, stop, per_block)]
 
     def columns(self, images: slice) -> np.ndarray:
         """The column matrix (C*KH*KW, g*g*m*GH*GW) of m images of the last `product`'s x,
@@ -306,10 +310,13 @@ class Im2Col:
             np.copyto(col[:, rows, cols], fields[..., images, :, :])  # the one copy im2col needs
         return col.reshape(math.prod(shape[:3]), -1)
 
-    def product(self, weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def product(self, weights: np.ndarray, x: np.ndarray, twin: np.ndarray | None = None,
+                split: int | None = None) -> np.ndarray:
         """weights (F, C*KH*KW) @ col(x) -> rows (F, g*g*N*GH*GW), for x (N, C, H, W).
 
-        Keeps views of x's receptive fields for `weight_product`.
+        With `twin` weights (same shape) and `split`: the first `split` images by `weights`,
+        the others by `twin` (see keep_first). Keeps views of x's receptive fields for
+        `weight_product`.
         """
         self.x_shape, self.dtype = x.shape, np.result_type(weights, x)
         source = self.phases(x) if self.phased else self.pad(x)
@@ -317,14 +324,23 @@ class Im2Col:
             self.source, self.fields = source, self.receptive_fields(source, self.group)
         out = np.empty((len(weights), self.fields[0][1][0, 0, 0].size), dtype=self.dtype)
         image_columns = out.shape[1] // len(x)
-        blocks = self.image_blocks(whole=self.group > 1)
-        for images in blocks:
-            block = out[:, images.start * image_columns : images.stop * image_columns]
-            col = self.columns(images)
-            np.matmul(weights, col, out=block)
+        whole = self.group > 1
+        # The twin's images first: the columns left in the buffer are then the first images'.
+        passes = [] if twin is None else [(twin, self.image_blocks(whole, split))]
+        own = self.image_blocks(whole, 0, len(x) if twin is None else split)
+        for matrix, blocks in [*passes, (weights, own)]:
+            for images in blocks:
+                block = out[:, images.start * image_columns : images.stop * image_columns]
+                col = self.columns(images)
+                np.matmul(matrix, col, out=block)
         # With a single block, its columns are still in the buffer for weight_product.
-        self.kept = col if len(blocks) == 1 else None
+        self.kept = col if len(own) == 1 else None
         return out
+
+    def keep_first(self, count: int) -> None:
+        """Forget all but the first `count` images of the last `product` (those of its first
+        weights, when it had twin weights): the backward products are then theirs alone."""
+        self.x_shape = (count, *self.x_shape[1:])
 
     def to_images(self, rows: np.ndarray) -> np.ndarray:
         """Rows (F, N*OH*row_width) in plain order -> a view (F, N, OH, OW), wide rows' extra
@@ -407,9 +423,13 @@ class ConvKernels:
             if self.im2col.stride == (1, 1) and ph < kh and pw < kw else None
         )
 
-    def product(self, weights: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """weights (F, C, KH, KW) @ im2col(x) -> rows (F, columns), for x (N, C, H, W)."""
-        return self.im2col.product(weights.reshape(len(weights), -1), x)
+    def product(self, weights: np.ndarray, x: np.ndarray, twin: np.ndarray | None = None,
+                split: int | None = None) -> np.ndarray:
+        """weights (F, C, KH, KW) @ im2col(x) -> rows (F, columns), for x (N, C, H, W); with
+        `twin` weights, the images from `split` on by those (Im2Col.product)."""
+        if twin is not None:
+            twin = twin.reshape(len(twin), -1)
+        return self.im2col.product(weights.reshape(len(weights), -1), x, twin, split)
 
     def to_images(self, rows: np.ndarray) -> np.ndarray:
         """Rows of `product` in plain column order -> (N, F, OH, OW), a view (no copy)."""

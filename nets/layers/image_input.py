@@ -49,6 +49,9 @@ class ImageInput(Layer):
             out *= self.scale
         return out
 
+    def forward_twin(self, x: np.ndarray, n: int, twin: "ImageInput") -> np.ndarray:
+        return self.forward(x)  # no parameters, and backward needs nothing of forward
+
     def backward(self, dout: np.ndarray) -> np.ndarray:
         *frames, a, b, c = self.obs_shape
         dx = dout.reshape(len(dout), *frames, *((c, a, b) if self.layout == "hwc" else (a, b, c)))
@@ -190,6 +193,11 @@ class AgentWindow(Layer):
             beyond[outside] = 1.0
         windows = np.where(inside[:, :, :, None], cells, beyond)
         return np.ascontiguousarray(windows.transpose(0, 3, 1, 2)).reshape(n, -1)
+
+    def forward_twin(self, x: np.ndarray, n: int, twin: "AgentWindow") -> np.ndarray:
+        if self.input_grad:  # backward reads the corners: only the first n rows' may be kept
+            return super().forward_twin(x, n, twin)
+        return self.forward(x)  # no parameters, and backward returns None
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         if not self.input_grad:
