@@ -59,6 +59,7 @@ from rl.checkpoint import (
 from rl.config import from_json, to_json
 from rl.evaluate import evaluate
 from rl.logging import EVAL_RETURN, CsvLogger, make_tensorboard_writer, read_rows
+from rl.memory import keep_freed_memory
 from rl.protocol import Agent, choose_action
 from rl.seeding import episode_seed, make_rng, rng_state, set_rng_state
 
@@ -555,6 +556,7 @@ def train(
     NonFiniteMetricError if an agent metric, or the agent's state, becomes NaN/Inf (the last
     checkpoint, always a finite one, is kept).
     """
+    keep_freed_memory()  # (a step's arrays reuse the last step's memory: rl.memory)
     run_dir = Path(run_dir)
     envs = [env] if isinstance(env, gym.Env) else list(env)
     env = envs[0]  # the one recorded in checkpoints (all are made alike)

@@ -51,7 +51,10 @@ timing).
 time (higher is better), and the same from CPU time (`..._cpu`). The libraries alternate for
 `--repeats` rounds and each one's best round counts. Both run on one thread
 (OPENBLAS_NUM_THREADS=1 for NumPy, set before it loads unless already set;
-torch.set_num_threads(1)); the JSON reports the counts. SB3 runs when torch and
+torch.set_num_threads(1)); the JSON reports the counts. Both run in this one process, with
+the glibc malloc settings of our training (rl.memory: freed memory kept for the next step, where
+by default glibc hands blocks of a megabyte back to the kernel; `malloc_keeps_freed_memory` in
+the JSON). SB3 runs when torch and
 stable-baselines3 import (they are not dependencies of this project: run this script with a
 venv that has both, with this project on PYTHONPATH).
 """
@@ -85,6 +88,7 @@ from agents.registry import Run, new_run
 from rl import schedules
 from rl.config import json_object
 from rl.loop import LoopState, run_steps
+from rl.memory import keep_freed_memory
 from rl.protocol import choose_action
 from rl.seeding import make_rng
 
@@ -575,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
                      "updates happen: raise --steps or lower --learning-starts")
     if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
         parser.error(f"--epsilon must be in [0, 1], got {args.epsilon}")
+    # glibc's malloc settings of training (rl.memory), for both libraries: one process.
+    malloc_kept = keep_freed_memory()
     settings, runs = args.settings, {}
     for name in args.workloads:  # a bad setting is an error here, before any timing
         try:
@@ -587,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "dqn", "steps": args.steps, "learning_starts": args.learning_starts,
         "python": platform.python_version(), "numpy": np.__version__,
         "cpu_count": os.cpu_count(), "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-        "numpy_blas_threads": numpy_blas_threads(),
+        "numpy_blas_threads": numpy_blas_threads(), "malloc_keeps_freed_memory": malloc_kept,
     }
     sb3_ran = False
     for name, run in runs.items():

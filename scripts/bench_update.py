@@ -19,8 +19,14 @@ the ratios much less.
 and each layer's forward and backward passes in each network (its leaves, named as in the
 checkpoint, e.g. features.cnn.conv1), measured inside real updates (the methods wrapped with
 timers) and given in ms of CPU time per update. A layer's figure adds up all its passes in an
-update (the online network's forward runs over next_obs for Double DQN's choice and over obs for
-the loss); `other` is what the parts leave out (the loss, indexing, the target sync).
+update, by kind: `forward`, `forward_twin` (without Double DQN or Munchausen the online network
+runs over obs and the target network over next_obs in one pass, Sequential.forward_twin: it is
+timed in the online network's layers, and a layer without a one-pass way of its own adds its
+twin's forward to its figure) and `backward`; `other` is what the parts leave out (the loss,
+indexing, the target sync).
+
+Both take glibc's malloc settings of training (rl.memory; the workers as environment variables,
+whichever tree they run).
 
 Prints ONE JSON object. One BLAS thread (OPENBLAS_NUM_THREADS=1 unless already set).
 Usage: `python scripts/bench_update.py [--against ../main | --breakdown] [--envs ID ...]`.
@@ -83,8 +89,11 @@ def worker(env_id: str, transitions: int, settings: dict) -> None:
 
 
 def start_worker(tree: Path, env_id: str, transitions: int, settings: str) -> subprocess.Popen:
-    environ = {**os.environ, "PYTHONPATH": str(tree), "OPENBLAS_NUM_THREADS":
-               os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+    from rl import memory  # (this tree's: the worker imports the other tree's modules)
+
+    # Both trees' workers keep freed memory as training does (rl.memory), whatever they hold.
+    environ = {**os.environ, **memory.environment(), "PYTHONPATH": str(tree),
+               "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--worker", env_id,
          "--transitions", str(transitions), "--settings", settings],
@@ -129,6 +138,9 @@ def measure(env_id: str, trees: dict[str, Path], args: argparse.Namespace) -> di
 
 def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> dict:
     """ms of CPU time per update: the update's parts and each network's layers, by pass."""
+    from rl.memory import keep_freed_memory
+
+    keep_freed_memory()  # as training does
     agent = filled_agent(env_id, transitions, settings)
     spent: dict[str, float] = defaultdict(float)
 
@@ -157,12 +169,13 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
     timed(agent.q_net, "backward", fixed("backward"))
     timed(agent.q_net, "forward",
           lambda x, train=False: "online_forward_train" if train else "online_forward")
+    timed(agent.q_net, "forward_twin", fixed("twin_forward"))  # both networks in one pass
     timed(agent.target_net, "forward", fixed("target_forward"))
     networks = {"online": agent.q_net, "target": agent.target_net}
     for net_name, net in networks.items():
         for layer_name, layer in net.named_leaves():
-            timed(layer, "forward", fixed((net_name, layer_name, "forward")))
-            timed(layer, "backward", fixed((net_name, layer_name, "backward")))
+            for method in ("forward", "forward_twin", "backward"):
+                timed(layer, method, fixed((net_name, layer_name, method)))
 
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(updates):
@@ -172,11 +185,11 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
     # The parts, each counted once (the online network's pass over next_obs and the target
     # network's pass are inside td_target).
     parts = {name: per_update.get(name, 0.0) for name in
-             ("sample", "mirror", "td_target", "online_forward_train", "backward", "optimizer",
-              "priorities")}
+             ("sample", "mirror", "td_target", "online_forward_train", "twin_forward",
+              "backward", "optimizer", "priorities")}
     parts["other"] = round(1e3 * cpu / updates - sum(parts.values()), 3)
     layers = {net_name: {layer_name: {p: per_update[(net_name, layer_name, p)]
-                                      for p in ("forward", "backward")
+                                      for p in ("forward", "forward_twin", "backward")
                                       if (net_name, layer_name, p) in per_update}
                          for layer_name, _ in net.named_leaves()}
               for net_name, net in networks.items()}

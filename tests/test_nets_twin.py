@@ -11,6 +11,7 @@ import nets
 from agents.registry import new_run
 from nets.layers import fused, im2col_fast
 from rl.memory import environment, keep_freed_memory
+
 from tolerance import assert_close_f32, forward_reduction_length
 
 
