@@ -71,7 +71,8 @@ def test_munchausen_quantile_target_is_a_mixture_whose_mean_is_the_munchausen_ta
         action_mask=True, munchausen=True, munchausen_tau=1.0, munchausen_alpha=0.9)
     agent.observe(S, 0, 1.0, S_NEXT, False, False, mask=[1, 1], next_mask=next_mask)
     batch = agent.buffer.sample(1, np.random.default_rng(0))
-    target, weights = agent._munchausen_target(batch)
+    both_out = agent.target_net.forward(np.concatenate([batch.next_obs, batch.obs]))
+    target, weights = agent._munchausen_target(batch, both_out)
     assert target.shape == weights.shape == (1, 4)
     assert weights.sum() == pytest.approx(1.0)
     expected = 4.919896 if next_mask == [1, 1] else 2.176168
