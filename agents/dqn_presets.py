@@ -92,7 +92,8 @@ presets: dict[str, dict[str, Any]] = {
     # No Double DQN (session 29): its online pass over next_obs is a third of an update's forward
     # work. Seeds 0-2 without it won 0.836, 0.86, 0.87 of 500 held-out games (best.npz) and
     # 0.786, 0.844, 0.81 (final), seed 0 with it 0.862 and 0.848; training ran 1.46-1.55x SB3's
-    # steps per CPU-second (four runs) instead of 1.23x.
+    # steps per CPU-second (four runs) instead of 1.23x, and since session 30 (both networks in
+    # one pass, memory kept between steps) 1.56 and 1.64x.
     "PacGrid/Medium-v1": {**_pacman_preset(1_500_000, 375_000), "num_envs": 4, "gamma": 0.95,
                           "conv_channels": (8, 16), "double_dqn": False,
                           "buffer_size": 300_000, "conv_strides": (2, 2), "eval_episodes": 100,
