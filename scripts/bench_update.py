@@ -164,7 +164,7 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
         timed(agent.buffer, "update_priorities", fixed("priorities"))
     timed(agent, "_mirror_some", fixed("mirror"))
     target_method = "_munchausen_target" if agent.config.munchausen else "_target"
-    timed(agent, target_method, fixed("td_target"))  # includes the passes over next_obs
+    timed(agent, target_method, fixed("td_target"))  # (from the target network's outputs)
     timed(agent.optimizer, "update", fixed("optimizer"))
     timed(agent.q_net, "backward", fixed("backward"))
     timed(agent.q_net, "forward",
@@ -182,11 +182,12 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
         agent.update()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     per_update = {key: round(1e3 * seconds / updates, 3) for key, seconds in spent.items()}
-    # The parts, each counted once (the online network's pass over next_obs and the target
-    # network's pass are inside td_target).
+    # The parts, each counted once: both networks' passes in twin_forward, or under Double DQN
+    # the target network's pass in target_forward, the online one's over next_obs in td_target
+    # and over obs in online_forward_train.
     parts = {name: per_update.get(name, 0.0) for name in
-             ("sample", "mirror", "td_target", "online_forward_train", "twin_forward",
-              "backward", "optimizer", "priorities")}
+             ("sample", "mirror", "td_target", "target_forward", "online_forward_train",
+              "twin_forward", "backward", "optimizer", "priorities")}
     parts["other"] = round(1e3 * cpu / updates - sum(parts.values()), 3)
     layers = {net_name: {layer_name: {p: per_update[(net_name, layer_name, p)]
                                       for p in ("forward", "forward_twin", "backward")

@@ -100,6 +100,18 @@ def test_forward_twin_of_a_cnn_equals_two_passes_also_when_columns_come_in_block
         check_twin(plain_cnn(), x, n)
 
 
+def test_forward_twin_of_a_centered_conv_with_an_input_gradient_equals_two_passes():
+    """Not a network's first layer: every channel by the product, and dx for the first grids."""
+    rng = np.random.default_rng(4)
+    net = nets.Sequential([
+        ("conv", nets.CenteredConv2D(5, 3, 3, stride=2, center=1, outside=0, rng=rng)),
+        ("flatten", nets.Flatten()), ("fc", nets.Dense(3 * 4 * 5, 2, rng=rng))])
+    x = (rng.random((2 * fused.SPLIT_BATCH + 1, 5, 4, 5)) < 0.3).astype(np.float32)
+    x[:, 1] = 0.0
+    x[np.arange(len(x)), 1, rng.integers(4, size=len(x)), rng.integers(5, size=len(x))] = 1.0
+    check_twin(net, x, fused.SPLIT_BATCH)
+
+
 def test_forward_twin_with_every_grid_the_first_networks_is_a_plain_forward():
     net = dqn_network("PacGrid/Small-v1")
     x = pacman_grids("PacGrid/Small-v1", fused.SPLIT_BATCH)
