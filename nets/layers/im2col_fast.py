@@ -315,9 +315,12 @@ class Im2Col:
         """weights (F, C*KH*KW) @ col(x) -> rows (F, g*g*N*GH*GW), for x (N, C, H, W).
 
         With `twin` weights (same shape) and `split`: the first `split` images by `weights`,
-        the others by `twin` (see keep_first). Keeps views of x's receptive fields for
-        `weight_product`.
+        the others by `twin` (see keep_first; plain column order only, group 1). Keeps views of
+        x's receptive fields for `weight_product`.
         """
+        if twin is not None and self.group > 1:
+            raise ValueError("twin weights need the plain column order (group 1): grouped "
+                             "columns interleave the images (by position in the pooling window)")
         self.x_shape, self.dtype = x.shape, np.result_type(weights, x)
         source = self.phases(x) if self.phased else self.pad(x)
         if source is not self.source:  # views of a reused buffer are made once
