@@ -443,14 +443,13 @@ class CenteredConv2D(Conv2D):
         out *= reached
         out = out.reshape(f, count, oh * ow)
         outside = self.center_on.outside_channels()
-        for layer, grids in ((self, slice(0, n)), (twin, slice(n, None))):
+        halves = [(self, slice(0, n))] + ([(twin, slice(n, None))] if n < count else [])
+        for layer, grids in halves:  # each network's background on its grids
             background = layer.params["b"][:, None]
             if outside is not None:
                 tap_weights = layer.params["W"][:, outside].sum(axis=1).reshape(f, -1)
                 background = background + tap_weights @ self.inside_taps(h, w)  # (F, OH*OW)
             out[:, grids] += background[:, None]
-            if n == count:
-                break
         # What backward needs, of the first n grids.
         placed = np.flatnonzero(reached[: n * oh * ow])
         self.grid = ((n, *x.shape[1:]), places[:n], (f, n * (part_rows.shape[1] // count)),
