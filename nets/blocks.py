@@ -78,6 +78,10 @@ class Concat(Model):
         return self.join([branch.forward_twin(x, n, other) for (_, branch), (_, other)
                           in zip(self.branches, twin.branches, strict=True)])
 
+    def forward_twin_repeated(self, x: np.ndarray, n: int, twin: "Concat") -> np.ndarray:
+        return self.join([branch.forward_twin_repeated(x, n, other) for (_, branch), (_, other)
+                          in zip(self.branches, twin.branches, strict=True)])
+
     def join(self, outputs: list[np.ndarray]) -> np.ndarray:
         """The branches' outputs concatenated along channels (their sizes kept for backward)."""
         shapes = {(out.shape[0], *out.shape[2:]) for out in outputs}

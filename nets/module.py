@@ -35,12 +35,23 @@ def default_rng(rng: np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(0) if rng is None else rng
 
 
+def repeat_first(x: np.ndarray, n: int) -> np.ndarray:
+    """x with its first n rows again at the end (forward_twin_repeated's stack)."""
+    return np.concatenate([x, x[:n]])
+
+
 def as_prefixes(prefixes: str | Iterable[str]) -> list[str]:
     return [prefixes] if isinstance(prefixes, str) else list(prefixes)
 
 
 class Layer:
     """A leaf layer. Subclasses implement forward/backward and `config_args`."""
+
+    # True for layers without parameters whose output rows each depend on their own input row
+    # alone (input layers, activations, reshapes): forward_twin's result is then the same
+    # whichever network's rows a row is, so a stack whose rows repeat may leave them out
+    # (forward_twin_repeated, Sequential).
+    rowwise = False
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -70,6 +81,19 @@ class Layer:
         """
         other = twin.forward(x[n:])
         return np.concatenate([self.forward(x[:n], train=True), other])
+
+    def forward_twin_repeated(self, x: np.ndarray, n: int, twin: "Layer") -> np.ndarray:
+        """forward_twin over x with its first n rows repeated at the end, np.concatenate([x,
+        x[:n]]): twin also runs over the rows this layer runs over (a DQN's Munchausen target
+        reads the target network over obs as well as next_obs). The output is that pass's.
+
+        A `rowwise` layer runs once over x and repeats its output rows; others over the
+        repeated input. Layers that can share the repeated rows' work between the two
+        networks (CenteredConv2D) override it.
+        """
+        if self.rowwise:
+            return repeat_first(self.forward_twin(x, n, twin), n)
+        return self.forward_twin(repeat_first(x, n), n, twin)
 
     def config_args(self) -> dict[str, Any]:
         """Constructor arguments (JSON-able) that rebuild this layer."""
@@ -110,6 +134,7 @@ class Model:
     """A container of named layers/models with the model API (names, state, freezing, config)."""
 
     _input_grad = True
+    rowwise = False  # (see Layer.rowwise)
 
     @property
     def input_grad(self) -> bool:
@@ -131,6 +156,10 @@ class Model:
         others by `twin`, a model of the same config."""
         other = twin.forward(x[n:])
         return np.concatenate([self.forward(x[:n], train=True), other])
+
+    def forward_twin_repeated(self, x: np.ndarray, n: int, twin: "Model") -> np.ndarray:
+        """As Layer.forward_twin_repeated: forward_twin over np.concatenate([x, x[:n]])."""
+        return self.forward_twin(repeat_first(x, n), n, twin)
 
     def named_leaves(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
         for name, child in self.children():

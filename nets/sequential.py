@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from nets.errors import ShapeError
-from nets.module import Layer, Model, build, register
+from nets.module import Layer, Model, build, register, repeat_first
 
 Item = Layer | Model | tuple[str, Layer | Model]
 
@@ -76,12 +76,24 @@ class Sequential(Model):
         """The first n rows of x through this network in training mode, the others through
         `twin` (the same layers, other parameters), layer by layer in one pass where a layer
         can (Layer.forward_twin): a DQN's online and target networks over obs and next_obs."""
+        return self.twin_pass(x, n, twin, repeated=False)
+
+    def forward_twin_repeated(self, x: np.ndarray, n: int, twin: "Sequential") -> np.ndarray:
+        """forward_twin over np.concatenate([x, x[:n]]) (Layer.forward_twin_repeated), with
+        the repeated rows left out of the rowwise layers before the first with parameters."""
+        return self.twin_pass(x, n, twin, repeated=True)
+
+    def twin_pass(self, x: np.ndarray, n: int, twin: "Sequential", repeated: bool
+                  ) -> np.ndarray:
         for (name, layer), (_, other) in zip(self.layers, twin.layers, strict=True):
             try:
-                x = layer.forward_twin(x, n, other)
+                if repeated and not layer.rowwise:
+                    x, repeated = layer.forward_twin_repeated(x, n, other), False
+                else:  # (rows still to repeat: a rowwise layer's output rows are its input's)
+                    x = layer.forward_twin(x, n, other)
             except ShapeError as error:
                 raise ShapeError(f"layer {name!r}: {error}") from None
-        return x
+        return repeat_first(x, n) if repeated else x
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         for _, layer in reversed(self.layers[self.first :]):

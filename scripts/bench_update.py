@@ -19,11 +19,12 @@ the ratios much less.
 and each layer's forward and backward passes in each network (its leaves, named as in the
 checkpoint, e.g. features.cnn.conv1), measured inside real updates (the methods wrapped with
 timers) and given in ms of CPU time per update. A layer's figure adds up all its passes in an
-update, by kind: `forward`, `forward_twin` (without Double DQN or Munchausen the online network
-runs over obs and the target network over next_obs in one pass, Sequential.forward_twin: it is
-timed in the online network's layers, and a layer without a one-pass way of its own adds its
-twin's forward to its figure) and `backward`; `other` is what the parts leave out (the loss,
-indexing, the target sync).
+update, by kind: `forward`, `forward_twin` (without Double DQN the online network runs over obs
+and the target network over next_obs in one pass, Sequential.forward_twin: it is timed in the
+online network's layers, and a layer without a one-pass way of its own adds its twin's forward
+to its figure), `forward_twin_repeated` (the same under the Munchausen target, whose target
+network also reads obs) and `backward`; a pass that calls another of the layer's is counted
+in both. `other` is what the parts leave out (the loss, indexing, the target sync).
 
 Both take glibc's malloc settings of training (rl.memory; the workers as environment variables,
 whichever tree they run).
@@ -136,6 +137,9 @@ def measure(env_id: str, trees: dict[str, Path], args: argparse.Namespace) -> di
     return entry
 
 
+PASSES = ("forward", "forward_twin", "forward_twin_repeated", "backward")  # a layer's, timed
+
+
 def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> dict:
     """ms of CPU time per update: the update's parts and each network's layers, by pass."""
     from rl.memory import keep_freed_memory
@@ -169,12 +173,13 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
     timed(agent.q_net, "backward", fixed("backward"))
     timed(agent.q_net, "forward",
           lambda x, train=False: "online_forward_train" if train else "online_forward")
-    timed(agent.q_net, "forward_twin", fixed("twin_forward"))  # both networks in one pass
+    for method in ("forward_twin", "forward_twin_repeated"):  # both networks in one pass
+        timed(agent.q_net, method, fixed("twin_forward"))
     timed(agent.target_net, "forward", fixed("target_forward"))
     networks = {"online": agent.q_net, "target": agent.target_net}
     for net_name, net in networks.items():
         for layer_name, layer in net.named_leaves():
-            for method in ("forward", "forward_twin", "backward"):
+            for method in PASSES:
                 timed(layer, method, fixed((net_name, layer_name, method)))
 
     wall, cpu = time.perf_counter(), time.process_time()
@@ -190,8 +195,7 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
               "twin_forward", "backward", "optimizer", "priorities")}
     parts["other"] = round(1e3 * cpu / updates - sum(parts.values()), 3)
     layers = {net_name: {layer_name: {p: per_update[(net_name, layer_name, p)]
-                                      for p in ("forward", "forward_twin", "backward")
-                                      if (net_name, layer_name, p) in per_update}
+                                      for p in PASSES if (net_name, layer_name, p) in per_update}
                          for layer_name, _ in net.named_leaves()}
               for net_name, net in networks.items()}
     return {"update_ms": round(1e3 * wall / updates, 3),

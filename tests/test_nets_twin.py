@@ -1,6 +1,8 @@
 """forward_twin: two networks of one config (a DQN's online and target networks) over two
 stacked batches in one pass. It computes what two forward passes compute, up to float
-rounding, and the backward pass after it is the first network's over the first batch alone."""
+rounding, and the backward pass after it is the first network's over the first batch alone.
+forward_twin_repeated: the same with the second network over the first batch as well (the
+Munchausen target's pass), computed from the stack without that batch again."""
 
 import gymnasium as gym
 import numpy as np
@@ -56,14 +58,16 @@ def twin_of(net, seed: int):
     return twin
 
 
-def check_twin(net, x: np.ndarray, n: int, seed: int = 1) -> None:
+def check_twin(net, x: np.ndarray, n: int, seed: int = 1, repeated: bool = False) -> None:
+    """forward_twin (or forward_twin_repeated) and backward against separate passes."""
     twin = twin_of(net, seed)
     reference = nets.build(net.config())  # the same parameters as net, run the usual way
     reference.load_state_dict(net.state_dict())
     k = forward_reduction_length(net)
 
-    both = net.forward_twin(x, n, twin)
-    expected = np.concatenate([reference.forward(x[:n], train=True), twin.forward(x[n:])])
+    both = net.forward_twin_repeated(x, n, twin) if repeated else net.forward_twin(x, n, twin)
+    expected = [reference.forward(x[:n], train=True), twin.forward(x[n:])]
+    expected = np.concatenate([*expected, twin.forward(x[:n])] if repeated else expected)
     assert both.shape == expected.shape
     assert_close_f32(both, expected, k)
 
@@ -110,6 +114,44 @@ def test_forward_twin_of_a_centered_conv_with_an_input_gradient_equals_two_passe
     x[:, 1] = 0.0
     x[np.arange(len(x)), 1, rng.integers(4, size=len(x)), rng.integers(5, size=len(x))] = 1.0
     check_twin(net, x, fused.SPLIT_BATCH)
+
+
+@pytest.mark.parametrize("env_id, n", [
+    ("PacGrid/Small-v1", 32),  # sparse cells and uniform values of the first grids, again
+    ("PacGrid/Small-v1", 3),
+    ("PacGrid/Medium-v1", 32),
+])
+def test_forward_twin_repeated_of_the_pacman_dqn_networks_equals_three_passes(env_id, n):
+    check_twin(dqn_network(env_id), pacman_grids(env_id, 2 * n + 3), n, repeated=True)
+
+
+@pytest.mark.parametrize("block_bytes", [im2col_fast.BLOCK_BYTES, 600])
+def test_forward_twin_repeated_of_a_centered_conv_also_when_columns_come_in_blocks(
+        block_bytes, monkeypatch):
+    """The first layer's columns of the repeated grids, by both networks' weights, also block
+    by block; and with an input gradient (every channel by the product)."""
+    monkeypatch.setattr(im2col_fast, "BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(5)
+    x = (rng.random((2 * fused.SPLIT_BATCH + 3, 5, 4, 5)) < 0.02).astype(np.float32)
+    x[:, 2] = 1.0  # dense
+    x[:, 3] = rng.integers(2, size=len(x))[:, None, None]  # uniform
+    x[:, 1] = 0.0
+    x[np.arange(len(x)), 1, rng.integers(4, size=len(x)), rng.integers(5, size=len(x))] = 1.0
+    for input_grad in (False, True):
+        net = nets.Sequential([
+            ("conv", nets.CenteredConv2D(5, 3, 3, stride=2, center=1, outside=0, rng=rng)),
+            ("relu", nets.ReLU()), ("flatten", nets.Flatten()),
+            ("fc", nets.Dense(3 * 4 * 5, 2, rng=rng))], input_grad=input_grad)
+        check_twin(net, x, fused.SPLIT_BATCH, repeated=True)
+
+
+def test_forward_twin_repeated_without_a_layer_that_shares_the_work():
+    """A CNN whose first layer repeats its input (the default), and rowwise layers alone,
+    which repeat their output rows at the end."""
+    x = np.random.default_rng(6).standard_normal((7, 3, 7, 9)).astype(np.float32)
+    check_twin(plain_cnn(), x, 4, repeated=True)
+    rowwise = nets.Sequential([("relu", nets.ReLU()), ("flatten", nets.Flatten())])
+    check_twin(rowwise, x, 4, repeated=True)
 
 
 def test_forward_twin_with_every_grid_the_first_networks_is_a_plain_forward():

@@ -11,6 +11,8 @@ from nets.module import Layer, register
 class ReLU(Layer):
     """y = max(x, 0); dy/dx = 1 where x > 0, else 0. Any shape in, same shape out."""
 
+    rowwise = True
+
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self.mask = x > 0
         return np.maximum(x, 0, dtype=x.dtype)

@@ -71,6 +71,8 @@ class Dense(Layer):
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...)."""
 
+    rowwise = True
+
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self.x_shape, self.channel_major = x.shape, is_channel_major(x)
         return x.reshape(len(x), -1)

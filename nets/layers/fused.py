@@ -9,7 +9,7 @@ from nets.layers.conv import Conv2D
 from nets.layers.im2col import Pair, pair
 from nets.layers.im2col_fast import ConvKernels, channel_major, to_channel_major
 from nets.layers.image_input import CenterOn
-from nets.module import register
+from nets.module import register, repeat_first
 
 
 @register
@@ -131,6 +131,11 @@ class ConvReLUPool(Conv2D):
 SPARSE_SHARE = 1 / 64
 SPLIT_BATCH = 16
 NO_CHANNELS = np.zeros(0, dtype=np.intp)
+
+
+def repeat_where(values: np.ndarray, again: np.ndarray) -> np.ndarray:
+    """values with those where `again` is True repeated after them."""
+    return np.concatenate([values, values[again]])
 
 
 class ChannelKinds(NamedTuple):
@@ -366,28 +371,38 @@ class CenteredConv2D(Conv2D):
         return maps.transpose(2, 0, 1, 3).reshape(places * cu, f * k * l)
 
     def part(self, x: np.ndarray, kinds: ChannelKinds, places: np.ndarray, n: int,
-             twin: "CenteredConv2D") -> tuple[np.ndarray, tuple | None, np.ndarray | None]:
+             twin: "CenteredConv2D", repeat: bool = False
+             ) -> tuple[np.ndarray, tuple | None, np.ndarray | None]:
         """The grids' convolution on their canvases, as the product's rows (F, N*K*row_width)
         (ConvKernels' layout; `board_kernels.im2col.to_images` views them as (F, N, K, L)):
-        the first n grids by this layer's weights, the others by twin's. With what backward
-        needs of the sparse and uniform channels (the first n grids' sparse cells)."""
-        count, c, h, w = x.shape
+        the first n grids by this layer's weights, the others by twin's; with `repeat`, the
+        first n by twin's too, as grids after the others (`places` then counts them, `kinds`
+        not: x's). With what backward needs of the sparse and uniform channels (the first n
+        grids' sparse cells)."""
+        count, (c, h, w) = len(places), x.shape[1:]
         kernel, f = self.params["W"], self.out_channels
         # (the twin's kernel, or None when every grid is this layer's)
         other = twin.params["W"] if n < count else None
         outside = self.center_on.outside_channels()
+        grid_places = places[: len(x)]
         if kinds is ALL_DENSE:
-            canvas = self.canvases(x.copy() if outside is not None else x, outside, places)
-            return self.board_kernels.product(kernel, canvas, other, n), None, None
+            canvas = self.canvases(x.copy() if outside is not None else x, outside, grid_places)
+            return self.board_kernels.product(kernel, canvas, other, n, repeat), None, None
         own_outside = None if outside is None else np.searchsorted(
             kinds.dense, np.arange(c)[outside])
-        canvas = self.canvases(x[:, kinds.dense], own_outside, places)  # (a copy)
+        canvas = self.canvases(x[:, kinds.dense], own_outside, grid_places)  # (a copy)
         rows = self.board_kernels.product(kernel[:, kinds.dense], canvas,
-                                          None if other is None else other[:, kinds.dense], n)
+                                          None if other is None else other[:, kinds.dense], n,
+                                          repeat)
         part = self.board_kernels.im2col.to_images(rows)  # (F, N, K, L)
-        columns, taps, values = self.sparse_reach(kinds.cells, places, part.shape)
+        columns, taps, values = self.sparse_reach(kinds.cells, grid_places, part.shape)
+        per_grid = rows.shape[1] // count
+        if repeat:  # the first n grids' cells again, in the repeated grids' columns
+            again = columns < n * per_grid
+            columns = np.concatenate([columns, columns[again] + len(x) * per_grid])
+            taps, values = repeat_where(taps, again), repeat_where(values, again)
         # The cells come grid by grid: the first n grids' are the first `own` (columns < n*K*R).
-        own = np.count_nonzero(columns < n * (rows.shape[1] // count))
+        own = np.count_nonzero(columns < n * per_grid)
         flat = rows.reshape(-1)
         for weights, first, stop in ((kernel, 0, own), (other, own, len(columns))):
             if weights is not None and first < stop:
@@ -399,7 +414,8 @@ class CenteredConv2D(Conv2D):
             # Each grid's values in the block of its place: one product per set of weights.
             spread = np.zeros((count, self.geometry[1][0] * self.geometry[1][1],
                                len(kinds.uniform)), dtype=part.dtype)
-            spread[np.arange(count), places] = kinds.values
+            spread[np.arange(count), places] = (repeat_first(kinds.values, n) if repeat
+                                                else kinds.values)
             for weights, grids in ((kernel, slice(0, n)), (other, slice(n, None))):
                 if weights is not None:
                     maps = self.uniform_maps(kinds.uniform, h, w, part.shape, weights)
@@ -415,16 +431,26 @@ class CenteredConv2D(Conv2D):
     def forward_twin(self, x: np.ndarray, n: int, twin: "CenteredConv2D") -> np.ndarray:
         return self.convolve(self.check(x), n, twin)
 
-    def convolve(self, x: np.ndarray, n: int, twin: "CenteredConv2D") -> np.ndarray:
+    def forward_twin_repeated(self, x: np.ndarray, n: int, twin: "CenteredConv2D"
+                              ) -> np.ndarray:
+        # The repeated grids' channel kinds, canvases and columns are the first n's.
+        return self.convolve(self.check(x), n, twin, repeat=True)
+
+    def convolve(self, x: np.ndarray, n: int, twin: "CenteredConv2D",
+                 repeat: bool = False) -> np.ndarray:
         """The forward pass over x, its first n grids by this layer's weights (what backward
-        refers to) and the others by twin's (Layer.forward_twin)."""
-        count, _, h, w = x.shape
+        refers to) and the others by twin's (Layer.forward_twin); with `repeat`, the first n
+        by twin's too, after the others (Layer.forward_twin_repeated)."""
+        _, _, h, w = x.shape
         _, (sh, sw), (ph, pw) = self.geometry
         f = self.out_channels
         rows, cols = self.center_on.offsets(x)
-        places = (rows - ph) % sh * sw + (cols - pw) % sw
         kinds = self.split_channels(x)
-        part_rows, sparse, spread = self.part(x, kinds, places, n, twin)
+        if repeat:
+            rows, cols = repeat_first(rows, n), repeat_first(cols, n)
+        count = len(rows)  # (grids, the repeated ones included)
+        places = (rows - ph) % sh * sw + (cols - pw) % sw
+        part_rows, sparse, spread = self.part(x, kinds, places, n, twin, repeat)
         k_count, l_count = self.board_kernels.im2col.to_images(part_rows).shape[2:]
 
         # Each grid's part at its place: canvas output k is view output k + (r - p) // s

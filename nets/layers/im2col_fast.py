@@ -311,12 +311,14 @@ class Im2Col:
         return col.reshape(math.prod(shape[:3]), -1)
 
     def product(self, weights: np.ndarray, x: np.ndarray, twin: np.ndarray | None = None,
-                split: int | None = None) -> np.ndarray:
+                split: int | None = None, repeat: bool = False) -> np.ndarray:
         """weights (F, C*KH*KW) @ col(x) -> rows (F, g*g*N*GH*GW), for x (N, C, H, W).
 
         With `twin` weights (same shape) and `split`: the first `split` images by `weights`,
-        the others by `twin` (see keep_first; plain column order only, group 1). Keeps views of
-        x's receptive fields for `weight_product`.
+        the others by `twin` (see keep_first; plain column order only, group 1). With
+        `repeat` too, the first `split` images by `twin` as well, after the others: the rows
+        of np.concatenate([x, x[:split]]), from x's columns (the shape then counts N + split
+        images). Keeps views of x's receptive fields for `weight_product`.
         """
         if twin is not None and self.group > 1:
             raise ValueError("twin weights need the plain column order (group 1): grouped "
@@ -325,19 +327,26 @@ class Im2Col:
         source = self.phases(x) if self.phased else self.pad(x)
         if source is not self.source:  # views of a reused buffer are made once
             self.source, self.fields = source, self.receptive_fields(source, self.group)
-        out = np.empty((len(weights), self.fields[0][1][0, 0, 0].size), dtype=self.dtype)
-        image_columns = out.shape[1] // len(x)
+        image_columns = self.fields[0][1][0, 0, 0].size // len(x)
+        repeated = split if repeat else 0
+        out = np.empty((len(weights), (len(x) + repeated) * image_columns), dtype=self.dtype)
         whole = self.group > 1
         # The twin's images first: the columns left in the buffer are then the first images'.
-        passes = [] if twin is None else [(twin, self.image_blocks(whole, split))]
+        # (matrices, blocks of images, where their rows go: images + shift)
+        passes = [] if twin is None else [([twin], self.image_blocks(whole, split), [0])]
         own = self.image_blocks(whole, 0, len(x) if twin is None else split)
-        for matrix, blocks in [*passes, (weights, own)]:
+        passes.append(([weights, twin], own, [0, len(x)]) if repeated else ([weights], own, [0]))
+        for matrices, blocks, shifts in passes:
             for images in blocks:
-                block = out[:, images.start * image_columns : images.stop * image_columns]
                 col = self.columns(images)
-                np.matmul(matrix, col, out=block)
+                for matrix, shift in zip(matrices, shifts, strict=True):
+                    start, stop = images.start + shift, images.stop + shift
+                    np.matmul(matrix, col, out=out[:, start * image_columns :
+                                                   stop * image_columns])
         # With a single block, its columns are still in the buffer for weight_product.
         self.kept = col if len(own) == 1 else None
+        if repeated:
+            self.x_shape = (len(x) + repeated, *x.shape[1:])  # the rows' images (keep_first)
         return out
 
     def keep_first(self, count: int) -> None:
@@ -427,12 +436,13 @@ class ConvKernels:
         )
 
     def product(self, weights: np.ndarray, x: np.ndarray, twin: np.ndarray | None = None,
-                split: int | None = None) -> np.ndarray:
+                split: int | None = None, repeat: bool = False) -> np.ndarray:
         """weights (F, C, KH, KW) @ im2col(x) -> rows (F, columns), for x (N, C, H, W); with
-        `twin` weights, the images from `split` on by those (Im2Col.product)."""
+        `twin` weights, the images from `split` on by those, and with `repeat` the first
+        `split` again by those after them (Im2Col.product)."""
         if twin is not None:
             twin = twin.reshape(len(twin), -1)
-        return self.im2col.product(weights.reshape(len(weights), -1), x, twin, split)
+        return self.im2col.product(weights.reshape(len(weights), -1), x, twin, split, repeat)
 
     def to_images(self, rows: np.ndarray) -> np.ndarray:
         """Rows of `product` in plain column order -> (N, F, OH, OW), a view (no copy)."""

@@ -22,6 +22,8 @@ class ImageInput(Layer):
     inputs are converted here, so the replay buffer can keep them in their compact dtype.
     """
 
+    rowwise = True
+
     def __init__(self, obs_shape: list[int], layout: str = "hwc", scale: float = 1.0) -> None:
         super().__init__()
         self.obs_shape = tuple(int(d) for d in obs_shape)
@@ -70,6 +72,8 @@ class CenterOn(Layer):
     The agent's cell is where channel `center` is largest (in the last of `frames` stacked
     frames); cells outside the original grid are 0, except `outside` (if set), which is 1 there.
     """
+
+    rowwise = True
 
     def __init__(self, channels: int, frames: int, center: int, outside: int | None = None) -> None:
         super().__init__()
@@ -130,6 +134,8 @@ class AgentPosition(Layer):
     piecewise constant in x, so its gradient with respect to x is zero.
     """
 
+    rowwise = True
+
     def __init__(self, channels: int, frames: int, center: int) -> None:
         super().__init__()
         self.center_on = CenterOn(channels, frames, center)
@@ -163,6 +169,8 @@ class AgentWindow(Layer):
     (if set), which reads 1 there, as in CenterOn's view. Beside a CNN whose strides blur
     the grid, it gives the dense layers the agent's surroundings cell by cell (a fovea).
     """
+
+    rowwise = True
 
     def __init__(self, channels: int, frames: int, center: int, size: int,
                  outside: int | None = None) -> None:
@@ -228,6 +236,8 @@ class FixedPlanes(Layer):
     planes are part of the layer's config, so a checkpoint carries them. The gradient
     reaching the input is the first C channels' own.
     """
+
+    rowwise = True
 
     def __init__(self, planes: Any) -> None:
         super().__init__()
