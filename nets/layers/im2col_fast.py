@@ -228,7 +228,10 @@ class Im2Col:
                                 shared_columns=self.wide)
         self.phases = StridePhases(self.stride, self.padding, slack=(kw - 1) // sw)
         self.buffer = np.empty(0, dtype=np.float32)  # storage for one block's columns, reused
-        self.source: np.ndarray | None = None  # the padded input or phases `fields` views
+        # The receptive fields' views of each reused source buffer (the padded input or its
+        # phases), made once per buffer: batches of two sizes take turns in a DQN (acting and
+        # updates), and remaking the views at each turn cost more than the acting pass's copy.
+        self.views: dict[int, tuple[np.ndarray, list]] = {}
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int]:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
@@ -325,8 +328,12 @@ class Im2Col:
                              "columns interleave the images (by position in the pooling window)")
         self.x_shape, self.dtype = x.shape, np.result_type(weights, x)
         source = self.phases(x) if self.phased else self.pad(x)
-        if source is not self.source:  # views of a reused buffer are made once
-            self.source, self.fields = source, self.receptive_fields(source, self.group)
+        known = self.views.get(id(source))
+        if known is None or known[0] is not source:
+            if len(self.views) >= 8:  # (as many as the buffer caches hold)
+                self.views.clear()
+            known = self.views[id(source)] = source, self.receptive_fields(source, self.group)
+        self.fields = known[1]
         image_columns = self.fields[0][1][0, 0, 0].size // len(x)
         repeated = split if repeat else 0
         out = np.empty((len(weights), (len(x) + repeated) * image_columns), dtype=self.dtype)
