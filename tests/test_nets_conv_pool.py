@@ -344,3 +344,22 @@ def test_layers_compute_in_float32():
                             nets.Dense(8, 3))
     assert model.forward(x).dtype == np.float32
     assert nets.Scale(1 / 255).forward(np.arange(4, dtype=np.uint8)).dtype == np.float32
+
+
+@pytest.mark.parametrize("stride", [1, 2])  # wide rows of a padded copy, or stride phases
+def test_conv_batches_of_sizes_taking_turns_compute_as_a_fresh_layer(stride):
+    """A DQN's acting and updates alternate batch sizes: each size's buffers and their views
+    are kept (Im2Col.views), and a pass reads its own batch's views, never the other's."""
+    rng = np.random.default_rng(5)
+    layer = nets.Conv2D(3, 4, 3, stride=stride, padding=1, rng=rng)
+    for n in (4, 32, 4, 7, 32, 4):
+        x = rng.standard_normal((n, 3, 7, 9)).astype(np.float32)
+        dout = rng.standard_normal(layer.forward(x).shape).astype(np.float32)
+        out, dx = layer.forward(x), layer.backward(dout)
+        fresh = nets.build(layer.config())
+        for name, value in layer.params.items():
+            fresh.params[name][...] = value
+        np.testing.assert_array_equal(out, fresh.forward(x))
+        np.testing.assert_array_equal(dx, fresh.backward(dout))
+        np.testing.assert_array_equal(layer.grads["W"], fresh.grads["W"])
+    assert len(layer.kernels.im2col.views) == 3  # one per batch size, made once
