@@ -326,6 +326,8 @@ class Im2Col:
         if twin is not None and self.group > 1:
             raise ValueError("twin weights need the plain column order (group 1): grouped "
                              "columns interleave the images (by position in the pooling window)")
+        if repeat and twin is None:
+            raise ValueError("repeat needs twin weights: the repeated images are the twin's")
         self.x_shape, self.dtype = x.shape, np.result_type(weights, x)
         source = self.phases(x) if self.phased else self.pad(x)
         known = self.views.get(id(source))
