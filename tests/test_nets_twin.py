@@ -171,3 +171,14 @@ def test_keep_freed_memory_sets_glibcs_thresholds_where_there_is_glibc():
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert kept is True
     assert set(environment()) == {"MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"}
+
+
+def test_im2col_refuses_twin_weights_it_cannot_place():
+    """Grouped columns interleave the images; repeated images are the twin's, so they need one."""
+    x = np.zeros((4, 1, 6, 6), dtype=np.float32)
+    weights = np.ones((2, 9), dtype=np.float32)
+    grouped = im2col_fast.Im2Col(3, 1, 1, group=2)
+    with pytest.raises(ValueError, match="plain column order"):
+        grouped.product(weights, x, weights, 2)
+    with pytest.raises(ValueError, match="repeat needs twin weights"):
+        im2col_fast.Im2Col(3, 1, 1).product(weights, x, None, 2, repeat=True)
