@@ -74,7 +74,7 @@ presets: dict[str, dict[str, Any]] = {
     # 16 and 32 convolution channels, not Medium's 8 and 16 (sessions 28 and 31): with 8 and 16
     # training runs 1.43-1.50x SB3's steps per CPU-second instead of 1.22x, but seed 0 won
     # 0.894 (best.npz) and 0.848 (final) of 500 held-out games after 1M steps, and 0.882 and
-    # 0.902 after 1.4M, where 16 and 32 win 0.918 and 0.914 after 1M.
+    # 0.902 after 1.4M, where 16 and 32 won 0.918 and 0.914 (session 16) and 0.908 (session 31).
     "PacGrid/Small-v1": {**_pacman_preset(300_000, 100_000),
                          "total_steps": 1_000_000, "num_envs": 4, "gamma": 0.95,
                          "buffer_size": 300_000, "eval_every": 50_000,
