@@ -91,10 +91,28 @@ class Concat(Model):
         self.sizes = [out.shape[1] for out in outputs]
         return np.concatenate(outputs, axis=1)
 
+    def grad_width(self) -> int | None:
+        """The width of the leading branches' outputs when the branches after them take no
+        gradient (leaf layers without parameters whose input needs none, such as a DQN's
+        window around the agent beside its CNN), else None: every feature's."""
+        width = sum(self.sizes)
+        for (_, branch), size in zip(reversed(self.branches), reversed(self.sizes), strict=True):
+            if not self.takes_no_gradient(branch):
+                break
+            width -= size
+        return width if width < sum(self.sizes) else None
+
+    @staticmethod
+    def takes_no_gradient(branch: Layer | Model) -> bool:
+        return isinstance(branch, Layer) and not branch.params and not branch.input_grad
+
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        # dout may cover only the first grad_width() features: the others' branches take none.
         parts = np.split(dout, np.cumsum(self.sizes)[:-1], axis=1)
         dx = None
         for (_, branch), part in zip(self.branches, parts, strict=True):
+            if part.shape[1] == 0 and self.takes_no_gradient(branch):
+                continue
             grad = branch.backward(part)
             if grad is not None:
                 dx = grad if dx is None else dx + grad

@@ -52,6 +52,10 @@ class Layer:
     # whichever network's rows a row is, so a stack whose rows repeat may leave them out
     # (forward_twin_repeated, Sequential).
     rowwise = False
+    # How many leading input features backward returns the gradient of (None: all). Set by
+    # Sequential before each backward from the layer upstream (its `grad_width`), so that a
+    # Dense after a Concat skips the columns of branches that take no gradient.
+    dx_width: int | None = None
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -95,6 +99,11 @@ class Layer:
             return repeat_first(self.forward_twin(x, n, twin), n)
         return self.forward_twin(repeat_first(x, n), n, twin)
 
+    def grad_width(self) -> int | None:
+        """How many leading features of the last output backward reads the gradient of:
+        None, all of them (a Concat with branches that take none reads fewer)."""
+        return None
+
     def config_args(self) -> dict[str, Any]:
         """Constructor arguments (JSON-able) that rebuild this layer."""
         return {}
@@ -135,6 +144,7 @@ class Model:
 
     _input_grad = True
     rowwise = False  # (see Layer.rowwise)
+    dx_width: int | None = None  # (see Layer.dx_width; models return every feature's)
 
     @property
     def input_grad(self) -> bool:
@@ -150,6 +160,10 @@ class Model:
 
     def children(self) -> list[tuple[str, "Layer | Model"]]:
         raise NotImplementedError
+
+    def grad_width(self) -> int | None:
+        """As Layer.grad_width: None, every output feature's gradient is read."""
+        return None
 
     def forward_twin(self, x: np.ndarray, n: int, twin: "Model") -> np.ndarray:
         """As Layer.forward_twin: the first n rows of x by this model in training mode, the

@@ -96,7 +96,10 @@ class Sequential(Model):
         return repeat_first(x, n) if repeated else x
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        for _, layer in reversed(self.layers[self.first :]):
+        for index in range(len(self.layers) - 1, self.first - 1, -1):
+            layer = self.layers[index][1]
+            # (the input gradient's width that the layer upstream reads; all at the first)
+            layer.dx_width = self.layers[index - 1][1].grad_width() if index else None
             dout = layer.backward(dout)
         return dout if self.input_grad else None
 

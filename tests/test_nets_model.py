@@ -200,3 +200,33 @@ def test_wrong_input_shape_names_layer_expected_and_received():
 def test_build_rejects_unknown_types():
     with pytest.raises(ValueError, match="known types"):
         nets.build({"type": "Transformer"})
+
+
+def test_dense_after_concat_leaves_out_the_input_gradient_no_branch_takes():
+    """A DQN's window around the agent beside its CNN takes no gradient: the Dense after them
+    computes its input gradient for the CNN's features only, and every weight gradient is the
+    one of the full computation."""
+    def network(input_grad):
+        rng = np.random.default_rng(3)
+        cnn = nets.Sequential(nets.Conv2D(6, 2, 3, padding=1, rng=rng), nets.ReLU(),
+                              nets.Flatten())
+        return nets.Sequential([
+            ("features", nets.Concat([("cnn", cnn),
+                                      ("window", nets.AgentWindow(6, 2, 1, 3, outside=0))])),
+            ("fc", nets.Dense(2 * 4 * 5 + 6 * 9, 3, rng=rng))], input_grad=input_grad).astype(
+                np.float64)
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 6, 4, 5))
+    x[:, 4] = 0.0
+    x[np.arange(5), 4, rng.integers(0, 4, 5), rng.integers(0, 5, 5)] = 1.0  # the agent
+    dout = rng.standard_normal((5, 3))
+    lean, full = network(False), network(True)
+    for model in (lean, full):
+        model.forward(x, train=True)
+        model.backward(dout)
+    assert lean["features"].grad_width() == 2 * 4 * 5  # the CNN's features only
+    assert lean["fc"].dx_width == 2 * 4 * 5 and full["fc"].dx_width is None
+    for name, grad in full.named_grads():
+        np.testing.assert_allclose(dict(lean.named_grads())[name], grad, rtol=1e-12,
+                                   atol=1e-14, err_msg=name)

