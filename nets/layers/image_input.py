@@ -6,6 +6,7 @@ They sit at the front of a convolutional network that reads observations as they
 (HWC or CHW, uint8 or bool, stacked frames), such as a DQN's Q-network over PacGrid's grids.
 """
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,18 +33,23 @@ class ImageInput(Layer):
         if layout not in ("hwc", "chw") or len(self.obs_shape) not in (3, 4):
             raise ValueError(f"ImageInput needs a 3-D or 4-D shape and hwc/chw, got "
                              f"{self.obs_shape}, {layout!r}")
-
-    def output_shape(self) -> tuple[int, int, int]:
+        # Derived once: acting calls forward every step, on a few observations.
         *frames, a, b, c = self.obs_shape
         channels, height, width = (c, a, b) if self.layout == "hwc" else (a, b, c)
-        return (int(np.prod(frames, dtype=int)) * channels, height, width)
+        self._output_shape = (math.prod(frames) * channels, height, width)
+        batch_axes = len(self.obs_shape) - 2  # N and the frames, if stacked
+        # (N, [K,] H, W, C) -> (N, [K,] C, H, W): the axes for a transposed view
+        self._to_chw = (*range(batch_axes), batch_axes + 2, batch_axes, batch_axes + 1)
+
+    def output_shape(self) -> tuple[int, int, int]:
+        return self._output_shape
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self.expect(x, len(self.obs_shape) + 1, f"(N, {self.obs_shape})",
                     ok=x.shape[1:] == self.obs_shape)
         if self.layout == "hwc":
-            x = np.moveaxis(x, -1, -3)  # a view: (..., H, W, C) -> (..., C, H, W)
-        out = x.reshape(len(x), *self.output_shape())
+            x = x.transpose(self._to_chw)  # a view: (..., H, W, C) -> (..., C, H, W)
+        out = x.reshape(len(x), *self._output_shape)
         if out.dtype.itemsize < np.dtype(self.dtype).itemsize:
             out = np.ascontiguousarray(out)  # reordered in the narrow dtype, then widened: faster
         out = np.ascontiguousarray(out, dtype=self.dtype)
