@@ -921,6 +921,13 @@ class DQNAgent:
         The loss before the step was finite, so only a step that was too large can do this; it
         is caught here, before the next action or a checkpoint can use the broken network.
         """
+        # The parameters lie in one buffer (nets.Model.pack_params): two reductions over it
+        # (NaN propagates through max and min) instead of a test array per parameter.
+        buffers = {id(owner): owner for owner in (value if value.base is None else value.base
+                                                  for value in self.params.values())}
+        if all(math.isfinite(owner.max()) and math.isfinite(owner.min())
+               for owner in buffers.values()):
+            return
         bad = [name for name, value in self.params.items() if not np.isfinite(value).all()]
         if bad:
             raise FloatingPointError(
