@@ -33,7 +33,7 @@ import nets
 from agents.q_learning import epsilon_greedy, greedy_action, greedy_stream, td_target
 from rl import schedules
 from rl.prioritized import PrioritizedReplayBuffer
-from rl.replay import Batch, ReplayBuffer
+from rl.replay import Batch, ReplayBuffer, stacked
 from rl.schedules import Schedule
 from rl.seeding import rng_state, set_rng_state
 from rl.shaping import OutcomePenalty, PotentialShaping
@@ -773,7 +773,7 @@ class DQNAgent:
             # update of the Small-v1 and Medium-v1 presets without Double DQN takes 6-10% less
             # CPU time than with a pass per network. The target's rows of obs repeat the
             # online network's: forward_twin_repeated shares their input layers' work.
-            stack = np.concatenate([batch.obs, batch.next_obs])
+            stack = stacked(batch)
             both = (self.q_net.forward_twin_repeated(stack, n, self.target_net)
                     if config.munchausen else self.q_net.forward_twin(stack, n, self.target_net))
             q = both[:n]
@@ -838,18 +838,19 @@ class DQNAgent:
         # With several reflections (--updown-flip), each chosen transition gets one, evenly.
         which = (np.zeros(len(chosen), dtype=np.intp) if len(symmetries) == 1
                  else self.rng.integers(len(symmetries), size=len(chosen)))
-        obs, next_obs, action = batch.obs.copy(), batch.next_obs.copy(), batch.action.copy()
+        both, action = stacked(batch).copy(), batch.action.copy()  # obs, then next_obs
+        n = len(action)
         masks = {name: None if getattr(batch, name) is None else getattr(batch, name).copy()
                  for name in ("mask", "next_mask")}
         for k, symmetry in enumerate(symmetries):
             rows = chosen[which == k]
-            obs[rows] = symmetry.images(obs[rows])
-            next_obs[rows] = symmetry.images(next_obs[rows])
+            images = np.concatenate([rows, rows + n])  # the transitions' obs and next_obs
+            both[images] = symmetry.images(both[images])
             action[rows] = symmetry.actions[action[rows]]
             for mask in masks.values():
                 if mask is not None:
                     mask[rows] = mask[rows][:, symmetry.actions]
-        return batch._replace(obs=obs, next_obs=next_obs, action=action, **masks)
+        return batch._replace(obs=both[:n], next_obs=both[n:], action=action, **masks)
 
     def _target(self, batch, next_out: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """r + γ^k·Q_target(s', a'), a' the greedy next action: by the target network, or by the

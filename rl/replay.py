@@ -49,6 +49,19 @@ class Batch(NamedTuple):
     mask: np.ndarray | None = None
 
 
+def stacked(batch: Batch) -> np.ndarray:
+    """np.concatenate([batch.obs, batch.next_obs]), without the copy when they are the two
+    halves of one array (as ReplayBuffer.sample decodes them): a DQN update runs its two
+    networks over both in one pass."""
+    whole = batch.obs.base
+    if (whole is not None and batch.next_obs.base is whole
+            and whole.shape == (len(batch.obs) + len(batch.next_obs), *batch.obs.shape[1:])
+            and whole.flags.c_contiguous and batch.obs.ctypes.data == whole.ctypes.data
+            and batch.next_obs.ctypes.data == whole.ctypes.data + batch.obs.nbytes):
+        return whole
+    return np.concatenate([batch.obs, batch.next_obs])
+
+
 # Bytes per slot besides the frame: action (int64), reward (float32), four flags.
 _SLOT_BYTES = 8 + 4 + 4
 
@@ -254,11 +267,13 @@ class ReplayBuffer:
             rewards = np.where(after_end, 0.0, self.reward[window]) @ self._powers
             last = (slots + steps - 1) % self.capacity
         next_slot = (last + 1) % self.capacity
+        # obs and next_obs decoded as one array, whose halves they are (see `stacked`).
+        both = self._decode(self.frames[np.concatenate([slots, next_slot])])
         return Batch(
-            obs=self._decode(self.frames[slots]),
+            obs=both[: len(slots)],
             action=self.action[slots],
             reward=rewards.astype(np.float32),
-            next_obs=self._decode(self.frames[next_slot]),
+            next_obs=both[len(slots) :],
             terminated=self.terminated[last].astype(np.float32),
             truncated=self.truncated[last].astype(np.float32),
             discount=self._discounts[steps],

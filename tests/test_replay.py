@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rl.prioritized import PrioritizedReplayBuffer, SumTree
-from rl.replay import ReplayBuffer
+from rl.replay import ReplayBuffer, stacked
 
 
 def fill_episode(buffer, start, length, terminated=True, obs_dim=2):
@@ -276,3 +276,20 @@ def test_action_masks_travel_with_their_frames_to_the_next_obs(buffer_cls):
         plain.load_state_dict(arrays, meta)
     with pytest.raises(ValueError, match="one entry per action"):
         buffer.add([9], 0, 0.0, [10], False, False, mask=[1, 1], next_mask=[1, 1, 1])
+
+
+def test_stacked_is_the_sampled_obs_and_next_obs_without_a_copy():
+    """A sample decodes obs and next_obs as the two halves of one array, which `stacked` hands
+    back as it is (a DQN update's one pass over both); other batches are concatenated."""
+    buffer = ReplayBuffer(32, (2, 3, 4), obs_dtype=bool, n_step=2, pack_bits=True)
+    rng = np.random.default_rng(0)
+    frames = rng.random((9, 2, 3, 4)) < 0.5
+    for t in range(8):
+        buffer.add(frames[t], t % 3, 1.0, frames[t + 1], t == 7, False)
+    batch = buffer.sample(5, rng)
+    both = stacked(batch)
+    np.testing.assert_array_equal(both, np.concatenate([batch.obs, batch.next_obs]))
+    assert np.shares_memory(both, batch.obs) and np.shares_memory(both, batch.next_obs)
+    apart = batch._replace(obs=batch.obs.copy())  # no longer a half of one array
+    np.testing.assert_array_equal(stacked(apart), both)
+    assert not np.shares_memory(stacked(apart), apart.obs)
