@@ -189,7 +189,7 @@ class AgentWindow(Layer):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self.expect(x, 4, f"(N, {self.center_on.channels}, H, W)",
                     x.ndim == 4 and x.shape[1] == self.center_on.channels)
-        n, c, h, w = x.shape
+        n, _, h, w = x.shape
         r = self.size // 2
         rows, cols = self.center_on.offsets(x)  # the agent at (h - 1 - rows, w - 1 - cols)
         self.corners = (h - 1 - rows, w - 1 - cols)  # window corners in the grid padded by r
