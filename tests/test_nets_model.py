@@ -227,6 +227,9 @@ def test_dense_after_concat_leaves_out_the_input_gradient_no_branch_takes():
         model.backward(dout)
     assert lean["features"].grad_width() == 2 * 4 * 5  # the CNN's features only
     assert lean["fc"].dx_width == 2 * 4 * 5 and full["fc"].dx_width is None
-    for name, grad in full.named_grads():  # float64 networks: tight tolerances hold
-        np.testing.assert_allclose(dict(lean.named_grads())[name], grad, rtol=1e-12,
-                                   atol=1e-14, err_msg=name)
+    # Both networks are float64 (astype above) and differ only in a matrix product's shape
+    # (dx of 40 columns, or of all 94 and then cut): float64 rounding, ~1e-16 relative.
+    float64_rtol = 1e-12
+    for name, grad in full.named_grads():
+        np.testing.assert_allclose(dict(lean.named_grads())[name], grad, rtol=float64_rtol,
+                                   atol=float64_rtol * 1e-2, err_msg=name)
