@@ -123,10 +123,12 @@ def test_centered_conv_splits_a_batchs_channels_by_kind_and_computes_the_same(st
     nonzero cells, ones uniform over each grid through the taps that read the grid. The output
     and the weight and bias gradients equal CenterOn and a Conv2D's, for grids with each kind:
     a dense outside channel, a dense channel, the agent's, sparse ones with values other than 1,
-    a uniform one (0 on some grids, 0.5 or 2 on others) and one that is uniform on every grid
-    but one (so not uniform: it goes dense)."""
+    a uniform one (0 on some grids, 0.5 or 2 on others), one that is uniform on every grid
+    but one (so not uniform: it goes dense), one uniform but 0 on the grids the kinds are
+    counted on (found uniform among the sparse cells) and one 0 there and nonzero over a later
+    grid with values that differ (so sparse)."""
     rng = np.random.default_rng(8)
-    per_frame, n, h, w = 7, 2 * fused.SPLIT_BATCH, 7, 11
+    per_frame, n, h, w = 9, 2 * fused.SPLIT_BATCH, 7, 11
     channels, marker = per_frame * frames, per_frame * (frames - 1) + 2
     layer = nets.CenteredConv2D(channels, 4, 3, stride=stride, frames=frames, center=2,
                                 outside=outside, rng=np.random.default_rng(1))
@@ -147,11 +149,14 @@ def test_centered_conv_splits_a_batchs_channels_by_kind_and_computes_the_same(st
             x[:, c + 5] = rng.choice([0.0, 0.5, 2.0], size=n)[:, None, None]
             x[:, c + 6] = 1.0
             x[3, c + 6, 1, 1] = 0.0
+            x[:, c + 7 : c + 9] = 0.0
+            x[[n - 5, n - 1], c + 7] = [[[0.5]], [[1.0]]]
+            x[n - 2, c + 8] = rng.uniform(1.0, 2.0, (h, w))
         kinds = layer.split_channels(x)
-        assert list(kinds.uniform) == [per_frame * f + 5 for f in range(frames)]
+        assert list(kinds.uniform) == [per_frame * f + k for f in range(frames) for k in (5, 7)]
         starts = [per_frame * f for f in range(frames)]
         assert {c + k for c in starts for k in (0, 1, 6)} <= set(kinds.dense)
-        assert {marker} | {c + k for c in starts for k in (3, 4)} == set(kinds.cells[1])
+        assert {marker} | {c + k for c in starts for k in (3, 4, 8)} == set(kinds.cells[1])
         out = layer.forward(x, train=True)
         expected = reference.forward(x, train=True)
         assert_close_f32(out, expected, channels * 9 + 1)

@@ -319,6 +319,20 @@ class CenteredConv2D(Conv2D):
         where = np.flatnonzero(nonzero[:, sparse_channels])
         grid, rest = np.divmod(where, len(sparse_channels) * cells)
         channel, cell = np.divmod(rest, cells)
+        if len(where):
+            # A uniform channel that the sample saw empty (PacGrid's scared-time bits, set on a
+            # few grids of a batch) would come out here whole: every cell of each grid it is
+            # set on, at nine taps each. Channels whose nonzero cells fill whole grids (and
+            # hold one value on each) go the uniform way instead.
+            found = np.bincount(grid * len(sparse_channels) + channel,
+                                minlength=n * len(sparse_channels)).reshape(n, -1)
+            whole = ((found == 0) | (found == cells)).all(axis=0) & found.any(axis=0)
+            if whole.any():
+                planes = grids[:, sparse_channels[whole]]
+                whole[whole] = (planes == planes[:, :, :1]).all(axis=(0, 2))
+                uniform[sparse_channels[whole]] = True
+                keep = ~whole[channel]
+                grid, channel, cell = grid[keep], channel[keep], cell[keep]
         channel = sparse_channels[channel]
         row, col = np.divmod(cell, w)
         uniform_channels = np.flatnonzero(uniform)
