@@ -328,8 +328,11 @@ class CenteredConv2D(Conv2D):
                                 minlength=n * len(sparse_channels)).reshape(n, -1)
             whole = ((found == 0) | (found == cells)).all(axis=0) & found.any(axis=0)
             if whole.any():
-                planes = grids[:, sparse_channels[whole]]
-                whole[whole] = (planes == planes[:, :, :1]).all(axis=(0, 2))
+                # (and one value over each grid: every cell found equals its grid's first)
+                on_whole = np.flatnonzero(whole[channel])
+                g, ch = grid[on_whole], sparse_channels[channel[on_whole]]
+                differ = grids[g, ch, cell[on_whole]] != grids[g, ch, 0]
+                whole[channel[on_whole[differ]]] = False
                 uniform[sparse_channels[whole]] = True
                 keep = ~whole[channel]
                 grid, channel, cell = grid[keep], channel[keep], cell[keep]
@@ -392,13 +395,14 @@ class CenteredConv2D(Conv2D):
 
     def part(self, x: np.ndarray, kinds: ChannelKinds, places: np.ndarray, n: int,
              twin: "CenteredConv2D", repeat: bool = False
-             ) -> tuple[np.ndarray, tuple | None, np.ndarray | None]:
+             ) -> tuple[np.ndarray, tuple | None, tuple[np.ndarray, np.ndarray] | None]:
         """The grids' convolution on their canvases, as the product's rows (F, N*K*row_width)
         (ConvKernels' layout; `board_kernels.im2col.to_images` views them as (F, N, K, L)):
         the first n grids by this layer's weights, the others by twin's; with `repeat`, the
         first n by twin's too, as grids after the others (`places` then counts them, `kinds`
-        not: x's). With what backward needs of the sparse and uniform channels (the first n
-        grids' sparse cells)."""
+        not: x's). With what backward needs of the sparse and uniform channels: the first n
+        grids' sparse cells, and those of them with a uniform channel set (None without
+        uniform channels) with their values in the blocks of their places."""
         count, (c, h, w) = len(places), x.shape[1:]
         kernel, f = self.params["W"], self.out_channels
         # (the twin's kernel, or None when every grid is this layer's)
@@ -431,17 +435,21 @@ class CenteredConv2D(Conv2D):
                           (weights.reshape(f, -1)[:, taps[cells]] * values[cells]).ravel())
         spread = None
         if len(kinds.uniform):
-            # Each grid's values in the block of its place: one product per set of weights.
-            spread = np.zeros((count, self.geometry[1][0] * self.geometry[1][1],
+            # The grids with a uniform channel set (PacGrid's: while the ghosts are scared),
+            # each with its values in the block of its place: one product per set of weights.
+            grid_values = repeat_first(kinds.values, n) if repeat else kinds.values
+            lit = np.flatnonzero(grid_values.any(axis=1))
+            spread = np.zeros((len(lit), self.geometry[1][0] * self.geometry[1][1],
                                len(kinds.uniform)), dtype=part.dtype)
-            spread[np.arange(count), places] = (repeat_first(kinds.values, n) if repeat
-                                                else kinds.values)
-            for weights, grids in ((kernel, slice(0, n)), (other, slice(n, None))):
-                if weights is not None:
+            spread[np.arange(len(lit)), places[lit]] = grid_values[lit]
+            own_lit = np.count_nonzero(lit < n)
+            for weights, some in ((kernel, slice(0, own_lit)), (other, slice(own_lit, None))):
+                grids = lit[some]
+                if weights is not None and len(grids):
                     maps = self.uniform_maps(kinds.uniform, h, w, part.shape, weights)
-                    some = spread[grids].reshape(len(spread[grids]), -1)
-                    part[:, grids] += (some @ maps).reshape(
-                        len(some), f, *part.shape[2:]).transpose(1, 0, 2, 3)
+                    part[:, grids] += (spread[some].reshape(len(grids), -1) @ maps).reshape(
+                        len(grids), f, *part.shape[2:]).transpose(1, 0, 2, 3)
+            spread = (lit[:own_lit], spread[:own_lit])
         return rows, (columns[:own], taps[:own], values[:own]), spread
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
@@ -499,7 +507,7 @@ class CenteredConv2D(Conv2D):
         # What backward needs, of the first n grids.
         placed = np.flatnonzero(reached[: n * oh * ow])
         self.grid = ((n, *x.shape[1:]), places[:n], (f, n * (part_rows.shape[1] // count)),
-                     kinds, sparse, None if spread is None else spread[:n], placed,
+                     kinds, sparse, spread, placed,
                      sources[placed])
         self.board_kernels.im2col.keep_first(n)
         return out.reshape(f, count, oh, ow).transpose(1, 0, 2, 3)
@@ -523,10 +531,14 @@ class CenteredConv2D(Conv2D):
             dense = np.empty((f, len(kinds.dense), *self.geometry[0]), dtype=grads.dtype)
             self.board_kernels.weight_gradient(drows, out=dense)
             grads[:, kinds.dense] = dense
-        if spread is not None:  # through uniform_maps: over each place's grids, then its taps
-            dpart = self.board_kernels.im2col.to_images(drows)  # (F, N, K, L)
+        if spread is not None and len(spread[0]):
+            # Through uniform_maps: over each place's grids (those with a uniform channel
+            # set), then its taps.
+            lit, spread = spread
+            dpart = self.board_kernels.im2col.to_images(drows)[:, lit]  # (F, lit, K, L)
             count, cu, kl = spread.shape[1], spread.shape[2], dpart[0, 0].size
-            per_place = spread.reshape(n, -1).T @ dpart.transpose(1, 0, 2, 3).reshape(n, -1)
+            per_place = (spread.reshape(len(lit), -1).T
+                         @ dpart.transpose(1, 0, 2, 3).reshape(len(lit), -1))
             taps_read = self.grid_taps(h, w, dpart.shape).reshape(-1, count, kl)
             per_tap = per_place.reshape(count, cu * f, kl) @ taps_read.transpose(1, 2, 0)
             grads[:, kinds.uniform] = per_tap.sum(axis=0).reshape(
