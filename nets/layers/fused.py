@@ -303,39 +303,32 @@ class CenteredConv2D(Conv2D):
                   @ np.ones(cells, dtype=grids.dtype)).reshape(m, c).sum(axis=0)
         sparse = counts <= SPARSE_SHARE * m * cells
         uniform = ~sparse & (counts % cells == 0)  # (a uniform channel's count is so)
+        # A channel the sample saw empty may still be uniform, set on later grids only
+        # (PacGrid's scared-time bits while the ghosts are scared): found by a set first cell.
+        # Left sparse, it would come out cell by cell, every cell of each grid it is set on.
+        maybe = sparse & (counts == 0) & (grids[:, :, 0] != 0).any(axis=0)
         outside = self.center_on.outside_channels()
         if outside is not None:  # dense: 1 is taken from them, so few are 0
-            sparse[outside] = uniform[outside] = False
-        candidates = np.flatnonzero(uniform)
+            sparse[outside] = uniform[outside] = maybe[outside] = False
+        candidates = np.flatnonzero(uniform | maybe)
         if len(candidates):
             planes = grids[:, candidates]
-            uniform[candidates] = (planes == planes[:, :, :1]).all(axis=(0, 2))
+            found = (planes == planes[:, :, :1]).all(axis=(0, 2))
+            uniform[candidates] = found
+            sparse[candidates[found]] = False
         dense = ~(sparse | uniform)
         if not dense.any():  # one channel at least, for the product's shape
             dense[0], sparse[0], uniform[0] = True, False, False
         if dense.all():
             return ALL_DENSE
         sparse_channels = np.flatnonzero(sparse)
-        where = np.flatnonzero(nonzero[:, sparse_channels])
+        first, last = (sparse_channels[0], sparse_channels[-1]) if len(sparse_channels) else (0, -1)
+        # (a slice when they are consecutive, as on PacGrid's grids: half the time of an index)
+        chosen = (slice(first, last + 1) if last - first + 1 == len(sparse_channels)
+                  else sparse_channels)
+        where = np.flatnonzero(nonzero[:, chosen])
         grid, rest = np.divmod(where, len(sparse_channels) * cells)
         channel, cell = np.divmod(rest, cells)
-        if len(where):
-            # A uniform channel that the sample saw empty (PacGrid's scared-time bits, set on a
-            # few grids of a batch) would come out here whole: every cell of each grid it is
-            # set on, at nine taps each. Channels whose nonzero cells fill whole grids (and
-            # hold one value on each) go the uniform way instead.
-            found = np.bincount(grid * len(sparse_channels) + channel,
-                                minlength=n * len(sparse_channels)).reshape(n, -1)
-            whole = ((found == 0) | (found == cells)).all(axis=0) & found.any(axis=0)
-            if whole.any():
-                # (and one value over each grid: every cell found equals its grid's first)
-                on_whole = np.flatnonzero(whole[channel])
-                g, ch = grid[on_whole], sparse_channels[channel[on_whole]]
-                differ = grids[g, ch, cell[on_whole]] != grids[g, ch, 0]
-                whole[channel[on_whole[differ]]] = False
-                uniform[sparse_channels[whole]] = True
-                keep = ~whole[channel]
-                grid, channel, cell = grid[keep], channel[keep], cell[keep]
         channel = sparse_channels[channel]
         row, col = np.divmod(cell, w)
         uniform_channels = np.flatnonzero(uniform)
