@@ -856,13 +856,13 @@ class DQNAgent:
         # Actions and masks in their reflections' action orders, all in one indexing each.
         orders = self.action_orders[which]  # (chosen, A)
         action = batch.action.copy()
-        action[chosen] = np.take_along_axis(orders, action[chosen, None], axis=1)[:, 0]
+        action[chosen] = orders[np.arange(len(chosen)), action[chosen]]
         masks = {}
         for name in ("mask", "next_mask"):
             mask = getattr(batch, name)
             if mask is not None:
                 masks[name] = mask = mask.copy()
-                mask[chosen] = np.take_along_axis(mask[chosen], orders, axis=1)
+                mask[chosen] = mask[chosen[:, None], orders]
         return batch._replace(obs=both[:n], next_obs=both[n:], action=action, **masks)
 
     def _target(self, batch, next_out: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

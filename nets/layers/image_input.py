@@ -199,8 +199,9 @@ class AgentWindow(Layer):
         ys = self.corners[0][:, None] + np.arange(-r, r + 1)  # (N, S)
         xs = self.corners[1][:, None] + np.arange(-r, r + 1)
         y_in, x_in = (ys >= 0) & (ys < h), (xs >= 0) & (xs < w)
-        cells = x[np.arange(n)[:, None, None], :, np.clip(ys, 0, h - 1)[:, :, None],
-                  np.clip(xs, 0, w - 1)[:, None, :]]  # (N, S, S, C), a new array
+        # (np.minimum/np.maximum: a third of np.clip's time on these few integers)
+        cells = x[np.arange(n)[:, None, None], :, np.minimum(np.maximum(ys, 0), h - 1)[:, :, None],
+                  np.minimum(np.maximum(xs, 0), w - 1)[:, None, :]]  # (N, S, S, C), a new array
         if not (y_in.all() and x_in.all()):  # (in place: a quarter less time than np.where)
             beyond = ~(y_in[:, :, None] & x_in[:, None, :])  # (N, S, S)
             cells[beyond] = 0.0
