@@ -71,16 +71,21 @@ presets: dict[str, dict[str, Any]] = {
     # with a safe move. Quadratic up to 20 prices it in full: 500 held-out games, seeds 0/1/2,
     # best.npz 0.854/0.842/0.886 -> 0.918/0.908/0.918, final 0.852/0.856/0.89 ->
     # 0.914/0.944/0.938; deaths with a safe move in 200 games 17/18/8 -> 1/4/9.
-    # 16 and 32 convolution channels, not Medium's 8 and 16 (sessions 28 and 31): with 8 and 16
-    # training runs 1.43-1.50x SB3's steps per CPU-second instead of 1.22x, but seed 0 won
-    # 0.894 (best.npz) and 0.848 (final) of 500 held-out games after 1M steps, and 0.882 and
-    # 0.902 after 1.4M, where 16 and 32 won 0.918 and 0.914 (session 16) and 0.908 (session 31).
+    # Medium's 8 and 16 convolution channels with the up-down flip trained (session 33): each
+    # replayed transition one of its four reflections evenly (mirror_augment 0.75), greedy
+    # acting on the mean of the four views. At 8/16 with the mirror alone seed 0 won 0.894
+    # (best.npz) and 0.848 (final) of 500 held-out games (session 31), under 16/32's 0.918 and
+    # 0.914 (session 16); with the flip, seeds 0-2 won 0.932, 0.912, 0.922 (best.npz) and
+    # 0.914, 0.924, 0.912 (final; seed 1 from session 32,
+    # where seed 0 won 0.942 and 0.932). An update takes about two thirds of
+    # 16/32's: training ran 1.50-1.53x SB3's steps per CPU-second instead of 1.25x (session 33).
     "PacGrid/Small-v1": {**_pacman_preset(300_000, 100_000),
                          "total_steps": 1_000_000, "num_envs": 4, "gamma": 0.95,
                          "buffer_size": 300_000, "eval_every": 50_000,
                          "checkpoint_every": 50_000,
                          "epsilon": schedules.linear(1.0, 0.02, 250_000),
-                         "conv_strides": (2, 2), "prioritized": True, "mirror_augment": 0.5,
+                         "conv_channels": (8, 16), "conv_strides": (2, 2), "prioritized": True,
+                         "mirror_augment": 0.75, "updown_flip": True,
                          "munchausen": True, "agent_window": 5, "loss_penalty": 500.0,
                          "huber_delta": 20.0, **_MIRRORED},
     # Three ghosts on 17x11 cells: Small's settings over 1.5M steps (67-123 min on one core), ε
@@ -91,8 +96,8 @@ presets: dict[str, dict[str, Any]] = {
     # Half the convolution channels, 8 and 16 (session 28): seed 0 won 87 and 81 of 100 held-out
     # games (best.npz, final; 0.862 and 0.848 of 500) where 16 and 32 won 85 and 84, and an update
     # takes about a fifth less time (1.02x SB3's steps per CPU-second instead of 0.90). On Small
-    # the same cut lost 1 (best.npz) to 4 (final) points over seeds 0-2 and 500 held-out games,
-    # so Small keeps 16 and 32.
+    # the same cut alone lost 1 (best.npz) to 4 (final) points over seeds 0-2 and 500 held-out
+    # games; with the up-down flip it did not (Small's preset since session 33).
     # No Double DQN (session 29): its online pass over next_obs is a third of an update's forward
     # work. Seeds 0-2 without it won 0.836, 0.86, 0.87 of 500 held-out games (best.npz) and
     # 0.786, 0.844, 0.81 (final), seed 0 with it 0.862 and 0.848; training ran 1.46-1.55x SB3's

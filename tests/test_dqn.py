@@ -652,7 +652,7 @@ def preset_agent_with_replay(mirror_augment, seed=0, steps=300, env_id="PacGrid/
 
 
 def test_mirror_augment_replays_transitions_as_their_mirror_images():
-    env, agent = preset_agent_with_replay(mirror_augment=1.0)
+    env, agent = preset_agent_with_replay(mirror_augment=1.0, updown_flip=False)  # the mirror alone
     channels, actions = env.unwrapped.mirror()
     batch = agent.buffer.sample(64, np.random.default_rng(1))
     sampled = batch.obs.copy()
@@ -676,7 +676,7 @@ def test_mirror_augment_replays_transitions_as_their_mirror_images():
 
 
 def test_mirror_augment_mirrors_about_its_share_and_trains():
-    env, agent = preset_agent_with_replay(mirror_augment=0.5)
+    env, agent = preset_agent_with_replay(mirror_augment=0.5, updown_flip=False)
     batch = agent.buffer.sample(2000, np.random.default_rng(2))
     mirrored = agent._mirror_some(batch)
     changed = (batch.obs != mirrored.obs).reshape(len(batch.obs), -1).any(axis=1)
@@ -769,7 +769,8 @@ def test_mirror_augment_needs_a_mirror_symmetric_game():
 def test_mirror_greedy_values_a_state_and_its_mirror_image_alike():
     from agents.registry import new_run
 
-    run = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "mirror_greedy": True})
+    run = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "mirror_greedy": True,
+                                             "updown_flip": False})  # the mirror alone
     env = run.make_env()
     agent = run.make_agent(env)
     channels, actions = env.unwrapped.mirror()
@@ -831,17 +832,18 @@ def test_mirror_greedy_is_acting_only_so_a_checkpoint_loads_with_it_on_or_off(tm
     from rl.checkpoint import CheckpointError, load_agent, save_agent
 
     plain_run = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "mirror_augment": 0.0,
-                                                     "mirror_greedy": False})
+                                                     "mirror_greedy": False,
+                                                     "updown_flip": False})
     env = plain_run.make_env()
     trained = plain_run.make_agent(env)
     path = save_agent(tmp_path / "a.npz", trained, env=env)
     mirrored = new_run("dqn", "PacGrid/Small-v1", {"seed": 1, "mirror_augment": 0.0,
-                                                   "mirror_greedy": True})
+                                                   "mirror_greedy": True, "updown_flip": False})
     agent = mirrored.make_agent(env)
     load_agent(path, agent, env)
     for name, value in trained.q_net.state_dict().items():
         assert np.array_equal(agent.q_net.state_dict()[name], value)
     other = new_run("dqn", "PacGrid/Small-v1", {"seed": 0, "mirror_augment": 0.5,
-                                                "mirror_greedy": False})
+                                                "mirror_greedy": False, "updown_flip": False})
     with pytest.raises(CheckpointError, match="mirror_augment differ"):
         load_agent(path, other.make_agent(env), env)

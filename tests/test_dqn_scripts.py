@@ -84,8 +84,8 @@ def test_benchmark_settings_change_the_network_of_every_workload(capsys):
                            '{"conv_channels": [4, 8], "hidden": [64]}']) == 0
     entry = json.loads(capsys.readouterr().out)["pacgrid_small"]
     assert entry["settings"]["conv_channels"] == [4, 8] and entry["settings"]["hidden"] == [64]
-    assert dqn_presets.presets["PacGrid/Small-v1"]["conv_channels"] == (16, 32)  # a change
-    assert 0 < entry["ours"]["params"] < 100_000  # the preset's network has 249,318
+    assert dqn_presets.presets["PacGrid/Small-v1"]["conv_channels"] == (8, 16)  # a change
+    assert 0 < entry["ours"]["params"] < 100_000  # the preset's network has 154,358
 
 
 @pytest.mark.parametrize("settings", ['{"conv_channels": ', '[8, 16]', '{"no_such_field": 1}'])
