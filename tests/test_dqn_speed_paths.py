@@ -1,9 +1,11 @@
 """The fast paths of the DQN update against plain reference versions.
 
 Packed parameters (one buffer) and the optimizer's whole-buffer groups, the flush of subnormal
-optimizer state, the one-step replay gather and the Huber formula: each must give the results
-of the straightforward code it replaced.
+optimizer state, the one-step replay gather, the Huber formula and Double DQN's update in one
+pass over both networks: each must give the results of the straightforward code it replaced.
 """
+
+import copy
 
 import gymnasium as gym
 import numpy as np
@@ -270,3 +272,36 @@ def test_huber_matches_its_textbook_definition():
     elementwise = np.where(np.abs(d) <= delta, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta))
     assert_close_f32(value, elementwise.mean(), len(d))  # float32 mean of 81 terms
     assert_close_f32(loss.backward(), np.clip(d, -delta, delta) / len(d), 1)
+
+
+# --- Double DQN's update: the online network's pass over next_obs, then both in one pass ---
+
+
+def test_double_dqn_update_chooses_with_the_online_network_without_touching_its_caches():
+    """The update runs the online network over next_obs (to choose a') before its one pass
+    over obs and the target's over next_obs, whose caches backward reads. Against an agent
+    whose choice comes from a copy of the online network (which cannot touch its caches):
+    the same weights after every update."""
+    env = gym.make("CartPole-v1")
+    config = DQNConfig(hidden=(16, 16), batch_size=8, learning_starts=20, train_freq=1,
+                       n_step=2, double_dqn=True, munchausen=False)
+    agents = [DQNAgent(env.observation_space, env.action_space, config,
+                       np.random.default_rng(0)) for _ in range(2)]
+    reference = agents[1]
+    choices = []
+
+    def values_of_a_copy(net, obs_batch, noise=False):
+        choices.append(len(obs_batch))
+        return copy.deepcopy(net).forward(obs_batch)
+
+    reference._values = values_of_a_copy
+    for agent in agents:
+        obs, _ = env.reset(seed=3)
+        for _ in range(60):
+            action = agent.act(obs)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            agent.observe(obs, action, reward, next_obs, terminated, truncated)
+            obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    assert agents[0].updates == 41 and choices.count(config.batch_size) == 41
+    for name, value in agents[0].q_net.state_dict().items():
+        np.testing.assert_array_equal(value, reference.q_net.state_dict()[name], err_msg=name)
