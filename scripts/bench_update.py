@@ -15,12 +15,13 @@ tree's ms / the other's) is the median of the per-round ratios: the figures move
 the ratios much less.
 
 `--breakdown` says instead where one update's time goes, in this tree: the update's parts
-(sampling, the TD target, the online network's forward and backward passes, the optimizer, ...)
+(sampling, Double DQN's online pass over next_obs that chooses the next action, both networks'
+forward pass, the TD target, the backward pass, the optimizer, ...)
 and each layer's forward and backward passes in each network (its leaves, named as in the
 checkpoint, e.g. features.cnn.conv1), measured inside real updates (the methods wrapped with
 timers) and given in ms of CPU time per update. A layer's figure adds up all its passes in an
-update, by kind: `forward`, `forward_twin` (without Double DQN the online network runs over obs
-and the target network over next_obs in one pass, Sequential.forward_twin: it is timed in the
+update, by kind: `forward`, `forward_twin` (the online network runs over obs and the target
+network over next_obs in one pass, Sequential.forward_twin: it is timed in the
 online network's layers, and a layer without a one-pass way of its own adds its twin's forward
 to its figure), `forward_twin_repeated` (the same under the Munchausen target, whose target
 network also reads obs) and `backward`; a pass that calls another of the layer's is counted
@@ -169,13 +170,12 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
     timed(agent, "_mirror_some", fixed("mirror"))
     target_method = "_munchausen_target" if agent.config.munchausen else "_target"
     timed(agent, target_method, fixed("td_target"))  # (from the target network's outputs)
+    timed(agent, "_values", fixed("next_action"))  # Double DQN's online pass over next_obs
     timed(agent.optimizer, "update", fixed("optimizer"))
     timed(agent.q_net, "backward", fixed("backward"))
-    timed(agent.q_net, "forward",
-          lambda x, train=False: "online_forward_train" if train else "online_forward")
+    timed(agent.q_net, "forward", fixed("online_forward"))  # (Double DQN's choice of a')
     for method in ("forward_twin", "forward_twin_repeated"):  # both networks in one pass
         timed(agent.q_net, method, fixed("twin_forward"))
-    timed(agent.target_net, "forward", fixed("target_forward"))
     networks = {"online": agent.q_net, "target": agent.target_net}
     for net_name, net in networks.items():
         for layer_name, layer in net.named_leaves():
@@ -187,12 +187,12 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
         agent.update()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     per_update = {key: round(1e3 * seconds / updates, 3) for key, seconds in spent.items()}
-    # The parts, each counted once: both networks' passes in twin_forward, or under Double DQN
-    # the target network's pass in target_forward, the online one's over next_obs in td_target
-    # and over obs in online_forward_train.
+    # The parts, each counted once: both networks' passes in twin_forward (the online one over
+    # obs, the target over next_obs, and obs too under the Munchausen target), and under
+    # Double DQN the online network's pass over next_obs that chooses a' in next_action.
     parts = {name: per_update.get(name, 0.0) for name in
-             ("sample", "mirror", "td_target", "target_forward", "online_forward_train",
-              "twin_forward", "backward", "optimizer", "priorities")}
+             ("sample", "mirror", "next_action", "twin_forward", "td_target", "backward",
+              "optimizer", "priorities")}
     parts["other"] = round(1e3 * cpu / updates - sum(parts.values()), 3)
     layers = {net_name: {layer_name: {p: per_update[(net_name, layer_name, p)]
                                       for p in PASSES if (net_name, layer_name, p) in per_update}
@@ -200,8 +200,7 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
               for net_name, net in networks.items()}
     return {"update_ms": round(1e3 * wall / updates, 3),
             "update_cpu_ms": round(1e3 * cpu / updates, 3), "parts_cpu_ms": parts,
-            "passes_cpu_ms": {name: per_update.get(name, 0.0) for name in
-                              ("online_forward", "target_forward")},
+            "passes_cpu_ms": {"online_forward": per_update.get("online_forward", 0.0)},
             "layers_cpu_ms": layers}
 
 
