@@ -44,6 +44,16 @@ def train(model, optimizer, steps, seed=1):
     return losses
 
 
+def play_cartpole(agent, env, steps):
+    """`steps` steps of ε-greedy play and learning, from the same start for every agent."""
+    obs, _ = env.reset(seed=3)
+    for _ in range(steps):
+        action = agent.act(obs)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        agent.observe(obs, action, reward, next_obs, terminated, truncated)
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+
+
 # --- packed parameters and whole-buffer optimizer groups ---
 
 
@@ -206,12 +216,7 @@ def test_dqn_with_packed_parameters_learns_like_the_unpacked_network():
     assert len(plain.optimizer.groups(plain.params, plain.grads)) == 6
     assert len(agents[0].optimizer.groups(agents[0].params, agents[0].grads)) == 1
     for agent in agents:
-        obs, _ = env.reset(seed=3)
-        for _ in range(120):
-            action = agent.act(obs)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            agent.observe(obs, action, reward, next_obs, terminated, truncated)
-            obs = next_obs if not (terminated or truncated) else env.reset()[0]
+        play_cartpole(agent, env, 120)
     assert agents[0].updates == 101
     # Equal up to the rounding of the clipping norm, summed in another order when packed: a
     # sum over all parameters at each update, its errors carried along the updates.
@@ -296,12 +301,7 @@ def test_double_dqn_update_chooses_with_the_online_network_without_touching_its_
 
     reference._values = values_of_a_copy
     for agent in agents:
-        obs, _ = env.reset(seed=3)
-        for _ in range(60):
-            action = agent.act(obs)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            agent.observe(obs, action, reward, next_obs, terminated, truncated)
-            obs = next_obs if not (terminated or truncated) else env.reset()[0]
+        play_cartpole(agent, env, 60)
     assert agents[0].updates == 41 and choices.count(config.batch_size) == 41
     for name, value in agents[0].q_net.state_dict().items():
         np.testing.assert_array_equal(value, reference.q_net.state_dict()[name], err_msg=name)
