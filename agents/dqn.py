@@ -779,8 +779,9 @@ class DQNAgent:
         # Both networks in one pass, the online one over obs and the target over next_obs
         # (and obs, for the Munchausen bonus): nets' forward_twin, the same values; an update
         # of the Small-v1 and Medium-v1 presets without Double DQN takes 6-10% less CPU time
-        # than with a pass per network. The target's rows of obs repeat the online network's:
-        # forward_twin_repeated shares their input layers' work.
+        # than with a pass per network (4-6% with Double DQN's pass beside it). The target's
+        # rows of obs repeat the online network's: forward_twin_repeated shares their input
+        # layers' work.
         stack = stacked(batch)
         both = (self.q_net.forward_twin_repeated(stack, n, self.target_net)
                 if config.munchausen else self.q_net.forward_twin(stack, n, self.target_net))
@@ -868,16 +869,15 @@ class DQNAgent:
                 ) -> tuple[np.ndarray, np.ndarray | None]:
         """r + γ^k·Q_target(s', a'), a' the greedy next action: by the target network, or by the
         online one under Double DQN. With action masks a' is among the actions legal in s'.
-        `next_out`: the target network's output for next_obs; `chooser`: the online network's
-        values of next_obs under Double DQN, if already computed.
+        `next_out`: the target network's output for next_obs; `chooser`: the values a' is chosen
+        by, the online network's of next_obs under Double DQN (None: the target's own).
 
         With quantiles, r + γ^k·θ_j(s', a') for each quantile θ_j of the target network's
         (batch, K), equally weighted; a' by the quantiles' means. Returns (target, weights):
         weights None without quantiles."""
         next_q_target = next_out.mean(axis=-1) if self.config.quantiles else next_out
         if chooser is None:
-            chooser = (self._values(self.q_net, batch.next_obs, noise=True)
-                       if self.config.double_dqn else next_q_target)
+            chooser = next_q_target
         if batch.next_mask is not None:
             chooser = np.where(batch.next_mask, chooser, -np.inf)
         best = chooser.argmax(axis=1)
