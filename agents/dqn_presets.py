@@ -78,7 +78,10 @@ presets: dict[str, dict[str, Any]] = {
     # 0.914 (session 16); with the flip, seeds 0-2 won 0.932, 0.912, 0.922 (best.npz) and
     # 0.914, 0.924, 0.912 (final; seed 1 from session 32,
     # where seed 0 won 0.942 and 0.932). An update takes about two thirds of
-    # 16/32's: training ran 1.50-1.53x SB3's steps per CPU-second instead of 1.25x (session 33).
+    # 16/32's: training ran 1.495-1.541x SB3's steps per CPU-second (median 1.504 over five
+    # quiet runs, sessions 33-34) instead of 1.25x. Its ablation at half the budget (session 34,
+    # examples/sweeps/small_v1_ablation_s33.json): 16/32 ended higher there (0.89 against
+    # 0.815, at 1.4x the time), the preset matched it at the full budget.
     "PacGrid/Small-v1": {**_pacman_preset(300_000, 100_000),
                          "total_steps": 1_000_000, "num_envs": 4, "gamma": 0.95,
                          "buffer_size": 300_000, "eval_every": 50_000,
