@@ -173,7 +173,6 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
     timed(agent, "_values", fixed("next_action"))  # Double DQN's online pass over next_obs
     timed(agent.optimizer, "update", fixed("optimizer"))
     timed(agent.q_net, "backward", fixed("backward"))
-    timed(agent.q_net, "forward", fixed("online_forward"))  # (Double DQN's choice of a')
     for method in ("forward_twin", "forward_twin_repeated"):  # both networks in one pass
         timed(agent.q_net, method, fixed("twin_forward"))
     networks = {"online": agent.q_net, "target": agent.target_net}
@@ -200,7 +199,6 @@ def breakdown(env_id: str, transitions: int, settings: dict, updates: int) -> di
               for net_name, net in networks.items()}
     return {"update_ms": round(1e3 * wall / updates, 3),
             "update_cpu_ms": round(1e3 * cpu / updates, 3), "parts_cpu_ms": parts,
-            "passes_cpu_ms": {"online_forward": per_update.get("online_forward", 0.0)},
             "layers_cpu_ms": layers}
 
 
